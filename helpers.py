@@ -1,0 +1,232 @@
+"""Data, noise, model and plotting helpers for the denoising-autoencoder lab.
+
+Nothing here runs on import. Randomness comes only from the seed or numpy
+Generator you pass in. Only `keras` APIs are used, so any Keras 3 backend works.
+"""
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+
+DATA_DIR_ENV = "DAE_DATA_DIR"
+DEBIAN_DIRS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
+KERAS_LOADERS = {"fashion_mnist": "fashion_mnist", "mnist": "mnist"}
+KERAS_CACHE_DIRS = {"fashion_mnist": "fashion-mnist", "mnist": "mnist"}
+IDX_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+IDX_TYPES = {0x08: np.uint8}
+
+
+class DataError(RuntimeError):
+    """A data file is missing, truncated or corrupt."""
+
+
+# ---------------------------------------------------------------- data
+
+
+def read_idx(path):
+    """Read one IDX file (gzipped or raw) into a numpy array, or raise DataError naming it."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path}: cannot read it ({err}); delete it and get the data again.") from err
+    if len(raw) < 4 or raw[0:2] != b"\x00\x00" or raw[2] not in IDX_TYPES:
+        raise DataError(f"{path}: not an IDX file of unsigned bytes (bad header); delete it and get the data again.")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated header; delete it and get the data again.")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = header + int(np.prod(shape))
+    if len(raw) != expected:
+        raise DataError(
+            f"{path}: holds {len(raw)} bytes but its header {shape} needs {expected}; "
+            "the file is truncated or corrupt: delete it and get the data again."
+        )
+    return np.frombuffer(raw, IDX_TYPES[raw[2]], offset=header).reshape(shape)
+
+
+def read_idx_dir(directory):
+    """Read the four IDX files in directory as ((x_train, y_train), (x_test, y_test))."""
+    x_train, y_train, x_test, y_test = (read_idx(Path(directory) / name) for name in IDX_FILES)
+    return (x_train, y_train), (x_test, y_test)
+
+
+def has_idx_files(directory):
+    """Whether directory holds all four IDX files."""
+    return directory is not None and all((Path(directory) / name).is_file() for name in IDX_FILES)
+
+
+def find_data_dir(name="fashion_mnist", data_dir=None):
+    """Return the first directory with the dataset's IDX files, or None (Keras cache or download next)."""
+    if data_dir is not None:
+        if not has_idx_files(data_dir):
+            raise DataError(f"{data_dir} does not hold the four files {', '.join(IDX_FILES)}.")
+        return Path(data_dir)
+    for candidate in (os.environ.get(DATA_DIR_ENV), DEBIAN_DIRS.get(name), keras_cache_dir(name)):
+        if candidate and has_idx_files(candidate):
+            return Path(candidate)
+    return None
+
+
+def keras_cache_dir(name):
+    """Where Keras keeps a downloaded dataset's files."""
+    home = os.environ.get("KERAS_HOME", Path.home() / ".keras")
+    return Path(home) / "datasets" / KERAS_CACHE_DIRS[name]
+
+
+def load_dataset(name="fashion_mnist", data_dir=None):
+    """Load Fashion-MNIST or MNIST as uint8 ((x_train, y_train), (x_test, y_test)), offline first."""
+    if name not in KERAS_LOADERS:
+        raise ValueError(f"Unknown dataset {name!r}: use one of {sorted(KERAS_LOADERS)}.")
+    directory = find_data_dir(name, data_dir)
+    if directory is not None:
+        return read_idx_dir(directory)
+    loader = getattr(keras.datasets, KERAS_LOADERS[name])
+    try:
+        return loader.load_data()  # Keras's cache, else its download (removes partial files itself)
+    except Exception as err:
+        tried = [f"${DATA_DIR_ENV}", str(DEBIAN_DIRS.get(name, "(no Debian package)")), "the Keras cache", "the Keras download"]
+        raise DataError(
+            f"Could not load {name}: tried {', '.join(tried)}; the download failed ({err}). "
+            f"Fix: connect to the internet and run again, or put the four IDX files {', '.join(IDX_FILES)} "
+            f"in a folder and set {DATA_DIR_ENV} to it"
+            + (" (on Debian/Ubuntu: apt-get install dataset-fashion-mnist)." if name in DEBIAN_DIRS else ".")
+        ) from err
+
+
+def prepare_images(images):
+    """Flatten images to rows of pixels and scale 0-255 to float32 in [0, 1]."""
+    images = np.asarray(images)
+    return images.reshape(len(images), -1).astype("float32") / 255.0
+
+
+# ---------------------------------------------------------------- noise
+
+
+def add_noise(images, noise_factor=0.5, rng=None):
+    """Return images + noise_factor * N(0, 1), clipped back to [0, 1]; rng is a seed or Generator."""
+    images = np.asarray(images)
+    if not np.issubdtype(images.dtype, np.floating):
+        raise TypeError(f"add_noise needs float images in [0, 1], got {images.dtype}: scale to [0, 1] first (images / 255).")
+    if np.isnan(images).any():
+        raise ValueError("add_noise got NaN pixels: fix or drop those images first.")
+    if images.size and (images.min() < 0 or images.max() > 1):
+        raise ValueError(f"add_noise needs images in [0, 1], got [{images.min():g}, {images.max():g}]: scale to [0, 1] first.")
+    if isinstance(noise_factor, bool) or not isinstance(noise_factor, (int, float, np.number)):
+        raise TypeError(f"noise_factor must be a number such as 0.5, got {noise_factor!r}.")
+    if not noise_factor >= 0:
+        raise ValueError(f"noise_factor must be 0 or more, got {noise_factor}.")
+    noise = np.random.default_rng(rng).standard_normal(images.shape)
+    return np.clip(images + noise_factor * noise, 0.0, 1.0).astype("float32")
+
+
+# ---------------------------------------------------------------- models
+
+
+def build_autoencoder(input_dim=784, code_size=32, name="autoencoder"):
+    """Build input_dim -> code_size (relu) -> input_dim (sigmoid); return (autoencoder, encoder)."""
+    for label, value in (("input_dim", input_dim), ("code_size", code_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(f"{label} must be a positive integer, got {value!r}.")
+    inputs = keras.Input(shape=(input_dim,), name="inputs")
+    code = keras.layers.Dense(code_size, activation="relu", name="code")(inputs)
+    outputs = keras.layers.Dense(input_dim, activation="sigmoid", name="reconstruction")(code)
+    return keras.Model(inputs, outputs, name=name), keras.Model(inputs, code, name=f"{name}_encoder")
+
+
+def compile_autoencoder(model):
+    """Compile with adam and binary cross-entropy, running 32 fused XLA steps per call for CPU speed."""
+    model.compile(optimizer="adam", loss="binary_crossentropy", steps_per_execution=32, jit_compile=True)
+    return model
+
+
+def check_input_size(model, data):
+    """Raise ValueError if data's rows don't match the model's input size."""
+    expected = model.input_shape[-1]
+    got = np.shape(data)[-1] if np.ndim(data) else None
+    if got != expected:
+        raise ValueError(
+            f"{model.name} takes rows of {expected} values, data has shape {np.shape(data)}: "
+            "flatten images with prepare_images first, or build the model with input_dim matching the data."
+        )
+
+
+def train_autoencoder(model, inputs, targets, validation_data, epochs=30, batch_size=128, verbose=2):
+    """Fit inputs -> targets with shuffling, validating each epoch; return the History."""
+    for data in (inputs, targets, *validation_data):
+        check_input_size(model, data)
+    return model.fit(
+        inputs, targets, epochs=epochs, batch_size=batch_size, shuffle=True,
+        validation_data=validation_data, verbose=verbose,
+    )
+
+
+def mean_bce(targets, predictions):
+    """Mean binary cross-entropy between target and predicted pixels, as Keras computes it."""
+    return float(keras.ops.mean(keras.losses.binary_crossentropy(targets, predictions)))
+
+
+# ---------------------------------------------------------------- plotting
+
+
+def hide_figure_text():
+    """In Jupyter, show figures as images only, without a '<Figure size ...>' text line."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        shell.run_line_magic("matplotlib", "inline")  # set up the backend first: it resets figure formatters
+        shell.display_formatter.formatters["text/plain"].for_type(plt.Figure, lambda fig, printer, cycle: None)
+
+
+def as_images(array, n, image_shape=(28, 28)):
+    """Return the first n images of array reshaped to image_shape, or raise ValueError."""
+    array = np.asarray(array)
+    size = int(np.prod(image_shape))
+    if array.ndim < 2 or int(np.prod(array.shape[1:])) != size:
+        raise ValueError(f"Expected images of {size} values ({image_shape[0]}x{image_shape[1]}), got an array of shape {array.shape}.")
+    if len(array) < n:
+        raise ValueError(f"Asked for {n} images but the array holds only {len(array)}: pass n={len(array)} or more images.")
+    return array[:n].reshape(n, *image_shape)
+
+
+def plot_rows(rows, titles, n=10, image_shape=(28, 28)):
+    """Show the first n images of each array in rows, one titled row per array; return the Figure."""
+    if len(rows) != len(titles):
+        raise ValueError(f"Got {len(rows)} rows but {len(titles)} titles: give one title per row.")
+    grids = [as_images(row, n, image_shape) for row in rows]
+    fig, axes = plt.subplots(len(grids), n, figsize=(n * 1.1, len(grids) * 1.3), squeeze=False)
+    for row_axes, images, title in zip(axes, grids, titles):
+        for ax, image in zip(row_axes, images):
+            ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+            ax.axis("off")
+        row_axes[0].set_title(title, loc="left", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history, title="Denoising autoencoder"):
+    """Plot training and validation loss per epoch from a Keras History; return the Figure."""
+    losses = history.history
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    epochs = np.arange(1, len(losses["loss"]) + 1)
+    ax.plot(epochs, losses["loss"], label="training loss")
+    if "val_loss" in losses:
+        ax.plot(epochs, losses["val_loss"], label="validation loss")
+    ax.set(xlabel="epoch", ylabel="binary cross-entropy", title=title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
