@@ -1,0 +1,163 @@
+"""Noise, models, training and plotting helpers."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import keras
+import numpy as np
+import pytest
+
+import helpers
+
+
+@pytest.fixture
+def images():
+    return np.random.default_rng(1).uniform(0, 1, (2000, 784)).astype("float32")
+
+
+# ---------------------------------------------------------------- noise
+
+
+def test_noise_has_the_asked_statistics_where_clipping_cannot_bite():
+    clean = np.full((200, 784), 0.5, dtype="float32")
+    noise = helpers.add_noise(clean, 0.1, rng=0) - clean  # 0.5 +- 5 sigma stays inside [0, 1]
+    assert abs(noise.mean()) < 0.002
+    assert noise.std() == pytest.approx(0.1, rel=0.02)
+
+
+def test_noise_is_clipped_to_the_unit_range(images):
+    noisy = helpers.add_noise(images, 0.5, rng=0)
+    assert noisy.dtype == np.float32 and noisy.shape == images.shape
+    assert noisy.min() == 0.0 and noisy.max() == 1.0  # heavy noise reaches both bounds
+
+
+def test_noise_is_reproducible_from_a_seed_or_generator(images):
+    np.testing.assert_array_equal(helpers.add_noise(images, rng=7), helpers.add_noise(images, rng=7))
+    assert not np.array_equal(helpers.add_noise(images, rng=7), helpers.add_noise(images, rng=8))
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    np.testing.assert_array_equal(helpers.add_noise(images, rng=a), helpers.add_noise(images, rng=b))
+
+
+def test_zero_noise_returns_the_images(images):
+    np.testing.assert_array_equal(helpers.add_noise(images, 0.0, rng=0), images)
+
+
+@pytest.mark.parametrize(
+    "data, factor, error, message",
+    [
+        (np.full((2, 784), 200, np.uint8), 0.5, TypeError, "scale to \\[0, 1\\] first"),
+        (np.full((2, 784), 200.0), 0.5, ValueError, "scale to \\[0, 1\\] first"),
+        (np.full((2, 784), np.nan), 0.5, ValueError, "NaN"),
+        (np.zeros((2, 784)), -0.1, ValueError, "0 or more"),
+        (np.zeros((2, 784)), "0.5", TypeError, "must be a number"),
+        (np.zeros((2, 784)), None, TypeError, "must be a number"),
+        (np.zeros((2, 784)), float("nan"), ValueError, "0 or more"),
+    ],
+)
+def test_add_noise_rejects_bad_input(data, factor, error, message):
+    with pytest.raises(error, match=message):
+        helpers.add_noise(data, factor, rng=0)
+
+
+# ---------------------------------------------------------------- models
+
+
+def test_autoencoder_has_the_lab_architecture():
+    model, encoder = helpers.build_autoencoder()
+    assert model.count_params() == 50_992
+    assert model.input_shape == (None, 784) and model.output_shape == (None, 784)
+    assert model.layers[0].name == "inputs"
+    code, out = model.layers[1], model.layers[2]
+    assert (code.units, code.activation.__name__) == (32, "relu")
+    assert (out.units, out.activation.__name__) == (784, "sigmoid")
+    assert encoder.output_shape == (None, 32)
+    assert encoder.layers[1] is code  # the encoder shares the autoencoder's weights
+
+
+def test_encoder_gives_a_code_per_image(images):
+    _, encoder = helpers.build_autoencoder(code_size=16)
+    assert encoder.predict(images[:5], verbose=0).shape == (5, 16)
+
+
+@pytest.mark.parametrize("size", [0, -3, 2.5, "32", None, True])
+def test_builder_rejects_bad_code_sizes(size):
+    with pytest.raises(ValueError, match="code_size must be a positive integer"):
+        helpers.build_autoencoder(code_size=size)
+
+
+def test_compile_uses_adam_and_binary_cross_entropy():
+    model, _ = helpers.build_autoencoder()
+    helpers.compile_autoencoder(model)
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert model.loss == "binary_crossentropy"
+
+
+def test_training_is_reproducible_and_lowers_the_loss(images):
+    def train():
+        keras.utils.set_random_seed(0)
+        model, _ = helpers.build_autoencoder(code_size=8)
+        helpers.compile_autoencoder(model)
+        noisy = helpers.add_noise(images, 0.3, rng=0)
+        return helpers.train_autoencoder(model, noisy, images, (noisy[:200], images[:200]), epochs=2, verbose=0)
+
+    first, second = train(), train()
+    assert first.history == second.history
+    assert first.history["loss"][1] < first.history["loss"][0]
+    assert first.params["epochs"] == 2
+
+
+def test_training_rejects_data_of_the_wrong_size(images):
+    model, _ = helpers.build_autoencoder()
+    helpers.compile_autoencoder(model)
+    square = images[:10].reshape(10, 28, 28)
+    with pytest.raises(ValueError, match="takes rows of 784 values.*prepare_images"):
+        helpers.train_autoencoder(model, square, images[:10], (images[:10], images[:10]), epochs=1)
+
+
+def test_mean_bce_matches_keras_loss(images):
+    noisy = helpers.add_noise(images, 0.2, rng=0)
+    expected = keras.losses.BinaryCrossentropy()(images, noisy)
+    assert helpers.mean_bce(images, noisy) == pytest.approx(float(expected), rel=1e-5)
+
+
+# ---------------------------------------------------------------- plotting
+
+
+def test_plot_rows_draws_titled_rows_with_a_fixed_grey_range(images):
+    fig = helpers.plot_rows([images, images[::-1]], ["noisy", "denoised"], n=4)
+    assert len(fig.axes) == 8
+    assert [fig.axes[0].get_title(loc="left"), fig.axes[4].get_title(loc="left")] == ["noisy", "denoised"]
+    shown = fig.axes[1].images[0]
+    assert shown.get_clim() == (0, 1) and shown.get_cmap().name == "gray"
+    np.testing.assert_array_equal(shown.get_array(), images[1].reshape(28, 28))
+
+
+def test_plot_rows_takes_square_images_too(images):
+    fig = helpers.plot_rows([images.reshape(-1, 28, 28)], ["clean"], n=3)
+    assert len(fig.axes) == 3
+
+
+@pytest.mark.parametrize(
+    "rows, titles, n, message",
+    [
+        ([np.zeros((5, 784))], ["a"], 10, "only 5"),
+        ([np.zeros((10, 100))], ["a"], 10, "784 values"),
+        ([np.zeros((10, 32, 32))], ["a"], 10, "784 values"),
+        ([np.zeros(784)], ["a"], 1, "784 values"),
+        ([np.zeros((10, 784))], ["a", "b"], 10, "one title per row"),
+    ],
+)
+def test_plot_rows_rejects_bad_input(rows, titles, n, message):
+    with pytest.raises(ValueError, match=message):
+        helpers.plot_rows(rows, titles, n=n)
+
+
+def test_plot_history_draws_both_losses():
+    history = keras.callbacks.History()
+    history.history = {"loss": [0.4, 0.3, 0.29], "val_loss": [0.35, 0.31, 0.3]}
+    fig = helpers.plot_history(history, title="DAE")
+    (ax,) = fig.axes
+    assert ax.get_title() == "DAE"
+    assert [line.get_label() for line in ax.lines] == ["training loss", "validation loss"]
+    np.testing.assert_array_equal(ax.lines[1].get_ydata(), [0.35, 0.31, 0.3])
