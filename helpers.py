@@ -149,7 +149,8 @@ def build_autoencoder(input_dim=784, code_size=32, name="autoencoder"):
 
 def compile_autoencoder(model):
     """Compile with adam and binary cross-entropy, running 32 fused XLA steps per call for CPU speed."""
-    model.compile(optimizer="adam", loss="binary_crossentropy", steps_per_execution=32, jit_compile=True)
+    xla = keras.backend.backend() in ("tensorflow", "jax")  # Keras leaves XLA off on CPU unless asked
+    model.compile(optimizer="adam", loss="binary_crossentropy", steps_per_execution=32, jit_compile=xla)
     return model
 
 
