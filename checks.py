@@ -1,0 +1,689 @@
+"""Self-checks for the lab: after each task, `check("noisy_data")` prints one line saying how it went.
+
+A check looks at what the task produced (shapes, pixel statistics, layer sizes, what a model
+learned, what a figure shows), never at the code text, so any correct way of doing a task passes.
+`check` reads the calling notebook's variables itself (as otter-grader does): students call it
+with no arguments, and a variable that was never defined (or was deleted) reads as "not attempted
+yet" instead of a NameError. `evaluate(name, namespace)` is the same check for a grader: it takes
+the variables as a dict and returns a Result. Neither ever raises, whatever the variables hold.
+"""
+
+import inspect
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import keras
+import numpy as np
+from matplotlib.figure import Figure
+from scipy.special import ndtr
+
+NOISE_FACTOR = 0.5
+INPUT_DIM = 784
+CODE_SIZE = 32
+PARAMS = INPUT_DIM * CODE_SIZE + CODE_SIZE + CODE_SIZE * INPUT_DIM + INPUT_DIM  # 50,992
+SAMPLE = 300  # test images a check runs a model on: stable statistics, a few milliseconds on a CPU
+FIGURE_ROWS = 100  # a figure's images are looked for among the first rows of each array
+MAX_BCE = 0.40  # test BCE a trained model beats easily (about 0.29 after the lab's training, 0.69 untrained)
+NOISY_TARGET_RATIO = 2.5  # see dae_direction
+CLEAN_INPUT_GAP = 0.025  # see dae_direction
+STATUSES = ("passed", "not attempted", "failed")
+
+
+class Result(NamedTuple):
+    """How one check went: status is "passed", "not attempted" or "failed"; message says why or what to do."""
+
+    status: str
+    message: str
+
+    def line(self, name):
+        """The one line `check` prints, e.g. 'noisy_data: failed - ...'."""
+        if self.status == "passed":
+            return f"{name}: passed"
+        if self.status == "not attempted":
+            return f"{name}: not attempted yet ({self.message})"
+        return f"{name}: failed - {self.message}"
+
+
+class Failed(Exception):
+    """A check found a mistake; the message says how to fix it."""
+
+
+class NotAttempted(Exception):
+    """The task's variables are not defined yet."""
+
+
+# ---------------------------------------------------------------- public API
+
+
+def evaluate(name, namespace):
+    """Run the check for task `name` on the variables in `namespace`; return a Result, never raise."""
+    if name not in CHECKS:
+        return Result("failed", f"there is no check called {name!r}: use one of {', '.join(TASKS)}")
+    if not isinstance(namespace, Mapping):
+        return Result("failed", f"the namespace must be a dict of variables, got {type(namespace).__name__}")
+    try:
+        return Result("passed", CHECKS[name](namespace))
+    except NotAttempted as err:
+        return Result("not attempted", str(err))
+    except Failed as err:
+        return Result("failed", str(err))
+    except Exception as err:  # a value no check foresaw: report it rather than crash the student's notebook
+        return Result("failed", f"the check could not inspect your variables ({type(err).__name__}: {err}); re-run the task's cell")
+
+
+def check(name, namespace=None):
+    """Check task `name` against the caller's variables (or `namespace`), print one line and return the Result."""
+    if namespace is None:
+        frame = inspect.currentframe().f_back
+        namespace = frame.f_globals if frame is not None else {}
+    result = evaluate(name, namespace)
+    print(result.line(name))
+    return result
+
+
+# ---------------------------------------------------------------- reading variables
+
+
+def require(ns, *names):
+    """Raise NotAttempted naming the task's variables that are not defined yet."""
+    missing = [name for name in names if name not in ns]
+    if missing:
+        names = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+        raise NotAttempted(f"define {names}")
+
+
+def prerequisite(ns, name, task):
+    """Return variable `name` from an earlier task, or raise Failed saying which task to finish first."""
+    if name not in ns:
+        raise Failed(f"{name} is not defined: finish the {task} task first (run its cell)")
+    return ns[name]
+
+
+def as_array(value, name):
+    """Return value as a numpy array of real numbers, or raise Failed saying what it is instead."""
+    if value is None:
+        raise Failed(f"{name} is None: assign it the array the task asks for")
+    try:
+        array = np.asarray(value)
+    except Exception:
+        raise Failed(f"{name} is a {type(value).__name__}, not an array of numbers") from None
+    if array.dtype.kind not in "fiu":
+        raise Failed(f"{name} should be an array of numbers, got a {type(value).__name__} of dtype {array.dtype}")
+    return array
+
+
+def pixel_rows(value, name):
+    """Return value as a 2-D float array of flattened images with pixels in [0, 1], or raise Failed."""
+    x = as_array(value, name)
+    if x.ndim != 2:
+        raise Failed(f"{name} has shape {x.shape}: flatten each image to one row of {INPUT_DIM} values, "
+                     f"e.g. images.reshape(len(images), -1)")
+    if x.shape[1] != INPUT_DIM or len(x) == 0:
+        raise Failed(f"{name} has shape {x.shape}: it should hold rows of {INPUT_DIM} pixels (28x28 images flattened)")
+    if x.dtype.kind != "f":
+        raise Failed(f"{name} holds integers ({x.dtype}), pixel values 0-255: scale them to floats in [0, 1] by dividing by 255")
+    if not np.isfinite(x).all():
+        raise Failed(f"{name} contains NaN or infinite values: rebuild it from the images")
+    low, high = float(x.min()), float(x.max())
+    if high > 1:
+        raise Failed(f"{name}'s pixels go up to {high:g}: scale them to [0, 1] by dividing by 255")
+    if low < 0:
+        raise Failed(f"{name} has negative pixels (down to {low:g}): pixels must lie in [0, 1]")
+    return x
+
+
+def clean_rows(ns, name):
+    """Return x_train or x_test from an earlier task, validated, or raise Failed."""
+    value = prerequisite(ns, name, "data")
+    try:
+        return pixel_rows(value, name)
+    except Failed as err:
+        raise Failed(f"{err} (the data task)") from None
+
+
+def noisy_rows(ns, name):
+    """Return x_train_noisy or x_test_noisy from an earlier task, validated, or raise Failed."""
+    value = prerequisite(ns, name, "noisy_data")
+    try:
+        return pixel_rows(value, name)
+    except Failed as err:
+        raise Failed(f"{err} (the noisy_data task)") from None
+
+
+def as_model(value, name):
+    """Return value if it is a Keras model, else raise Failed."""
+    if not isinstance(value, keras.Model):
+        raise Failed(f"{name} should be a Keras model, got {type(value).__name__}: build it with keras.Model "
+                     "(or helpers.build_autoencoder)")
+    return value
+
+
+def to_numpy(value, name):
+    """Convert a model's output to a float numpy array, or raise Failed."""
+    if isinstance(value, (list, tuple, dict)):
+        raise Failed(f"{name} returns several outputs: it should return one array of images")
+    return np.asarray(keras.ops.convert_to_numpy(value), dtype="float64")
+
+
+def run_model(model, x, name, width=INPUT_DIM):
+    """Return model(x) as numpy, checking it gives one row of `width` finite values per image."""
+    try:
+        out = model(np.asarray(x, dtype="float32"), training=False)
+    except Exception as err:
+        raise Failed(f"{name} cannot take rows of {INPUT_DIM} pixels ({type(err).__name__}): "
+                     f"give it a {INPUT_DIM}-value input, keras.Input(shape=({INPUT_DIM},))") from None
+    out = to_numpy(out, name)
+    if out.shape != (len(x), width):
+        raise Failed(f"{name} turns {len(x)} images into an output of shape {out.shape}; "
+                     f"expected ({len(x)}, {width})")
+    if not np.isfinite(out).all():
+        raise Failed(f"{name} outputs NaN or infinite values: rebuild it and train it again")
+    return out
+
+
+def bce(targets, predictions):
+    """Mean binary cross-entropy as Keras computes it (predictions clipped to [1e-7, 1 - 1e-7])."""
+    p = np.clip(predictions, 1e-7, 1 - 1e-7)
+    return float(np.mean(-(targets * np.log(p) + (1 - targets) * np.log(1 - p))))
+
+
+def same_rows(a, b, atol=1e-3):
+    """Whether two arrays have the same shape and values (up to float rounding)."""
+    return a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=0))
+
+
+def sample_rows(x):
+    """The first SAMPLE rows as float32."""
+    return np.asarray(x[:SAMPLE], dtype="float32")
+
+
+# ---------------------------------------------------------------- models
+
+
+def flat_layers(model):
+    """All layers of a model in order, looking inside nested models (Sequential, Functional or subclassed)."""
+    layers = []
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, keras.Model) or (hasattr(layer, "layers") and layer is not model):
+            layers.extend(flat_layers(layer))
+        else:
+            layers.append(layer)
+    return layers
+
+
+def activation_name(function):
+    """The name of an activation function, e.g. 'relu'."""
+    return getattr(function, "__name__", type(function).__name__).lower()
+
+
+def dense_steps(model):
+    """[(units, activation)] for each Dense layer, with a following Activation/ReLU layer folded in."""
+    steps = []
+    for layer in flat_layers(model):
+        if isinstance(layer, keras.layers.Dense):
+            steps.append([layer.units, activation_name(layer.activation)])
+        elif steps and steps[-1][1] == "linear":
+            if isinstance(layer, keras.layers.Activation):
+                steps[-1][1] = activation_name(layer.activation)
+            elif isinstance(layer, keras.layers.ReLU):
+                steps[-1][1] = "relu"
+    return [tuple(step) for step in steps]
+
+
+def dense_layers(model):
+    """The Dense layers of a model, nested ones included."""
+    return [layer for layer in flat_layers(model) if isinstance(layer, keras.layers.Dense)]
+
+
+def shares_layers(a, b):
+    """Whether models a and b share a Dense layer (and so its weights)."""
+    return any(x is y for x in dense_layers(a) for y in dense_layers(b))
+
+
+def check_architecture(model, name):
+    """Raise Failed unless model is 784 -> 32 (relu) -> 784 (sigmoid) with 50,992 weights."""
+    probe = np.random.default_rng(0).uniform(0, 1, (4, INPUT_DIM))
+    run_model(model, probe, name)  # builds an unbuilt model and checks the input and output sizes
+    steps = dense_steps(model)
+    if len(steps) < 2:
+        raise Failed(f"{name} has {len(steps)} Dense layer(s): it needs a Dense({CODE_SIZE}, relu) code layer "
+                     f"and a Dense({INPUT_DIM}, sigmoid) output layer")
+    code_units, code_activation = min(steps[:-1], key=lambda step: step[0])
+    out_units, out_activation = steps[-1]
+    if code_units != CODE_SIZE:
+        raise Failed(f"{name}'s code layer has {code_units} units: the code size must be {CODE_SIZE}")
+    if code_activation != "relu":
+        raise Failed(f"{name}'s code layer uses the {code_activation} activation: use activation='relu'")
+    if out_activation != "sigmoid":
+        raise Failed(f"{name}'s output layer uses the {out_activation} activation: use activation='sigmoid', "
+                     "so outputs are pixels in [0, 1] as binary cross-entropy needs")
+    if out_units != INPUT_DIM:
+        raise Failed(f"{name}'s output layer has {out_units} units: it needs {INPUT_DIM}, one per pixel")
+    params = model.count_params()
+    if params != PARAMS:
+        raise Failed(f"{name} has {params:,} weights, expected {PARAMS:,}: just two Dense layers, "
+                     f"{INPUT_DIM} -> {CODE_SIZE} (relu) -> {INPUT_DIM} (sigmoid)")
+
+
+def loss_name(loss):
+    """A compiled loss (string, function or Loss object) as a lower-case name."""
+    if isinstance(loss, str):
+        return loss.lower()
+    if isinstance(loss, keras.losses.BinaryCrossentropy):
+        return "binary_crossentropy"
+    return str(getattr(loss, "name", None) or getattr(loss, "__name__", type(loss).__name__)).lower()
+
+
+def check_compiled(model, name):
+    """Raise Failed unless model was compiled with adam and binary cross-entropy."""
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        raise Failed(f"{name} is not compiled: {name}.compile(optimizer='adam', loss='binary_crossentropy') "
+                     "(or helpers.compile_autoencoder)")
+    loss = loss_name(model.loss)
+    if loss not in ("binary_crossentropy", "bce"):
+        raise Failed(f"{name} is compiled with the loss {loss}: use loss='binary_crossentropy'")
+    if not isinstance(model.optimizer, keras.optimizers.Adam):
+        raise Failed(f"{name} is compiled with {type(model.optimizer).__name__}: use optimizer='adam'")
+
+
+def training_steps(model):
+    """How many training steps the model's optimizer has taken."""
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
+def check_fitted(model, name, how):
+    """Raise Failed if the compiled model has not been trained."""
+    if training_steps(model) == 0:
+        raise Failed(f"{name} was never fitted (or was compiled again after fitting, which resets it): train it, {how}")
+
+
+# ---------------------------------------------------------------- noise
+
+
+def noisy_mean(clean, factor=NOISE_FACTOR):
+    """E[clip(c + factor * N(0, 1), 0, 1)] for each clean pixel value c."""
+    a, b = -clean / factor, (1 - clean) / factor
+    pdf = lambda t: np.exp(-t * t / 2) / np.sqrt(2 * np.pi)  # noqa: E731
+    return clean * (ndtr(b) - ndtr(a)) + factor * (pdf(a) - pdf(b)) + (1 - ndtr(b))
+
+
+def profile(clean, noisy):
+    """Mean noisy pixel for clean pixels in each of 10 value bins (bins with few pixels are NaN)."""
+    bins = np.minimum((clean * 10).astype(int), 9)
+    counts = np.bincount(bins.ravel(), minlength=10)
+    sums = np.bincount(bins.ravel(), weights=noisy.ravel(), minlength=10)
+    return np.where(counts >= 2000, sums / np.maximum(counts, 1), np.nan)
+
+
+def noise_factor(clean, noisy, draws):
+    """The factor f for which clip(clean + f * draws) is as far from clean (mean |difference|) as noisy is."""
+    target = np.mean(np.abs(noisy - clean))
+    spread = lambda f: np.mean(np.abs(np.clip(clean + f * draws, 0, 1) - clean))  # noqa: E731
+    low, high = 0.0, 4.0
+    for _ in range(30):  # bisection: the spread grows with f
+        mid = (low + high) / 2
+        low, high = (mid, high) if spread(mid) < target else (low, mid)
+    return (low + high) / 2
+
+
+def looks_like_noise(clean, noisy, factor):
+    """Whether noisy matches clean + factor * N(0, 1), clipped, in its mean pixel for each clean value."""
+    difference = profile(clean, noisy) - profile(clean, noisy_mean(clean, factor))
+    return bool(np.nanmax(np.abs(difference), initial=0.0) < 0.03)
+
+
+def fitted_noise(clean, noisy):
+    """(noise factor that explains noisy, whether clean + that noise matches noisy's statistics)."""
+    factor = noise_factor(clean, noisy, np.random.default_rng(0).standard_normal(clean.shape))
+    return factor, looks_like_noise(clean, noisy, factor)
+
+
+def shape_of(value):
+    """The array shape of value, or None when it has none."""
+    try:
+        return np.shape(value)
+    except Exception:
+        return None
+
+
+def built_from(value, name, noisy):
+    """Whether noisy rows look like the rows of value plus clipped Gaussian noise."""
+    try:
+        clean = pixel_rows(value, name)
+    except Failed:
+        return False
+    if len(clean) < len(noisy):
+        return False
+    return fitted_noise(clean[: len(noisy)].astype("float64"), noisy)[1]
+
+
+def check_noise(ns, name, clean_name, other_name):
+    """Raise Failed unless ns[name] is ns[clean_name] plus clipped Gaussian noise of factor 0.5."""
+    clean = clean_rows(ns, clean_name)
+    other_shape = shape_of(ns.get(other_name))
+    x = as_array(ns[name], name)
+    if x.ndim == 2 and x.shape != clean.shape and x.shape == other_shape:
+        raise Failed(f"{name} has the shape of {other_name}, {x.shape}: build it from {clean_name}")
+    if x.shape != clean.shape:
+        raise Failed(f"{name} has shape {x.shape} but {clean_name} has {clean.shape}: add noise to {clean_name} itself")
+    if x.dtype.kind == "f" and np.isfinite(x).all() and (x.min() < 0 or x.max() > 1):
+        raise Failed(f"{name}'s pixels run from {x.min():.2f} to {x.max():.2f}: clip them back to [0, 1] "
+                     "with np.clip(noisy, 0.0, 1.0)")
+    x = pixel_rows(x, name)
+    c, n = clean[:SAMPLE].astype("float64"), x[:SAMPLE].astype("float64")
+    if np.array_equal(c, n):
+        raise Failed(f"{name} equals {clean_name}: add noise, {clean_name} + NOISE_FACTOR * N(0, 1), then clip")
+    factor, matches = fitted_noise(c, n)
+    if matches and abs(factor - NOISE_FACTOR) <= 0.03:
+        return
+    if matches:
+        raise Failed(f"{name} looks like noise of factor {factor:.2f}, not {NOISE_FACTOR}: "
+                     f"use NOISE_FACTOR ({NOISE_FACTOR}) times standard normal noise")
+    if other_name in ns and built_from(ns[other_name], other_name, n):
+        raise Failed(f"{name} was built from {other_name}: build it from {clean_name}")
+    raise Failed(f"{name} does not look like {clean_name} plus Gaussian noise: build it as "
+                 f"np.clip({clean_name} + NOISE_FACTOR * rng.standard_normal({clean_name}.shape), 0.0, 1.0) "
+                 f"(or helpers.add_noise)")
+
+
+def dae_direction(dae, clean, noisy):
+    """Raise Failed if the DAE was trained towards noisy targets or from clean inputs.
+
+    Measured on small and full runs: a model trained noisy -> clean maps noisy images close to the
+    clean ones (mean squared error to clean at most 1.2 times that to E[noisy | clean]; at most 0.7
+    once trained for 10 epochs), and maps clean inputs no better than noisy ones (BCE gap <= -0.01).
+    One trained towards noisy targets outputs the grey, noise-averaged image E[noisy | clean]
+    (ratio >= 3.5); one trained clean -> clean restores clean inputs much better than noisy ones
+    (BCE gap >= +0.06).
+    """
+    from_noisy = run_model(dae, noisy, "dae")
+    from_clean = run_model(dae, clean, "dae")
+    ratio = np.mean((from_noisy - clean) ** 2) / max(np.mean((from_noisy - noisy_mean(clean)) ** 2), 1e-12)
+    if ratio > NOISY_TARGET_RATIO:
+        raise Failed("dae learned to output noisy images: its targets must be the clean images, "
+                     "dae.fit(x_train_noisy, x_train, ...)")
+    gap = bce(clean, from_noisy) - bce(clean, from_clean)
+    if gap > CLEAN_INPUT_GAP:
+        raise Failed("dae restores clean images far better than noisy ones, so it was trained on clean inputs: "
+                     "its inputs must be the noisy images, dae.fit(x_train_noisy, x_train, ...)")
+    loss = bce(clean, from_noisy)
+    if loss > MAX_BCE:
+        raise Failed(f"dae's test BCE is {loss:.2f} (about 0.31 expected): train it longer, "
+                     "30 epochs of x_train_noisy -> x_train")
+
+
+# ---------------------------------------------------------------- figures
+
+
+def figure_rows(fig, name):
+    """The flattened images a Figure shows, grouped into its rows of axes, top row first."""
+    if not isinstance(fig, Figure):
+        raise Failed(f"{name} should be a matplotlib Figure, got {type(fig).__name__}: "
+                     f"{name} = helpers.plot_rows(...) returns one")
+    rows = {}
+    for ax in fig.axes:
+        if not ax.images:
+            continue
+        spec = ax.get_subplotspec()
+        key = spec.rowspan.start if spec is not None else -round(ax.get_position().y0, 3)
+        rows.setdefault(key, []).append(np.asarray(ax.images[-1].get_array(), dtype="float64").ravel())
+    if not rows:
+        raise Failed(f"{name} shows no images: draw them with helpers.plot_rows (imshow in each axes)")
+    return [rows[key] for key in sorted(rows)]
+
+
+def candidate_arrays(ns, names):
+    """{name: first FIGURE_ROWS rows} for each variable that is an array of flattened images."""
+    found = {}
+    for name in names:
+        try:
+            x = np.asarray(ns[name])
+            if x.ndim == 2 and x.shape[1] == INPUT_DIM:
+                found[name] = x[:FIGURE_ROWS].astype("float64")
+        except Exception:
+            continue
+    return found
+
+
+def identify(image, candidates):
+    """(array name, row) that an image shows, or (None, None)."""
+    if image.size != INPUT_DIM or not np.isfinite(image).all():
+        return None, None
+    for name, rows in candidates.items():
+        matches = np.flatnonzero(np.max(np.abs(rows - image), axis=1) < 1e-4)
+        if matches.size:
+            return name, int(matches[0])
+    return None, None
+
+
+def row_sources(fig, name, ns, names):
+    """For each row of the figure: (the single array it shows or None, the row indices shown)."""
+    candidates = candidate_arrays(ns, names)
+    sources = []
+    for row in figure_rows(fig, name):
+        found = [identify(image, candidates) for image in row]
+        arrays = {array for array, _ in found}
+        sources.append((arrays.pop() if len(arrays) == 1 else None, [index for _, index in found]))
+    return sources
+
+
+# ---------------------------------------------------------------- the tasks
+
+
+def is_image_array(value):
+    """Whether value is a non-empty numpy array of images (integers or floats), such as train_images."""
+    return isinstance(value, np.ndarray) and value.ndim >= 2 and len(value) > 0 and value.dtype.kind in "fiu"
+
+
+def check_data(ns):
+    """x_train and x_test: the training and test images flattened to rows of 784 floats in [0, 1]."""
+    require(ns, "x_train", "x_test")
+    pairs = (("x_train", "train_images", "test_images"), ("x_test", "test_images", "train_images"))
+    for name, source, other in pairs:
+        x = pixel_rows(ns[name], name)
+        if x.max() < 0.5:
+            raise Failed(f"{name}'s pixels only reach {x.max():.3g}: divide the 0-255 images by 255 once")
+        images = {key: ns[key] for key in (source, other) if is_image_array(ns.get(key))}
+        expected = images.get(source)
+        if expected is None:
+            continue  # the given images were deleted or changed: check what we can without them
+        k = min(100, len(x), len(expected))
+        as_rows = lambda images: images[:k].reshape(k, -1).astype("float64") / 255  # noqa: E731
+        if len(x) != len(expected) or not same_rows(x[:k], as_rows(expected)):
+            alt = images.get(other)
+            if alt is not None and len(x) == len(alt) and same_rows(x[:k], as_rows(alt)):
+                raise Failed(f"{name} holds the images of {other}: build it from {source}")
+            raise Failed(f"{name} is not {source} scaled to [0, 1]: {name} = {source}.reshape(len({source}), -1) / 255 "
+                         f"(or helpers.prepare_images({source})), all {len(expected)} images")
+    return "x_train and x_test are flattened, scaled to [0, 1] and complete"
+
+
+def check_regular_autoencoder(ns):
+    """autoencoder and encoder: 784 -> 32 (relu) -> 784 (sigmoid), adam + BCE, trained clean -> clean."""
+    require(ns, "autoencoder", "encoder")
+    x = sample_rows(clean_rows(ns, "x_test"))
+    autoencoder = as_model(ns["autoencoder"], "autoencoder")
+    encoder = as_model(ns["encoder"], "encoder")
+    check_architecture(autoencoder, "autoencoder")
+    codes = run_model(encoder, x, "encoder", width=CODE_SIZE)
+    if not shares_layers(encoder, autoencoder):
+        raise Failed("encoder is not the first half of autoencoder: build it from the same layers, "
+                     "keras.Model(inputs, code) (helpers.build_autoencoder returns both)")
+    if codes.min() < 0:
+        raise Failed("encoder's codes have negative values: its code layer should end in relu")
+    check_compiled(autoencoder, "autoencoder")
+    check_fitted(autoencoder, "autoencoder", "autoencoder.fit(x_train, x_train, epochs=10, ...)")
+    loss = bce(x, run_model(autoencoder, x, "autoencoder"))
+    if loss > MAX_BCE:
+        raise Failed(f"autoencoder reconstructs the test images poorly (BCE {loss:.2f}, about 0.29 expected): "
+                     "train it on x_train -> x_train for 10 epochs")
+    return f"the autoencoder is trained (test BCE {loss:.3f})"
+
+
+def check_reconstructions(ns):
+    """codes, reconstructions and fig_autoencoder from the trained autoencoder on x_test."""
+    require(ns, "codes", "reconstructions", "fig_autoencoder")
+    x_test = clean_rows(ns, "x_test")
+    autoencoder = as_model(prerequisite(ns, "autoencoder", "regular_autoencoder"), "autoencoder")
+    encoder = as_model(prerequisite(ns, "encoder", "regular_autoencoder"), "encoder")
+    x = sample_rows(x_test)
+    for name, model, width in (("codes", encoder, CODE_SIZE), ("reconstructions", autoencoder, INPUT_DIM)):
+        value = as_array(ns[name], name)
+        maker = "encoder" if model is encoder else "autoencoder"
+        if value.shape != (len(x_test), width):
+            raise Failed(f"{name} has shape {value.shape}, expected {(len(x_test), width)}: "
+                         f"{name} = {maker}.predict(x_test)")
+        if not same_rows(value[: len(x)].astype("float64"), run_model(model, x, maker, width)):
+            raise Failed(f"{name} is not what {maker} gives for x_test: {name} = {maker}.predict(x_test) "
+                         "(run it again after training)")
+    sources = row_sources(ns["fig_autoencoder"], "fig_autoencoder", ns, ["x_test", "reconstructions", "x_test_noisy", "x_train"])
+    shown = [source for source, _ in sources]
+    if sorted(map(str, shown)) != ["reconstructions", "x_test"]:
+        raise Failed(f"fig_autoencoder's rows show {describe_sources(shown)}: it should show x_test and reconstructions, "
+                     "helpers.plot_rows([x_test, reconstructions], [...])")
+    if sources[0][1] != sources[1][1]:
+        raise Failed("fig_autoencoder's two rows show different images: show the same images in both rows")
+    return "codes, reconstructions and the figure come from the trained autoencoder"
+
+
+def describe_sources(sources):
+    """Row sources as words, e.g. 'x_test, images that are in no array'."""
+    return ", ".join(source or "images from no single array" for source in sources)
+
+
+def check_noisy_data(ns):
+    """x_train_noisy and x_test_noisy: each clean set plus 0.5 * N(0, 1) noise, clipped to [0, 1]."""
+    require(ns, "x_train_noisy", "x_test_noisy")
+    check_noise(ns, "x_train_noisy", "x_train", "x_test")
+    check_noise(ns, "x_test_noisy", "x_test", "x_train")
+    return "both noisy sets are their clean set plus clipped noise of factor 0.5"
+
+
+def check_dae_model(ns):
+    """dae: a new 784 -> 32 (relu) -> 784 (sigmoid) model with 50,992 weights."""
+    require(ns, "dae")
+    dae = as_model(ns["dae"], "dae")
+    autoencoder = ns.get("autoencoder")
+    if isinstance(autoencoder, keras.Model) and (dae is autoencoder or shares_layers(dae, autoencoder)):
+        raise Failed("dae is (or shares layers with) the regular autoencoder: build a new model for it")
+    check_architecture(dae, "dae")
+    return f"dae has the lab's architecture ({PARAMS:,} weights)"
+
+
+def check_dae_training(ns):
+    """dae compiled with adam + BCE and trained noisy -> clean; history is its History."""
+    dae = ns.get("dae")
+    if "history" not in ns:
+        if isinstance(dae, keras.Model) and getattr(dae, "optimizer", None) is not None and training_steps(dae) > 0:
+            raise Failed("dae was trained but its History was not kept: history = dae.fit(...)")
+        raise NotAttempted("define history")
+    dae = as_model(prerequisite(ns, "dae", "dae_model"), "dae")
+    check_architecture(dae, "dae")
+    check_compiled(dae, "dae")
+    check_fitted(dae, "dae", "history = dae.fit(x_train_noisy, x_train, epochs=30, batch_size=128, ...)")
+    history = ns["history"]
+    if not isinstance(history, keras.callbacks.History) or "loss" not in getattr(history, "history", {}):
+        raise Failed(f"history should be the History that fit returns, got {type(history).__name__}: history = dae.fit(...)")
+    if getattr(history, "model", None) is not dae:
+        raise Failed("history comes from another model's training: history = dae.fit(x_train_noisy, x_train, ...)")
+    clean = sample_rows(clean_rows(ns, "x_test"))
+    noisy = sample_rows(noisy_rows(ns, "x_test_noisy"))
+    if len(noisy) != len(clean):
+        raise Failed("x_test_noisy and x_test differ in length: pass the noisy_data check first")
+    dae_direction(dae, clean, noisy)
+    return "dae is trained noisy -> clean"
+
+
+def check_predictions(ns):
+    """x_test_denoised: the trained dae's output for x_test_noisy."""
+    require(ns, "x_test_denoised")
+    dae = as_model(prerequisite(ns, "dae", "dae_model"), "dae")
+    x_test = clean_rows(ns, "x_test")
+    x_test_noisy = noisy_rows(ns, "x_test_noisy")
+    denoised = as_array(ns["x_test_denoised"], "x_test_denoised")
+    if denoised.shape != x_test_noisy.shape:
+        raise Failed(f"x_test_denoised has shape {denoised.shape}, expected {x_test_noisy.shape}: "
+                     "x_test_denoised = dae.predict(x_test_noisy)")
+    got = denoised[:SAMPLE].astype("float64")
+    if same_rows(got, run_model(dae, sample_rows(x_test_noisy), "dae")):
+        return "x_test_denoised is dae's output for x_test_noisy"
+    if same_rows(got, sample_rows(x_test_noisy).astype("float64"), atol=1e-6):
+        raise Failed("x_test_denoised is the noisy input itself: x_test_denoised = dae.predict(x_test_noisy)")
+    if same_rows(got, run_model(dae, sample_rows(x_test), "dae")):
+        raise Failed("x_test_denoised was predicted from the clean x_test: predict from the noisy images, "
+                     "dae.predict(x_test_noisy)")
+    autoencoder = ns.get("autoencoder")
+    if isinstance(autoencoder, keras.Model):
+        for source, x in (("x_test_noisy", x_test_noisy), ("x_test", x_test)):
+            try:
+                made_by_autoencoder = same_rows(got, run_model(autoencoder, sample_rows(x), "autoencoder"))
+            except Failed:
+                break
+            if made_by_autoencoder:
+                raise Failed(f"x_test_denoised was made by the regular autoencoder from {source}: "
+                             "use the denoising one, dae.predict(x_test_noisy)")
+    raise Failed("x_test_denoised is not dae's output for x_test_noisy: run x_test_denoised = dae.predict(x_test_noisy) "
+                 "again after training")
+
+
+def check_view_results(ns):
+    """fig_clean shows clean test images; fig_results shows the same images noisy, denoised and clean."""
+    require(ns, "fig_clean", "fig_results")
+    names = ["x_test", "x_test_noisy", "x_test_denoised", "x_train", "x_train_noisy", "reconstructions"]
+    clean_name = "x_test"
+    clean_rows(ns, clean_name)
+    clean_shown = [source for source, _ in row_sources(ns["fig_clean"], "fig_clean", ns, names)]
+    if any(source != clean_name for source in clean_shown):
+        raise Failed(f"fig_clean shows {describe_sources(clean_shown)}: it should show clean test images, "
+                     "helpers.plot_rows([x_test], ['clean test images'])")
+    noisy_rows(ns, "x_test_noisy")
+    prerequisite(ns, "x_test_denoised", "predictions")
+    sources = row_sources(ns["fig_results"], "fig_results", ns, names)
+    expected = ["x_test", "x_test_denoised", "x_test_noisy"]
+    shown = [source for source, _ in sources]
+    if sorted(map(str, shown)) != expected:
+        raise Failed(f"fig_results' rows show {describe_sources(shown)}: it needs one row each of x_test_noisy, "
+                     "x_test_denoised and x_test, helpers.plot_rows([x_test_noisy, x_test_denoised, x_test], [...])")
+    if any(indices != sources[0][1] for _, indices in sources):
+        raise Failed("fig_results' rows show different images: show the same images (e.g. the first ten) in every row")
+    return "both figures show the right arrays"
+
+
+def check_loss_curve(ns):
+    """fig_loss: the DAE's training and validation loss per epoch, from history."""
+    require(ns, "fig_loss")
+    history = prerequisite(ns, "history", "dae_training")
+    fig = ns["fig_loss"]
+    if not isinstance(fig, Figure):
+        raise Failed(f"fig_loss should be a matplotlib Figure, got {type(fig).__name__}: fig_loss = helpers.plot_history(history)")
+    losses = getattr(history, "history", None)
+    if not isinstance(losses, dict) or "loss" not in losses:
+        raise Failed("history is not the History of dae's training: history = dae.fit(...) (the dae_training task)")
+    curves = [np.asarray(line.get_ydata(), dtype="float64") for ax in fig.axes for line in ax.lines]
+
+    def shows(values):
+        """Whether one of the figure's lines plots these values."""
+        values = np.asarray(values, dtype="float64")
+        return any(curve.shape == values.shape and np.allclose(curve, values) for curve in curves)
+
+    for key in ("loss", "val_loss"):
+        if key in losses and not shows(losses[key]):
+            other = getattr(ns.get("ae_history"), "history", {})
+            if isinstance(other, dict) and key in other and shows(other[key]):
+                raise Failed("fig_loss shows the regular autoencoder's losses (ae_history): plot history, the DAE's")
+            raise Failed(f"fig_loss does not show history.history[{key!r}]: fig_loss = helpers.plot_history(history)")
+    return "fig_loss shows the DAE's losses"
+
+
+CHECKS = {
+    "data": check_data,
+    "regular_autoencoder": check_regular_autoencoder,
+    "reconstructions": check_reconstructions,
+    "noisy_data": check_noisy_data,
+    "dae_model": check_dae_model,
+    "dae_training": check_dae_training,
+    "predictions": check_predictions,
+    "view_results": check_view_results,
+    "loss_curve": check_loss_curve,
+}
+TASKS = tuple(CHECKS)
