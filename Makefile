@@ -24,3 +24,7 @@ data:  ## Fashion-MNIST from Debian's package when apt is here; otherwise Keras 
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
 	else echo "data: no Debian package here; Keras will download Fashion-MNIST on first use (or set DAE_DATA_DIR)"; fi
+
+.PHONY: student
+student: setup  ## index.ipynb (the blank student notebook, executed) and index_files/ from the executed solution.ipynb
+	$(BIN)/python tools/make_student.py

@@ -35,6 +35,9 @@ class Result(NamedTuple):
     status: str
     message: str
 
+    def _ipython_display_(self):
+        """Show nothing when a notebook cell ends in check(...): check has already printed the line."""
+
     def line(self, name):
         """The one line `check` prints, e.g. 'noisy_data: failed - ...'."""
         if self.status == "passed":
@@ -288,7 +291,7 @@ def check_compiled(model, name):
 
 def training_steps(model):
     """How many training steps the model's optimizer has taken."""
-    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    return int(model.optimizer.iterations.numpy())
 
 
 def check_fitted(model, name, how):

@@ -1,0 +1,403 @@
+"""The task self-checks: a correct lab passes, each listed mistake fails with its hint, nothing ever raises.
+
+The lab is rebuilt small (3,000 training and 300 test images of the real Fashion-MNIST, 5 epochs
+with a larger learning rate), so the whole file runs in seconds; trained models are shared per module.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import checks
+import helpers
+
+N_TRAIN, N_TEST, EPOCHS = 3000, 300, 5
+
+
+def fit(model, inputs, targets, validation_data, seed=0, epochs=EPOCHS, batch_size=64, optimizer=None):
+    """Compile model (adam, BCE, no XLA) and train it quickly; return the History."""
+    keras.utils.set_random_seed(seed)
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(0.003), loss="binary_crossentropy")
+    return model.fit(inputs, targets, epochs=epochs, batch_size=batch_size, validation_data=validation_data, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """The variables of a correctly completed (small) lab, as a notebook would hold them."""
+    (train_images, y_train), (test_images, y_test) = helpers.load_dataset()
+    ns = {"train_images": train_images[:N_TRAIN].copy(), "test_images": test_images[:N_TEST].copy(), "NOISE_FACTOR": 0.5}
+    ns["x_train"], ns["x_test"] = helpers.prepare_images(ns["train_images"]), helpers.prepare_images(ns["test_images"])
+    keras.utils.set_random_seed(1)
+    ns["autoencoder"], ns["encoder"] = helpers.build_autoencoder()
+    ns["ae_history"] = fit(ns["autoencoder"], ns["x_train"], ns["x_train"], (ns["x_test"], ns["x_test"]))
+    ns["codes"] = ns["encoder"].predict(ns["x_test"], verbose=0)
+    ns["reconstructions"] = ns["autoencoder"].predict(ns["x_test"], verbose=0)
+    ns["fig_autoencoder"] = helpers.plot_rows([ns["x_test"], ns["reconstructions"]], ["original", "reconstructed"])
+    rng = np.random.default_rng(2)
+    ns["x_train_noisy"] = helpers.add_noise(ns["x_train"], 0.5, rng)
+    ns["x_test_noisy"] = helpers.add_noise(ns["x_test"], 0.5, rng)
+    keras.utils.set_random_seed(3)
+    ns["dae"], ns["dae_encoder"] = helpers.build_autoencoder(name="dae")
+    ns["history"] = fit(ns["dae"], ns["x_train_noisy"], ns["x_train"], (ns["x_test_noisy"], ns["x_test"]))
+    ns["x_test_denoised"] = ns["dae"].predict(ns["x_test_noisy"], verbose=0)
+    ns["fig_clean"] = helpers.plot_rows([ns["x_test"]], ["clean"])
+    ns["fig_results"] = helpers.plot_rows([ns["x_test_noisy"], ns["x_test_denoised"], ns["x_test"]], ["noisy", "denoised", "clean"])
+    ns["fig_loss"] = helpers.plot_history(ns["history"])
+    yield ns
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def dae_noisy_to_noisy(lab):
+    """A DAE trained with noisy targets: (model, History)."""
+    model, _ = helpers.build_autoencoder(name="dae")
+    return model, fit(model, lab["x_train_noisy"], lab["x_train_noisy"], (lab["x_test_noisy"], lab["x_test_noisy"]))
+
+
+def with_(lab, **changes):
+    """A copy of the lab's variables with some replaced (None deletes one)."""
+    ns = dict(lab)
+    for name, value in changes.items():
+        if value is None:
+            ns.pop(name, None)
+        else:
+            ns[name] = value
+    return ns
+
+
+def assert_fails(ns, task, hint):
+    """The task's check fails with a message containing hint."""
+    result = checks.evaluate(task, ns)
+    assert result.status == "failed", result
+    assert hint in result.message, result.message
+
+
+# ---------------------------------------------------------------- the API
+
+
+def test_tasks_are_in_lab_order():
+    assert checks.TASKS == ("data", "regular_autoencoder", "reconstructions", "noisy_data", "dae_model",
+                            "dae_training", "predictions", "view_results", "loss_curve")
+
+
+def test_a_correct_lab_passes_every_check(lab):
+    for task in checks.TASKS:
+        result = checks.evaluate(task, lab)
+        assert result.status == "passed", (task, result)
+
+
+def test_a_blank_notebook_has_attempted_nothing():
+    for task in checks.TASKS:
+        result = checks.evaluate(task, {"train_images": np.zeros((2, 28, 28), np.uint8), "NOISE_FACTOR": 0.5})
+        assert result.status == "not attempted" and result.message.startswith("define "), (task, result)
+
+
+def test_check_reads_the_callers_variables_and_prints_one_line(lab, capsys):
+    ns = {"check": checks.check, "x_train": lab["x_train"]}
+    exec('result = check("data")', ns)
+    assert capsys.readouterr().out == "data: not attempted yet (define x_test)\n"
+    assert ns["result"] == ("not attempted", "define x_test")
+    ns["x_test"] = lab["x_test"]
+    exec('result = check("data")', ns)
+    assert capsys.readouterr().out == "data: passed\n" and ns["result"].status == "passed"
+
+
+def test_check_prints_the_hint_of_a_failure(lab, capsys):
+    result = checks.check("noisy_data", with_(lab, x_test_noisy=lab["x_test"] + 0.5))
+    assert capsys.readouterr().out == f"noisy_data: failed - {result.message}\n"
+    assert "clip them" in result.message
+
+
+def test_a_deleted_variable_reads_as_not_attempted(lab):
+    assert checks.evaluate("predictions", with_(lab, x_test_denoised=None)) == ("not attempted", "define x_test_denoised")
+
+
+def test_unknown_task_and_bad_namespace_give_a_failed_result(lab):
+    assert "use one of data, " in checks.evaluate("nosuch", lab).message
+    assert checks.evaluate("data", None).status == "failed"
+
+
+def test_a_missing_earlier_task_is_named(lab):
+    assert_fails(with_(lab, x_test=None), "predictions", "finish the data task first")
+    assert_fails(with_(lab, dae=None), "predictions", "finish the dae_model task first")
+
+
+# ---------------------------------------------------------------- mistakes and their hints
+
+
+@pytest.mark.parametrize(
+    "change, hint",
+    [
+        (lambda ns: {"x_train": ns["train_images"].reshape(len(ns["train_images"]), -1)}, "dividing by 255"),
+        (lambda ns: {"x_train": ns["train_images"].reshape(len(ns["train_images"]), -1).astype("float32")}, "scale them to [0, 1]"),
+        (lambda ns: {"x_test": ns["test_images"] / 255.0}, "flatten each image"),
+        (lambda ns: {"x_train": ns["x_train"] / 255.0}, "divide the 0-255 images by 255 once"),
+        (lambda ns: {"x_train": ns["x_test"]}, "x_train holds the images of test_images"),
+        (lambda ns: {"x_train": ns["x_train"][:100]}, "all 3000 images"),
+        (lambda ns: {"x_test": np.full_like(ns["x_test"], np.nan)}, "NaN"),
+    ],
+    ids=["not-scaled-uint8", "not-scaled-float", "not-flattened", "scaled-twice", "wrong-split", "subset", "nan"],
+)
+def test_data_mistakes(lab, change, hint):
+    assert_fails(with_(lab, **change(lab)), "data", hint)
+
+
+def noisy(clean, factor=0.5, seed=5, clip=True):
+    """clean + factor * N(0, 1), clipped or not."""
+    out = clean + factor * np.random.default_rng(seed).standard_normal(clean.shape)
+    return np.clip(out, 0, 1) if clip else out
+
+
+@pytest.mark.parametrize(
+    "change, hint",
+    [
+        (lambda ns: {"x_train_noisy": noisy(ns["x_train"], clip=False)}, "clip them back to [0, 1]"),
+        (lambda ns: {"x_test_noisy": noisy(ns["x_test"], 0.3)}, "factor 0.30, not 0.5"),
+        (lambda ns: {"x_test_noisy": noisy(ns["x_test"], 1.0)}, "factor 1.00, not 0.5"),
+        (lambda ns: {"x_test_noisy": noisy(ns["x_train"])}, "has the shape of x_train"),
+        (lambda ns: {"x_test_noisy": noisy(ns["x_train"][:N_TEST])}, "x_test_noisy was built from x_train"),
+        (lambda ns: {"x_train_noisy": noisy(ns["x_test"])}, "has the shape of x_test"),
+        (lambda ns: {"x_test_noisy": ns["x_test"]}, "equals x_test"),
+        (lambda ns: {"x_test_noisy": noisy(ns["x_test"][::-1])}, "does not look like x_test plus Gaussian noise"),
+    ],
+    ids=["not-clipped", "factor-0.3", "factor-1", "test-from-train", "test-from-train-rows", "train-from-test", "no-noise", "shuffled"],
+)
+def test_noise_mistakes(lab, change, hint):
+    assert_fails(with_(lab, **change(lab)), "noisy_data", hint)
+
+
+def model(code=32, code_activation="relu", out_activation="sigmoid", out_units=784):
+    """A Functional model with the lab's layout but the given sizes and activations."""
+    inputs = keras.Input(shape=(784,))
+    code_layer = keras.layers.Dense(code, activation=code_activation)(inputs)
+    return keras.Model(inputs, keras.layers.Dense(out_units, activation=out_activation)(code_layer))
+
+
+@pytest.mark.parametrize(
+    "dae, hint",
+    [
+        (lambda: model(code=16), "the code size must be 32"),
+        (lambda: model(code_activation="sigmoid"), "use activation='relu'"),
+        (lambda: model(out_activation="relu"), "use activation='sigmoid'"),
+        (lambda: model(out_units=10), "output of shape (4, 10); expected (4, 784)"),
+        (lambda: keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(32, "relu"),
+                                   keras.layers.Dense(784, "sigmoid")]), "cannot take rows of 784 pixels"),
+        (lambda: keras.Sequential([keras.layers.Dense(64, "relu"), keras.layers.Dense(32, "relu"),
+                                   keras.layers.Dense(784, "sigmoid")]), "expected 50,992"),
+        (lambda: "a model", "should be a Keras model"),
+    ],
+    ids=["code-16", "code-sigmoid", "output-relu", "output-10", "not-flat-input", "deeper", "not-a-model"],
+)
+def test_architecture_mistakes(lab, dae, hint):
+    assert_fails(with_(lab, dae=dae()), "dae_model", hint)
+
+
+def test_dae_must_be_a_new_model(lab):
+    assert_fails(with_(lab, dae=lab["autoencoder"]), "dae_model", "build a new model")
+    shared = keras.Model(lab["autoencoder"].inputs, lab["autoencoder"].outputs)
+    assert_fails(with_(lab, dae=shared), "dae_model", "build a new model")
+
+
+def test_encoder_must_be_the_autoencoders_first_half(lab):
+    _, other_encoder = helpers.build_autoencoder()
+    assert_fails(with_(lab, encoder=other_encoder), "regular_autoencoder", "first half of autoencoder")
+
+
+@pytest.mark.parametrize(
+    "compile_args, hint",
+    [
+        ({"optimizer": "adam", "loss": "mse"}, "use loss='binary_crossentropy'"),
+        ({"optimizer": "sgd", "loss": "binary_crossentropy"}, "use optimizer='adam'"),
+        (None, "is not compiled"),
+    ],
+    ids=["mse", "sgd", "not-compiled"],
+)
+def test_compile_mistakes(lab, compile_args, hint):
+    dae, _ = helpers.build_autoencoder()
+    if compile_args:
+        dae.compile(**compile_args)
+    assert_fails(with_(lab, dae=dae), "dae_training", hint)
+    autoencoder, encoder = helpers.build_autoencoder()
+    if compile_args:
+        autoencoder.compile(**compile_args)
+    assert_fails(with_(lab, autoencoder=autoencoder, encoder=encoder), "regular_autoencoder", hint)
+
+
+def test_a_model_never_fitted_is_caught(lab):
+    dae, _ = helpers.build_autoencoder()
+    helpers.compile_autoencoder(dae)
+    assert_fails(with_(lab, dae=dae), "dae_training", "dae was never fitted")
+    autoencoder, encoder = helpers.build_autoencoder()
+    helpers.compile_autoencoder(autoencoder)
+    assert_fails(with_(lab, autoencoder=autoencoder, encoder=encoder), "regular_autoencoder", "autoencoder was never fitted")
+
+
+def test_dae_trained_noisy_to_noisy_is_caught(lab, dae_noisy_to_noisy):
+    dae, history = dae_noisy_to_noisy
+    assert_fails(with_(lab, dae=dae, history=history), "dae_training", "its targets must be the clean images")
+
+
+def test_dae_trained_clean_to_clean_is_caught(lab):
+    # the regular autoencoder is exactly a model trained clean -> clean
+    assert_fails(with_(lab, dae=lab["autoencoder"], history=lab["ae_history"]), "dae_training", "trained on clean inputs")
+
+
+def test_history_must_be_kept_and_belong_to_the_dae(lab):
+    assert_fails(with_(lab, history=None), "dae_training", "its History was not kept")
+    assert_fails(with_(lab, history=lab["ae_history"]), "dae_training", "history comes from another model")
+    untrained, _ = helpers.build_autoencoder()
+    assert checks.evaluate("dae_training", with_(lab, dae=untrained, history=None)) == ("not attempted", "define history")
+
+
+def test_predictions_must_come_from_the_noisy_test_set(lab):
+    from_clean = lab["dae"].predict(lab["x_test"], verbose=0)
+    assert_fails(with_(lab, x_test_denoised=from_clean), "predictions", "predicted from the clean x_test")
+    by_autoencoder = lab["autoencoder"].predict(lab["x_test_noisy"], verbose=0)
+    assert_fails(with_(lab, x_test_denoised=by_autoencoder), "predictions", "made by the regular autoencoder")
+    assert_fails(with_(lab, x_test_denoised=lab["x_test_noisy"]), "predictions", "the noisy input itself")
+    assert_fails(with_(lab, x_test_denoised=lab["x_test_denoised"][:10]), "predictions", "has shape (10, 784)")
+
+
+def test_figures_must_show_the_right_arrays(lab):
+    noisy_clean = helpers.plot_rows([lab["x_test_noisy"]], ["clean?"])
+    assert_fails(with_(lab, fig_clean=noisy_clean), "view_results", "fig_clean shows x_test_noisy")
+    wrong_row = helpers.plot_rows([lab["x_test_noisy"], lab["reconstructions"], lab["x_test"]], ["n", "d", "c"])
+    assert_fails(with_(lab, fig_results=wrong_row), "view_results", "rows show x_test_noisy, reconstructions, x_test")
+    other_images = helpers.plot_rows([lab["x_test_noisy"], lab["x_test_denoised"], lab["x_test"][5:]], ["n", "d", "c"])
+    assert_fails(with_(lab, fig_results=other_images), "view_results", "rows show different images")
+    assert_fails(with_(lab, fig_results=plt.figure()), "view_results", "shows no images")
+    wrong_reconstructions = helpers.plot_rows([lab["x_test"], lab["x_test_noisy"]], ["o", "r"])
+    assert_fails(with_(lab, fig_autoencoder=wrong_reconstructions), "reconstructions", "should show x_test and reconstructions")
+    assert_fails(with_(lab, fig_loss=helpers.plot_history(lab["ae_history"])), "loss_curve", "regular autoencoder's losses")
+    plt.close("all")
+
+
+def test_reconstructions_must_come_from_the_test_set(lab):
+    from_train = lab["autoencoder"].predict(lab["x_train"][:N_TEST][::-1], verbose=0)
+    assert_fails(with_(lab, reconstructions=from_train), "reconstructions", "reconstructions = autoencoder.predict(x_test)")
+
+
+# ---------------------------------------------------------------- valid alternatives
+
+
+def test_other_noise_code_with_the_same_statistics_passes(lab):
+    rng = np.random.default_rng(11)
+    ns = with_(lab, x_train_noisy=np.clip(lab["x_train"] + rng.normal(0, 0.5, lab["x_train"].shape), 0.0, 1.0),
+               x_test_noisy=np.clip(lab["x_test"] + 0.5 * rng.standard_normal(lab["x_test"].shape), 0, 1))
+    assert checks.evaluate("noisy_data", ns).status == "passed"
+
+
+def test_float64_data_passes(lab):
+    ns = with_(lab, x_train=lab["train_images"].reshape(N_TRAIN, 784) / 255, x_test=lab["test_images"].reshape(N_TEST, 784) / 255)
+    assert checks.evaluate("data", ns).status == "passed"
+
+
+def test_a_sequential_dae_with_an_adam_instance_batch_256_and_more_epochs_passes(lab):
+    dae = keras.Sequential([keras.Input((784,)), keras.layers.Dense(32), keras.layers.Activation("relu"),
+                            keras.layers.Dense(784, activation="sigmoid")])
+    history = fit(dae, lab["x_train_noisy"], lab["x_train"], (lab["x_test_noisy"], lab["x_test"]),
+                  epochs=15, batch_size=256, optimizer=keras.optimizers.Adam(0.003))
+    ns = with_(lab, dae=dae, history=history, x_test_denoised=dae.predict(lab["x_test_noisy"], verbose=0))
+    for task in ("dae_model", "dae_training", "predictions"):
+        assert checks.evaluate(task, ns).status == "passed", checks.evaluate(task, ns)
+
+
+def test_a_subclassed_dae_passes_the_model_check(lab):
+    class Denoiser(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.code = keras.layers.Dense(32, activation="relu")
+            self.out = keras.layers.Dense(784, activation="sigmoid")
+
+        def call(self, x):
+            return self.out(self.code(x))
+
+    assert checks.evaluate("dae_model", with_(lab, dae=Denoiser())).status == "passed"
+
+
+def test_the_regular_autoencoder_trained_longer_passes(lab):
+    autoencoder, encoder = helpers.build_autoencoder()
+    fit(autoencoder, lab["x_train"], lab["x_train"], None, epochs=12, batch_size=128, optimizer=keras.optimizers.Adam(0.003))
+    assert checks.evaluate("regular_autoencoder", with_(lab, autoencoder=autoencoder, encoder=encoder)).status == "passed"
+
+
+# ---------------------------------------------------------------- never raises
+
+
+def odd_models():
+    """Models a student might leave half-built or wrong."""
+    two_outputs = keras.Input((784,))
+    return [
+        keras.Sequential(),
+        keras.Sequential([keras.layers.Dense(3)]),
+        keras.Model(two_outputs, [keras.layers.Dense(784)(two_outputs), keras.layers.Dense(32)(two_outputs)]),
+        model(code=784, out_activation="linear"),
+    ]
+
+
+def odd_figures():
+    """Figures with no images, a non-image, or random images."""
+    empty = plt.figure()
+    scatter, ax = plt.subplots()
+    ax.scatter([1, 2], [3, 4])
+    image, ax = plt.subplots()
+    ax.imshow(np.random.default_rng(0).uniform(0, 1, (28, 28)))
+    return [empty, scatter, image]
+
+
+ANY_VALUE = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=4),
+    st.lists(st.one_of(st.floats(), st.lists(st.integers(), max_size=2)), max_size=4),
+    hnp.arrays(st.sampled_from(["uint8", "int64", "float16", "float32", "float64", "bool", "complex64", "U3"]),
+               hnp.array_shapes(min_dims=0, max_dims=3, max_side=4)),
+    hnp.arrays("float32", st.tuples(st.integers(1, 4), st.just(784)),
+               elements=st.floats(-2, 2, width=32), fill=st.sampled_from([0.0, 0.5, 1.0, np.nan, np.inf])),
+    st.sampled_from(["object", "dict", "model", "figure", "history"]),  # resolved in resolve()
+)
+
+
+def resolve(value, lab):
+    """Turn the strategy's placeholders into objects hypothesis cannot build itself."""
+    if isinstance(value, str) and value in ("object", "dict", "model", "figure", "history"):
+        return {"object": object(), "dict": {"loss": [1.0]}, "model": odd_models()[0],
+                "figure": odd_figures()[2], "history": lab["ae_history"]}[value]
+    return value
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(task=st.sampled_from(checks.TASKS), name=st.sampled_from(sorted(
+    ["x_train", "x_test", "train_images", "test_images", "autoencoder", "encoder", "codes", "reconstructions",
+     "fig_autoencoder", "x_train_noisy", "x_test_noisy", "dae", "history", "x_test_denoised", "fig_clean",
+     "fig_results", "fig_loss", "ae_history"])), value=ANY_VALUE, alone=st.booleans())
+def test_no_value_makes_a_check_raise(lab, task, name, value, alone):
+    value = resolve(value, lab)
+    ns = {name: value} if alone else with_(lab, **{name: value})
+    result = checks.evaluate(task, ns)
+    assert isinstance(result, checks.Result) and result.status in checks.STATUSES
+    assert result.message and not result.message.startswith("the check could not inspect"), result
+    plt.close("all")
+
+
+@pytest.mark.parametrize("odd", range(4))
+def test_odd_models_give_a_hint(lab, odd):
+    for task, name in (("regular_autoencoder", "autoencoder"), ("regular_autoencoder", "encoder"), ("dae_model", "dae"),
+                       ("dae_training", "dae"), ("predictions", "dae"), ("reconstructions", "encoder")):
+        result = checks.evaluate(task, with_(lab, **{name: odd_models()[odd]}))
+        assert result.status == "failed" and not result.message.startswith("the check could not"), (task, name, result)
+
+
+@pytest.mark.parametrize("odd", range(3))
+def test_odd_figures_give_a_hint(lab, odd):
+    for task, name in (("view_results", "fig_clean"), ("view_results", "fig_results"), ("reconstructions", "fig_autoencoder"),
+                       ("loss_curve", "fig_loss")):
+        result = checks.evaluate(task, with_(lab, **{name: odd_figures()[odd]}))
+        assert result.status == "failed" and not result.message.startswith("the check could not"), (task, name, result)
+    plt.close("all")

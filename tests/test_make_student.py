@@ -1,0 +1,215 @@
+"""The student notebook generator: index.ipynb and index_files/ match solution.ipynb, leak no answers, refuse bad markers."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import checks  # noqa: E402
+import make_student  # noqa: E402
+
+SOLUTION, INDEX, FIGURE_DIR = ROOT / "solution.ipynb", ROOT / "index.ipynb", ROOT / make_student.FIGURE_DIR
+IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+CHECK_CELL = re.compile(r'check\("\w+"\);?')
+
+
+@pytest.fixture(scope="module")
+def solution():
+    return nbformat.read(SOLUTION, as_version=4)
+
+
+@pytest.fixture(scope="module")
+def index():
+    return nbformat.read(INDEX, as_version=4)
+
+
+def structure(nb):
+    """What the generator decides, without what running it adds: (type, id, source, tags) per cell."""
+    return [(c.cell_type, c.get("id"), c.source, c.get("metadata", {}).get("tags", [])) for c in nb.cells]
+
+
+def notebook(*cells):
+    """A notebook of ("code"|"markdown", source[, tags]) cells."""
+    nb = nbformat.v4.new_notebook()
+    for kind, source, *tags in cells:
+        cell = nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source)
+        if tags:
+            cell.metadata["tags"] = tags[0]
+        nb.cells.append(cell)
+    return nb
+
+
+def solution_lines(nb):
+    """Every line inside a marked region of the notebook's code cells (markers excluded)."""
+    lines = []
+    for cell in nb.cells:
+        inside = False
+        for line in cell.source.splitlines() if cell.cell_type == "code" else []:
+            kind = make_student.marker(line)
+            if kind:
+                inside = kind == make_student.BEGIN
+            elif inside:
+                lines.append(line.strip())
+    return lines
+
+
+# ---------------------------------------------------------------- the committed files
+
+
+def test_index_is_generated_from_the_solution(solution, index):
+    """Drift: regenerate in memory; run `make student` when this fails."""
+    assert structure(make_student.make_student(solution)) == structure(index)
+    assert index.metadata.kernelspec == solution.metadata.kernelspec
+
+
+def test_no_solution_code_leaks_into_index(solution, index):
+    lines = [line for line in solution_lines(solution) if re.search(r"[A-Za-z0-9]", line)]
+    assert len(lines) > 15
+    student_lines = {line.strip() for cell in index.cells for line in cell.source.splitlines()}
+    assert [line for line in lines if line in student_lines] == []
+
+
+def test_index_has_a_placeholder_per_answer_and_no_markers(solution, index):
+    regions = sum(cell.source.count(make_student.BEGIN) for cell in solution.cells
+                  if make_student.SOLUTION_ONLY not in make_student.tags(cell))
+    text = "\n".join(cell.source for cell in index.cells)
+    assert text.count(make_student.PLACEHOLDER) == regions > 0
+    assert "SOLUTION" not in text
+
+
+def test_index_drops_solution_only_cells_and_tags(solution, index):
+    ids = {cell.id for cell in index.cells}
+    for cell in solution.cells:
+        assert (cell.id in ids) == (make_student.SOLUTION_ONLY not in make_student.tags(cell))
+    tags = {tag for cell in index.cells for tag in make_student.tags(cell)}
+    assert not tags & {make_student.SOLUTION_ONLY, make_student.STUDENT_ONLY}
+
+
+def test_index_stores_only_its_own_run_outputs(index):
+    """Stored outputs come from executing the blank notebook: no execution timings, every check not attempted."""
+    checks_seen = 0
+    for cell in index.cells:
+        assert set(cell.metadata) <= {"tags"}
+        if cell.cell_type == "code" and CHECK_CELL.fullmatch(cell.source):
+            text = "".join(output.get("text", "") for output in cell.outputs)
+            assert re.fullmatch(r"\w+: not attempted yet \(define [\w ,]+\)\n", text), text
+            checks_seen += 1
+    assert checks_seen == len(checks.TASKS)
+
+
+def test_every_check_passes_in_the_executed_solution(solution):
+    """Stored outputs of the answer key: each check cell printed 'passed' (re-run `make lab` if not)."""
+    lines = ["".join(o.get("text", "") for o in c.outputs) for c in solution.cells
+             if c.cell_type == "code" and CHECK_CELL.fullmatch(c.source)]
+    assert lines == [f"{task}: passed\n" for task in checks.TASKS]
+
+
+def test_expected_output_text_comes_from_the_solution_run(solution):
+    """Each line in a student-only cell's code block appears in the stored outputs of the code cell above it."""
+    previous_output, checked = "", 0
+    for cell in solution.cells:
+        if cell.cell_type == "code":
+            texts = [o.get("text", "") for o in cell.outputs] + [o.get("data", {}).get("text/plain", "") for o in cell.outputs]
+            previous_output = re.sub(r"\s+", " ", ANSI.sub("", "".join(texts)))
+        elif make_student.STUDENT_ONLY in make_student.tags(cell):
+            for block in re.findall(r"```\n(.*?)```", cell.source, flags=re.DOTALL):
+                for line in block.splitlines():
+                    assert re.sub(r"\s+", " ", line.strip()) in previous_output, (cell.id, line)
+                    checked += 1
+    assert checked >= 8
+
+
+def test_figures_are_the_solutions_stored_images(solution):
+    figures = make_student.find_figures(solution)
+    assert set(figures) == set(make_student.FIGURES.values())
+    for name, png in figures.items():
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        assert (FIGURE_DIR / name).read_bytes() == png, f"{name} differs from solution.ipynb's figure: run `make student`"
+
+
+def test_every_figure_is_referenced_and_every_reference_resolves(index):
+    texts = [cell.source for cell in index.cells if cell.cell_type == "markdown"] + [(ROOT / "README.md").read_text()]
+    links = [link for text in texts for link in IMAGE_LINK.findall(text)]
+    local = [link for link in links if not re.match(r"\w+://", link)]
+    assert [link for link in local if not (ROOT / link).is_file()] == []
+    referenced = {(ROOT / link).resolve() for link in local}
+    assert [path.name for path in sorted(FIGURE_DIR.iterdir()) if path.resolve() not in referenced] == []
+    student_links = {link for cell in index.cells if cell.cell_type == "markdown" for link in IMAGE_LINK.findall(cell.source)}
+    assert {f"{make_student.FIGURE_DIR}/{name}" for name in make_student.FIGURES.values()} <= student_links
+
+
+# ---------------------------------------------------------------- the transformation
+
+
+def test_marked_regions_become_placeholders_and_given_lines_stay():
+    source = "a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\nc = 3\nfor i in x:\n    ### BEGIN SOLUTION\n    d = i\n    ### END SOLUTION"
+    assert make_student.strip_solution(source, 1) == "a = 1\n# Your code here\nc = 3\nfor i in x:\n    # Your code here"
+
+
+def test_cells_are_cleared_tagged_cells_handled_and_output_is_deterministic():
+    nb = notebook(("code", "x = 1\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION", ["nbval-ignore-output"]),
+                  ("code", "secret = 1", ["solution-only"]), ("markdown", "Expected: 2", ["student-only"]), ("markdown", "# Title"))
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="2\n")]
+    nb.cells[0].execution_count = 7
+    nb.cells[0].metadata["execution"] = {"iopub.status.busy": "2026-01-01"}
+    student = make_student.make_student(nb)
+    assert [(c.cell_type, c.source, c.metadata) for c in student.cells] == [
+        ("code", "x = 1\n# Your code here", {"tags": ["nbval-ignore-output"]}), ("markdown", "Expected: 2", {}), ("markdown", "# Title", {})]
+    assert student.cells[0].outputs == [] and student.cells[0].execution_count is None
+    assert make_student.notebook_bytes(make_student.make_student(nb)) == make_student.notebook_bytes(student)
+
+
+def test_the_repository_solution_gives_byte_identical_output_twice(solution):
+    first = make_student.notebook_bytes(make_student.make_student(solution))
+    assert make_student.notebook_bytes(make_student.make_student(nbformat.read(SOLUTION, as_version=4))) == first
+
+
+@pytest.mark.parametrize(
+    "cells, number, message",
+    [
+        ([("code", "a = 1"), ("code", "### BEGIN SOLUTION\nb = 2")], 2, "without a matching ### END SOLUTION"),
+        ([("code", "b = 2\n### END SOLUTION")], 1, "without a ### BEGIN SOLUTION before it"),
+        ([("markdown", "x"), ("code", "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n### END SOLUTION")], 2, "nested"),
+        ([("code", "a"), ("code", "b"), ("markdown", "Hint:\n### BEGIN SOLUTION\nsecret")], 3, "in a markdown cell"),
+        ([("code", "a", ["solution-only", "student-only"])], 1, "tagged both"),
+    ],
+    ids=["unclosed", "unopened", "nested", "in-markdown", "both-tags"],
+)
+def test_bad_markers_are_refused_with_the_cell_number_and_nothing_is_written(tmp_path, capsys, cells, number, message):
+    nb = notebook(*cells)
+    with pytest.raises(make_student.SolutionError, match=rf"^cell {number}: .*{re.escape(message)}"):
+        make_student.make_student(nb)
+    solution_path, output = tmp_path / "solution.ipynb", tmp_path / "index.ipynb"
+    nbformat.write(nb, solution_path)
+    assert make_student.main(["--solution", str(solution_path), "--output", str(output), "--no-execute"]) == 1
+    assert f"cell {number}:" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["solution.ipynb"]
+
+
+def test_a_solution_without_stored_figures_is_refused(tmp_path, solution):
+    blank = nbformat.from_dict(solution)
+    for cell in blank.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    path = tmp_path / "solution.ipynb"
+    nbformat.write(blank, path)
+    assert make_student.main(["--solution", str(path), "--output", str(tmp_path / "index.ipynb"), "--no-execute"]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["solution.ipynb"]
+
+
+def test_the_command_writes_the_notebook_and_figures(tmp_path):
+    """`tools/make_student.py` end to end, without the (slow) execution."""
+    output = tmp_path / "index.ipynb"
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "make_student.py"), "--solution", str(SOLUTION),
+                           "--output", str(output), "--no-execute"], capture_output=True, text=True, check=True)
+    assert "index.ipynb: " in done.stdout
+    assert structure(nbformat.read(output, as_version=4)) == structure(nbformat.read(INDEX, as_version=4))
+    assert sorted(p.name for p in (tmp_path / "index_files").iterdir()) == sorted(make_student.FIGURES.values())
+    assert not [p for p in tmp_path.rglob(".*")]  # no temporary files left behind
