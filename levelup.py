@@ -396,3 +396,16 @@ def plot_error_histogram(normal_errors, anomaly_errors, threshold, labels=("norm
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def plot_curves(curves, ylabel="loss", title=None):
+    """Plot several per-epoch curves ({label: values}) on one axes; return the Figure."""
+    if not curves:
+        raise ValueError("plot_curves needs at least one curve: pass {label: values}.")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, values in curves.items():
+        ax.plot(np.arange(1, len(values) + 1), values, label=label)
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
