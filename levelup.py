@@ -58,11 +58,45 @@ def check_image_shape(image_shape, input_dim=None, downsampling=1):
         raise ValueError(f"image_shape {image_shape} holds {height * width} pixels but rows hold {input_dim}.")
     if height % downsampling or width % downsampling:
         raise ValueError(
-            f"A conv autoencoder that halves the image {downsampling.bit_length() - 1} times needs height and width "
-            f"divisible by {downsampling}, got {height}x{width}: crop or pad the images (e.g. 28x28), or use kind='deep'."
+            f"The conv autoencoder shrinks images {downsampling} times, so height and width must be divisible by "
+            f"{downsampling}; got {height}x{width}: crop or pad the images (e.g. to 28x28), or use kind='deep'."
         )
     return height, width
 
+
+
+def build_conv_autoencoder(image_shape=(28, 28), filters=64, name="conv_autoencoder"):
+    """Build a conv encoder (4x4 patches, 3x3 conv) and a transposed-conv decoder on flat rows; return (autoencoder, encoder).
+
+    The encoder cuts the image into 4x4 patches (a stride-4 convolution) and mixes neighbours with a 3x3
+    convolution: its code is a (height/4, width/4, filters) map. The decoder mixes once more and grows the
+    map back in two stride-2 transposed convolutions. Rows in and out, like helpers.build_autoencoder.
+    """
+    height, width = check_image_shape(image_shape, downsampling=4)
+    (filters,) = check_positive_ints("filters", [filters])
+    layers = keras.layers
+    inputs = keras.Input(shape=(height * width,), name="inputs")
+    x = layers.Reshape((height, width, 1), name="to_image")(inputs)
+    x = layers.Conv2D(filters, 4, strides=4, padding="same", activation="relu", name="patches")(x)
+    code = layers.Conv2D(filters, 3, padding="same", activation="relu", name="code")(x)
+    x = layers.Conv2D(filters, 3, padding="same", activation="relu", name="decode")(code)
+    x = layers.Conv2DTranspose(max(filters // 4, 1), 4, strides=2, padding="same", activation="relu", name="upsample")(x)
+    x = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="sigmoid", name="to_pixels")(x)
+    outputs = layers.Reshape((height * width,), name="reconstruction")(x)
+    return keras.Model(inputs, outputs, name=name), keras.Model(inputs, code, name=f"{name}_encoder")
+
+
+def build_denoiser(kind, image_shape=(28, 28), name=None, **options):
+    """Build a 'shallow', 'deep' or 'conv' autoencoder on flat rows of image_shape pixels; return (autoencoder, encoder)."""
+    builders = {
+        "shallow": lambda **o: helpers.build_autoencoder(int(np.prod(check_image_shape(image_shape))), name=name, **o),
+        "deep": lambda **o: build_deep_autoencoder(int(np.prod(check_image_shape(image_shape))), name=name, **o),
+        "conv": lambda **o: build_conv_autoencoder(image_shape, name=name, **o),
+    }
+    name = name or f"{kind}_dae"
+    if kind in builders:
+        return builders[kind](**options)
+    raise ValueError(f"Unknown model kind {kind!r}: use one of {', '.join(repr(k) for k in MODEL_KINDS)}.")
 
 @keras.saving.register_keras_serializable(package="levelup")
 class ClippedGaussianNoise(keras.layers.Layer):
@@ -394,6 +428,24 @@ def plot_error_histogram(normal_errors, anomaly_errors, threshold, labels=("norm
     ax.axvline(threshold, color="black", linestyle="--", label="threshold")
     ax.set(xlabel="reconstruction error (mean squared error per image)", ylabel="images")
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_epoch_gains(history):
+    """Left: training and validation loss per epoch; right: how much each epoch lowered the validation loss (log scale)."""
+    losses = history.history
+    if len(losses.get("val_loss", [])) < 2:
+        raise ValueError("plot_epoch_gains needs a History with validation loss for at least 2 epochs: fit with validation_data.")
+    epochs = np.arange(1, len(losses["val_loss"]) + 1)
+    gains = -np.diff(losses["val_loss"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    left.plot(epochs, losses["loss"], label="training loss")
+    left.plot(epochs, losses["val_loss"], label="validation loss")
+    left.set(xlabel="epoch", ylabel="binary cross-entropy", title="loss per epoch")
+    left.legend()
+    right.semilogy(epochs[1:][gains > 0], gains[gains > 0], "o-", markersize=3)
+    right.set(xlabel="epoch", ylabel="drop in validation loss", title="gain from each epoch (log scale)")
     fig.tight_layout()
     return fig
 

@@ -4,15 +4,15 @@
 
 PATH is one notebook or a folder searched recursively for *.ipynb. Each submission runs in a fresh
 kernel, in a temporary folder holding a copy of it and of helpers.py and checks.py (the original is
-never modified), up to its last `check("...")` call. Right after each check call the grader runs
-`checks.evaluate` for that task inside the submission's kernel (the checks students see, loaded
-fresh from this lab's checks.py); a task whose check call was deleted is evaluated after the whole
-notebook. A cell that raises stops the run: the task it belongs to (the cells before a check call
-belong to that check's task) and every later task get "error: <exception>"; a run past the time
-limit gets "timed out after S s" the same way. The table is printed and written atomically as
-grades.csv and grades.md beside the submissions (or in --out). Exit status: 0 when every submission
-was graded, 1 when some could not be graded at all (not a notebook, malformed JSON), 2 for bad
-arguments.
+never modified), up to its last `check("...")` call (level-up cells after it are not run). Where
+the notebook calls check, the grader runs `checks.evaluate` for that task inside the submission's
+kernel instead (the checks students see, loaded fresh from this lab's checks.py). A task whose check
+call was deleted is evaluated after the whole notebook. A cell that raises stops the run: the task
+it belongs to (the cells before a check call belong to that check's task) and every later task get
+"error: <exception>"; a run past the time limit gets "timed out after S s" the same way. One point
+per passed task. The table is printed and written atomically as grades.csv and grades.md beside the
+submissions (or in --out). Exit status: 0 when every submission was graded, 1 when some could not
+be graded at all (not a notebook, malformed JSON), 2 for bad arguments, 130 when interrupted.
 """
 
 import argparse
@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -40,9 +41,13 @@ SUPPORT_FILES = ("helpers.py", "checks.py")
 TABLE_STEM = "grades"
 TABLE_FILE = re.compile(rf"(.+-)?{TABLE_STEM}\.(csv|md)")  # tables this grader wrote earlier
 CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\w+)["']""")
+ONLY_CHECKS = re.compile(r"""\s*((\w+\.)?check\(\s*["']\w+["']\s*\)\s*;?\s*)+""")  # a cell that just calls check
 WORKER_MARGIN_S = 120  # kernel start and shutdown on top of the notebook's own time limit
 MAX_CELL_CHARS = 100
-EXIT_UNGRADED, EXIT_USAGE = 1, 2
+EXIT_UNGRADED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+RUNNING = set()  # worker processes now running, stopped all together on Ctrl-C
+RUNNING_LOCK = threading.Lock()
+STOPPING = threading.Event()
 
 # Runs inside the submission's kernel after a check call. It uses only names it imports itself, so a
 # submission that deleted or shadowed `check`, `checks` or `helpers`, or changed directory, is still
@@ -127,8 +132,9 @@ def find_notebooks(path):
 
 
 def is_ignored(relative):
-    """Hidden files and folders (.ipynb_checkpoints, .DS_Store) and the grader's own tables."""
-    return any(part.startswith(".") for part in relative.parts) or TABLE_FILE.fullmatch(relative.name) is not None
+    """Hidden files and folders (.ipynb_checkpoints, .DS_Store), __pycache__ and the grader's own tables."""
+    hidden = any(part.startswith(".") or part == "__pycache__" for part in relative.parts)
+    return hidden or TABLE_FILE.fullmatch(relative.name) is not None
 
 
 def name_submissions(notebooks, root):
@@ -234,27 +240,57 @@ def run_worker(tmp, timeout):
     """Run `grade.py --worker tmp` under a hard time limit; return None, or what went wrong."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(tmp)]
-    proc = subprocess.Popen(
-        command, cwd=tmp / "work", env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
+    with RUNNING_LOCK:
+        if STOPPING.is_set():
+            return "grading was interrupted"
+        proc = subprocess.Popen(
+            command, cwd=tmp / "work", env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, start_new_session=True,  # its own group: killed as one
+        )
+        RUNNING.add(proc)
     try:
         _, stderr = proc.communicate(timeout=timeout + WORKER_MARGIN_S)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill(proc)
         proc.communicate()
         return f"its run did not end {WORKER_MARGIN_S} s after the time limit and was killed"
+    finally:
+        with RUNNING_LOCK:
+            RUNNING.discard(proc)
     if proc.returncode != 0:
         lines = [line for line in stderr.splitlines() if line.strip()]
         return f"worker exit status {proc.returncode}: {lines[-1] if lines else 'no message'}"
     return None
 
 
+def kill(proc):
+    """Kill a worker and its process group (its kernel ends itself when it sees its parent gone)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def stop_workers():
+    """Kill every running worker and start no more."""
+    with RUNNING_LOCK:
+        STOPPING.set()
+        for proc in RUNNING:
+            kill(proc)
+
+
 # ---------------------------------------------------------------- grading one submission (worker side)
 
 
 def plan_cells(cells, tasks):
-    """Return [(cell, None) or (None, tasks to evaluate here)]: cells up to the last check call, each followed by its evaluation."""
+    """Return ([(cell, None) or (None, tasks to evaluate here)], tasks whose check call is missing).
+
+    The plan holds the cells up to the last check call, each check call followed by its evaluation;
+    tasks whose check call was deleted are evaluated after every cell.
+
+    A cell that does nothing but call check is left out: the evaluation replaces it, so the task is
+    checked once, and a submission that deleted or rebound `check` loses nothing.
+    """
     boundaries = {}
     for index, cell in enumerate(cells):
         if cell.cell_type == "code":
@@ -265,13 +301,14 @@ def plan_cells(cells, tasks):
     last = len(cells) - 1 if unbounded else max(boundaries.values())
     plan = []
     for index, cell in enumerate(cells[: last + 1]):
-        plan.append((cell, None))
+        if not (index in boundaries.values() and ONLY_CHECKS.fullmatch(cell.source)):
+            plan.append((cell, None))  # a cell that only calls check is replaced by the grader's evaluation
         ending = [task for task in tasks if boundaries.get(task) == index]
         if ending:
             plan.append((None, ending))
     if unbounded:
         plan.append((None, unbounded))
-    return plan
+    return plan, unbounded
 
 
 def run_submission(notebook, tasks, timeout, results_file, lab_dir):
@@ -285,9 +322,10 @@ def run_submission(notebook, tasks, timeout, results_file, lab_dir):
         nb = nbformat.read(notebook, as_version=4)
     work = Path(notebook).resolve().parent
     checks_py = str(Path(lab_dir) / "checks.py")
+    steps, unbounded = plan_cells(nb.cells, tasks)
     plan = [
         (cell, None) if names is None else (evaluation_cell(names, checks_py, lab_dir, work, results_file), names)
-        for cell, names in plan_cells(nb.cells, tasks)
+        for cell, names in steps
     ]
     nb.cells = [cell for cell, _ in plan]  # nbclient writes each executed cell back into nb.cells
     client = NotebookClient(
@@ -295,19 +333,34 @@ def run_submission(notebook, tasks, timeout, results_file, lab_dir):
         resources={"metadata": {"path": str(work)}},
     )
     deadline = time.monotonic() + timeout
-    failure = None
+
+    def run(index):
+        """Run plan[index] within what is left of the time limit."""
+        cell, names = plan[index]
+        client.timeout = max(math.ceil(deadline - time.monotonic()), 1)  # whole seconds: an int trait
+        try:
+            client.execute_cell(cell, index)
+        except CellExecutionError as err:
+            if names is None:
+                raise
+            # the submission broke what the evaluation cell needs (e.g. rebound a builtin)
+            record(results_file, {name: ["error", f"the grader could not run this check ({err.ename}: {err.evalue})"] for name in names})
+        cell.outputs = []  # keep the worker's memory small
+
+    failure, rescued = None, []
     try:
         with client.setup_kernel():
-            for index, (cell, names) in enumerate(plan):
-                client.timeout = max(math.ceil(deadline - time.monotonic()), 1)  # whole seconds: an int trait
-                try:
-                    client.execute_cell(cell, index)
-                except CellExecutionError as err:
-                    if names is None:
-                        raise
-                    # the submission broke what the evaluation cell needs (e.g. rebound a builtin)
-                    record(results_file, {name: ["error", f"the grader could not run this check ({err.ename}: {err.evalue})"] for name in names})
-                cell.outputs = []  # keep the worker's memory small
+            try:
+                for index in range(len(plan)):
+                    run(index)
+            except CellExecutionError:
+                if unbounded and index < len(plan) - 1:  # tasks without a check call: check what was done anyway
+                    rescued = unbounded
+                    try:
+                        run(len(plan) - 1)
+                    except (CellTimeoutError, DeadKernelError):
+                        pass
+                raise
     except CellTimeoutError:
         failure = ["timed out", f"after {timeout:g} s"]
     except CellExecutionError as err:
@@ -315,6 +368,9 @@ def run_submission(notebook, tasks, timeout, results_file, lab_dir):
     except DeadKernelError:
         failure = ["error", "the kernel died (the notebook ran out of memory or called exit())"]
     results = read_records(results_file)
+    for task in rescued:  # after an error, a task without a check call keeps only a pass
+        if results.get(task, [None])[0] != "passed":
+            results.pop(task, None)
     return {task: results.get(task) or failure or ["error", "the check never ran"] for task in tasks}
 
 
@@ -431,7 +487,8 @@ def grade(path, jobs=1, timeout=600, out=None, lab_dir=LAB_DIR, log=None):
         print(f"Warning: {warning}", file=log)
     print(f"Grading {len(notebooks)} notebook(s), {jobs} at a time, {timeout:g} s each at most.", file=log)
     rows = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+    try:
         futures = {pool.submit(grade_timed, name, nb, tasks, timeout, lab_dir): name for name, nb in zip(names, notebooks)}
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             name = futures[future]
@@ -442,6 +499,11 @@ def grade(path, jobs=1, timeout=600, out=None, lab_dir=LAB_DIR, log=None):
             rows.append(row)
             status = f"{row.total}/{len(tasks)}" if row.graded else "not graded"
             print(f"[{done}/{len(notebooks)}] {name}: {status} ({seconds:.0f} s)", file=log)
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop_workers()
+        raise
+    pool.shutdown()
     rows.sort(key=lambda row: row.name)
     header, body = table_rows(rows, tasks)
     write_atomically(csv_path, to_csv(header, body))
@@ -465,9 +527,14 @@ def positive(kind):
     return parse
 
 
+def interrupt(signum, frame):
+    """Signal handler: treat SIGTERM like Ctrl-C."""
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     """Command line: grade.py PATH [--jobs N] [--timeout S] [--out DIR]."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Exit status: 0 all graded, 1 some not gradable, 2 bad arguments.")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Exit status: 0 all graded, 1 some not gradable, 2 bad arguments, 130 interrupted.")
     parser.add_argument("path", help="a notebook, or a folder searched recursively for *.ipynb")
     parser.add_argument("--jobs", type=positive(int), default=1, help="submissions graded at once (default 1)")
     parser.add_argument("--timeout", type=positive(float), default=600, help="seconds one submission may run (default 600)")
@@ -477,11 +544,17 @@ def main(argv=None):
     if args.worker:
         work(args.path)
         return 0
+    previous = signal.signal(signal.SIGTERM, interrupt)  # `kill` stops the workers too, as Ctrl-C does
     try:
         rows, tasks, csv_path, md_path = grade(args.path, args.jobs, args.timeout, args.out)
     except UsageError as err:
         print(f"grade.py: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("grade.py: interrupted; running notebooks stopped, no table written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     header, body = table_rows(rows, tasks)
     print(to_markdown(header, body), end="")
     print(f"Wrote {csv_path} and {md_path}", file=sys.stderr)
