@@ -11,10 +11,12 @@ import time
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy import ndimage, stats
+from scipy import ndimage
 from skimage import data as skdata
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle
+from sklearn.decomposition import PCA
+from sklearn.metrics import roc_auc_score
 
 import helpers
 
@@ -193,7 +195,7 @@ def fit_timed(model, inputs, targets, validation_data=None, epochs=5, batch_size
 
 def snapshot(model):
     """Save a compiled model's weights and optimizer state, to rewind() to later."""
-    if model.optimizer is None:
+    if getattr(model, "optimizer", None) is None:
         raise ValueError(f"{model.name} is not compiled: compile it (helpers.compile_autoencoder) before snapshot().")
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
@@ -261,23 +263,19 @@ FILTERS = {
 
 
 def fit_pca(x_train, n_components=32):
-    """Fit PCA to training rows; return (mean row, the n_components leading components as rows)."""
+    """Fit scikit-learn's PCA (exact, covariance eigendecomposition: deterministic) to training rows."""
     x_train = np.asarray(x_train, dtype="float32")
     if x_train.ndim != 2 or len(x_train) < 2:
         raise ValueError(f"fit_pca needs at least 2 rows of pixels, got an array of shape {x_train.shape}.")
     if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 0 < n_components <= x_train.shape[1]:
         raise ValueError(f"n_components must be an integer from 1 to {x_train.shape[1]}, got {n_components!r}.")
-    mean = x_train.mean(axis=0)
-    centred = x_train - mean
-    covariance = (centred.T @ centred).astype("float64") / (len(x_train) - 1)
-    _, vectors = np.linalg.eigh(covariance)  # eigenvalues in ascending order
-    return mean, vectors[:, ::-1][:, :n_components].T.astype("float32")
+    return PCA(n_components, svd_solver="covariance_eigh").fit(x_train)
 
 
-def pca_denoise(images, mean, components):
-    """Project rows onto the PCA components and back, clipped to [0, 1]."""
+def pca_denoise(images, pca):
+    """Project rows onto a fitted PCA's components and back, clipped to [0, 1]."""
     images = np.asarray(images, dtype="float32")
-    return np.clip((images - mean) @ components.T @ components + mean, 0.0, 1.0)
+    return np.clip(pca.inverse_transform(pca.transform(images)), 0.0, 1.0)
 
 
 def denoise_each(images, method, image_shape=(28, 28), **params):
@@ -295,7 +293,7 @@ def classical_denoise(noisy, x_train, image_shape=(28, 28), params=None):
     for method, method_params in params.items():
         start = time.perf_counter()
         if method.startswith("PCA"):
-            denoised = pca_denoise(noisy, *fit_pca(x_train, **method_params))
+            denoised = pca_denoise(noisy, fit_pca(x_train, **method_params))
         else:
             denoised = denoise_each(noisy, method, image_shape, **method_params)
         results[method] = (denoised, time.perf_counter() - start)
@@ -462,12 +460,12 @@ def pick_threshold(normal_errors, quantile=0.95):
 
 
 def roc_auc(normal_scores, anomaly_scores):
-    """Area under the ROC curve: the chance that a random anomaly scores above a random normal sample (ties count half)."""
+    """Area under the ROC curve (scikit-learn): the chance that a random anomaly scores above a random normal sample."""
     normal_scores, anomaly_scores = np.ravel(normal_scores), np.ravel(anomaly_scores)
     if not normal_scores.size or not anomaly_scores.size:
         raise ValueError("roc_auc needs at least one normal and one anomalous score.")
-    u = stats.mannwhitneyu(anomaly_scores, normal_scores, alternative="two-sided").statistic
-    return float(u / (normal_scores.size * anomaly_scores.size))
+    labels = np.r_[np.zeros(normal_scores.size), np.ones(anomaly_scores.size)]
+    return float(roc_auc_score(labels, np.r_[normal_scores, anomaly_scores]))
 
 
 def detection_rates(normal_scores, anomaly_scores, threshold):

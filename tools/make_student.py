@@ -33,6 +33,11 @@ FIGURES = {  # figure variable in solution.ipynb -> file in index_files/
     "fig_results": "denoising_results.png",
     "fig_autoencoder": "autoencoder_reconstructions.png",
     "fig_loss": "dae_loss_curve.png",
+    "fig_epochs": "levelup_epochs.png",
+    "fig_sweep": "levelup_sweep.png",
+    "fig_models": "levelup_models.png",
+    "fig_faces_curves": "levelup_faces.png",
+    "fig_anomaly": "levelup_anomaly.png",
 }
 NOTEBOOK_METADATA = ("kernelspec", "language_info")
 
