@@ -135,22 +135,13 @@ def pixel_rows(value, name):
     return x
 
 
-def clean_rows(ns, name):
-    """Return x_train or x_test from an earlier task, validated, or raise Failed."""
-    value = prerequisite(ns, name, "data")
+def earlier_rows(ns, name, task):
+    """Return the pixel rows `name` made by an earlier task, validated, or raise Failed naming that task."""
+    value = prerequisite(ns, name, task)
     try:
         return pixel_rows(value, name)
     except Failed as err:
-        raise Failed(f"{err} (the data task)") from None
-
-
-def noisy_rows(ns, name):
-    """Return x_train_noisy or x_test_noisy from an earlier task, validated, or raise Failed."""
-    value = prerequisite(ns, name, "noisy_data")
-    try:
-        return pixel_rows(value, name)
-    except Failed as err:
-        raise Failed(f"{err} (the noisy_data task)") from None
+        raise Failed(f"{err} (the {task} task)") from None
 
 
 def as_model(value, name):
@@ -362,7 +353,7 @@ def built_from(value, name, noisy):
 
 def check_noise(ns, name, clean_name, other_name):
     """Raise Failed unless ns[name] is ns[clean_name] plus clipped Gaussian noise of factor 0.5."""
-    clean = clean_rows(ns, clean_name)
+    clean = earlier_rows(ns, clean_name, "data")
     other_shape = shape_of(ns.get(other_name))
     x = as_array(ns[name], name)
     if x.ndim == 2 and x.shape != clean.shape and x.shape == other_shape:
@@ -504,7 +495,7 @@ def check_data(ns):
 def check_regular_autoencoder(ns):
     """autoencoder and encoder: 784 -> 32 (relu) -> 784 (sigmoid), adam + BCE, trained clean -> clean."""
     require(ns, "autoencoder", "encoder")
-    x = sample_rows(clean_rows(ns, "x_test"))
+    x = sample_rows(earlier_rows(ns, "x_test", "data"))
     autoencoder = as_model(ns["autoencoder"], "autoencoder")
     encoder = as_model(ns["encoder"], "encoder")
     check_architecture(autoencoder, "autoencoder")
@@ -526,7 +517,7 @@ def check_regular_autoencoder(ns):
 def check_reconstructions(ns):
     """codes, reconstructions and fig_autoencoder from the trained autoencoder on x_test."""
     require(ns, "codes", "reconstructions", "fig_autoencoder")
-    x_test = clean_rows(ns, "x_test")
+    x_test = earlier_rows(ns, "x_test", "data")
     autoencoder = as_model(prerequisite(ns, "autoencoder", "regular_autoencoder"), "autoencoder")
     encoder = as_model(prerequisite(ns, "encoder", "regular_autoencoder"), "encoder")
     x = sample_rows(x_test)
@@ -589,8 +580,8 @@ def check_dae_training(ns):
         raise Failed(f"history should be the History that fit returns, got {type(history).__name__}: history = dae.fit(...)")
     if getattr(history, "model", None) is not dae:
         raise Failed("history comes from another model's training: history = dae.fit(x_train_noisy, x_train, ...)")
-    clean = sample_rows(clean_rows(ns, "x_test"))
-    noisy = sample_rows(noisy_rows(ns, "x_test_noisy"))
+    clean = sample_rows(earlier_rows(ns, "x_test", "data"))
+    noisy = sample_rows(earlier_rows(ns, "x_test_noisy", "noisy_data"))
     if len(noisy) != len(clean):
         raise Failed("x_test_noisy and x_test differ in length: pass the noisy_data check first")
     dae_direction(dae, clean, noisy)
@@ -601,8 +592,8 @@ def check_predictions(ns):
     """x_test_denoised: the trained dae's output for x_test_noisy."""
     require(ns, "x_test_denoised")
     dae = as_model(prerequisite(ns, "dae", "dae_model"), "dae")
-    x_test = clean_rows(ns, "x_test")
-    x_test_noisy = noisy_rows(ns, "x_test_noisy")
+    x_test = earlier_rows(ns, "x_test", "data")
+    x_test_noisy = earlier_rows(ns, "x_test_noisy", "noisy_data")
     denoised = as_array(ns["x_test_denoised"], "x_test_denoised")
     if denoised.shape != x_test_noisy.shape:
         raise Failed(f"x_test_denoised has shape {denoised.shape}, expected {x_test_noisy.shape}: "
@@ -634,12 +625,12 @@ def check_view_results(ns):
     require(ns, "fig_clean", "fig_results")
     names = ["x_test", "x_test_noisy", "x_test_denoised", "x_train", "x_train_noisy", "reconstructions"]
     clean_name = "x_test"
-    clean_rows(ns, clean_name)
+    earlier_rows(ns, clean_name, "data")
     clean_shown = [source for source, _ in row_sources(ns["fig_clean"], "fig_clean", ns, names)]
     if any(source != clean_name for source in clean_shown):
         raise Failed(f"fig_clean shows {describe_sources(clean_shown)}: it should show clean test images, "
                      "helpers.plot_rows([x_test], ['clean test images'])")
-    noisy_rows(ns, "x_test_noisy")
+    earlier_rows(ns, "x_test_noisy", "noisy_data")
     prerequisite(ns, "x_test_denoised", "predictions")
     sources = row_sources(ns["fig_results"], "fig_results", ns, names)
     expected = ["x_test", "x_test_denoised", "x_test_noisy"]

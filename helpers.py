@@ -147,10 +147,10 @@ def build_autoencoder(input_dim=784, code_size=32, name="autoencoder"):
     return keras.Model(inputs, outputs, name=name), keras.Model(inputs, code, name=f"{name}_encoder")
 
 
-def compile_autoencoder(model):
-    """Compile with adam and binary cross-entropy, running 32 fused XLA steps per call for CPU speed."""
+def compile_autoencoder(model, steps_per_execution=32):
+    """Compile with adam and binary cross-entropy, running steps_per_execution fused XLA steps per call for CPU speed."""
     xla = keras.backend.backend() in ("tensorflow", "jax")  # Keras leaves XLA off on CPU unless asked
-    model.compile(optimizer="adam", loss="binary_crossentropy", steps_per_execution=32, jit_compile=xla)
+    model.compile(optimizer="adam", loss="binary_crossentropy", steps_per_execution=steps_per_execution, jit_compile=xla)
     return model
 
 
@@ -165,13 +165,13 @@ def check_input_size(model, data):
         )
 
 
-def train_autoencoder(model, inputs, targets, validation_data, epochs=30, batch_size=128, verbose=2):
-    """Fit inputs -> targets with shuffling, validating each epoch; return the History."""
-    for data in (inputs, targets, *validation_data):
+def train_autoencoder(model, inputs, targets, validation_data=None, epochs=30, batch_size=128, verbose=2, callbacks=None):
+    """Fit inputs -> targets with shuffling, validating each epoch if validation_data is given; return the History."""
+    for data in (inputs, targets, *(validation_data or ())):
         check_input_size(model, data)
     return model.fit(
         inputs, targets, epochs=epochs, batch_size=batch_size, shuffle=True,
-        validation_data=validation_data, verbose=verbose,
+        validation_data=validation_data, verbose=verbose, callbacks=callbacks,
     )
 
 

@@ -188,8 +188,7 @@ def fit_timed(model, inputs, targets, validation_data=None, epochs=5, batch_size
     """Fit inputs -> targets with shuffling, within budget seconds if given; return (History, seconds of each epoch)."""
     timer = EpochTimer()
     callbacks = [timer] + ([TimeBudget(budget)] if budget is not None else [])
-    history = model.fit(inputs, targets, epochs=epochs, batch_size=batch_size, shuffle=True,
-                        validation_data=validation_data, verbose=verbose, callbacks=callbacks)
+    history = helpers.train_autoencoder(model, inputs, targets, validation_data, epochs, batch_size, verbose, callbacks)
     return history, timer.seconds
 
 
@@ -219,10 +218,7 @@ def rewind(model, state):
 def as_image_stack(images, image_shape):
     """Return images (rows or stacks) as float64 (n, height, width), or raise ValueError."""
     images = np.asarray(images, dtype="float64")
-    height, width = check_image_shape(image_shape)
-    if images.ndim < 2 or int(np.prod(images.shape[1:])) != height * width:
-        raise ValueError(f"Expected images of {height * width} values ({height}x{width}), got an array of shape {images.shape}.")
-    return images.reshape(len(images), height, width)
+    return helpers.as_images(images, len(images) if images.ndim else 0, check_image_shape(image_shape))
 
 
 def image_scores(clean, images, image_shape=(28, 28)):
@@ -383,7 +379,7 @@ def run_sweep(x_train, x_test, code_sizes=(16, 32, 64, 128), noise_factors=(0.3,
             train_noisy, test_noisy = noisy_sets[factor]
             rewind(model, start)
             began = time.perf_counter()
-            model.fit(train_noisy, x_train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+            helpers.train_autoencoder(model, train_noisy, x_train, epochs=epochs, batch_size=batch_size, verbose=0)
             result["seconds"][i, j] = time.perf_counter() - began
             denoised = predict_rows(model, test_noisy)
             result["psnr"][i, j], result["ssim"][i, j] = mean_scores(x_test, denoised, image_shape)

@@ -31,15 +31,6 @@ def compile_plain(model):
     return model
 
 
-def compile_lab(model, steps_per_execution=32):
-    """The lab's recipe, helpers.compile_autoencoder; with another steps_per_execution, the same settings otherwise."""
-    if steps_per_execution == 32:
-        return helpers.compile_autoencoder(model)
-    model.compile(optimizer="adam", loss="binary_crossentropy", steps_per_execution=steps_per_execution,
-                  jit_compile=keras.backend.backend() in ("tensorflow", "jax"))
-    return model
-
-
 def time_recipe(compile_fn, data, epochs, seed):
     """Build the core DAE from seed, compile it with compile_fn and train; return (seconds per epoch, val losses)."""
     x_noisy, x_clean, x_val_noisy, x_val = data
@@ -66,7 +57,7 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     x_train, x_test = helpers.prepare_images(train_images[: args.samples]), helpers.prepare_images(test_images)
     data = (helpers.add_noise(x_train, 0.5, rng), x_train, helpers.add_noise(x_test, 0.5, rng), x_test)
-    recipes = {"plain": compile_plain, "lab": lambda m: compile_lab(m, args.spe)}
+    recipes = {"plain": compile_plain, "lab": lambda m: helpers.compile_autoencoder(m, args.spe)}
     results = {name: {"first": [], "steady": [], "val": []} for name in recipes}
     print(f"{args.samples} samples, {args.epochs} epochs, {args.repeats} repeats, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
