@@ -453,19 +453,9 @@ def to_markdown(header, body):
 
 
 def write_atomically(path, text):
-    """Write text to path through a temporary file and os.replace, so path is always whole."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a new file's usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Write text to path as UTF-8, atomically."""
+    from run_notebook import write_atomic  # the sibling tool's writer; imported late like nbformat
+    write_atomic(path, text.encode("utf-8"))
 
 
 # ---------------------------------------------------------------- command line

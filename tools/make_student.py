@@ -14,15 +14,14 @@ Usage: .venv/bin/python tools/make_student.py [--solution solution.ipynb] [--out
 
 import argparse
 import base64
-import os
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from run_notebook import notebook_bytes, write_atomic
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 PLACEHOLDER = "# Your code here"
@@ -157,26 +156,6 @@ def execute(notebook, directory, timeout=600):
     NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
                    resources={"metadata": {"path": str(directory)}}).execute()
     return notebook
-
-
-def notebook_bytes(notebook):
-    """The notebook as the bytes nbformat writes (deterministic for the same notebook)."""
-    return nbformat.writes(notebook).encode("utf-8") + b"\n"
-
-
-def write_atomic(path, data):
-    """Write bytes to path via a temporary file in the same folder, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def build(solution_path, output_path, run=True, timeout=600):
