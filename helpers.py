@@ -116,8 +116,11 @@ def prepare_images(images):
 # ---------------------------------------------------------------- noise
 
 
-def add_noise(images, noise_factor=0.5, rng=None):
-    """Return images + noise_factor * N(0, 1), clipped back to [0, 1]; rng is a seed or Generator."""
+def add_noise(images, noise_factor=0.5, rng=None, draw_dtype="float64"):
+    """Return images + noise_factor * N(0, 1), clipped back to [0, 1]; rng is a seed or Generator.
+
+    draw_dtype="float32" draws the noise about three times faster (a different random stream).
+    """
     images = np.asarray(images)
     if not np.issubdtype(images.dtype, np.floating):
         raise TypeError(f"add_noise needs float images in [0, 1], got {images.dtype}: scale to [0, 1] first (images / 255).")
@@ -129,8 +132,8 @@ def add_noise(images, noise_factor=0.5, rng=None):
         raise TypeError(f"noise_factor must be a number such as 0.5, got {noise_factor!r}.")
     if not noise_factor >= 0:
         raise ValueError(f"noise_factor must be 0 or more, got {noise_factor}.")
-    noise = np.random.default_rng(rng).standard_normal(images.shape)
-    return np.clip(images + noise_factor * noise, 0.0, 1.0).astype("float32")
+    noise = np.random.default_rng(rng).standard_normal(images.shape, dtype=draw_dtype)
+    return np.clip(images + noise.dtype.type(noise_factor) * noise, 0.0, 1.0).astype("float32")
 
 
 # ---------------------------------------------------------------- models
@@ -147,10 +150,10 @@ def build_autoencoder(input_dim=784, code_size=32, name="autoencoder"):
     return keras.Model(inputs, outputs, name=name), keras.Model(inputs, code, name=f"{name}_encoder")
 
 
-def compile_autoencoder(model, steps_per_execution=32):
-    """Compile with adam and binary cross-entropy, running steps_per_execution fused XLA steps per call for CPU speed."""
+def compile_autoencoder(model, steps_per_execution=32, optimizer="adam"):
+    """Compile with adam (or optimizer) and binary cross-entropy, running steps_per_execution fused XLA steps per call."""
     xla = keras.backend.backend() in ("tensorflow", "jax")  # Keras leaves XLA off on CPU unless asked
-    model.compile(optimizer="adam", loss="binary_crossentropy", steps_per_execution=steps_per_execution, jit_compile=xla)
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", steps_per_execution=steps_per_execution, jit_compile=xla)
     return model
 
 

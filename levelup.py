@@ -20,7 +20,7 @@ from sklearn.metrics import roc_auc_score
 
 import helpers
 
-MODEL_KINDS = ("shallow", "deep", "conv")
+MODEL_KINDS = ("shallow", "deep", "conv", "hybrid")
 
 
 def check_positive_ints(label, values):
@@ -36,6 +36,13 @@ def check_noise_factor(noise_factor):
     if isinstance(noise_factor, bool) or not isinstance(noise_factor, (int, float, np.number)) or not noise_factor >= 0:
         raise ValueError(f"A noise factor must be a number, 0 or more, such as 0.5; got {noise_factor!r}.")
     return float(noise_factor)
+
+
+def check_budget(seconds):
+    """Return seconds, or raise ValueError unless it is a positive number (a time budget)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise ValueError(f"The time budget must be a positive number of seconds, got {seconds!r}.")
+    return seconds
 
 
 def check_image_shape(image_shape, multiple=1):
@@ -93,16 +100,62 @@ def build_conv_autoencoder(image_shape=(28, 28), filters=64, name="conv_autoenco
     return keras.Model(inputs, outputs, name=name), keras.Model(inputs, code, name=f"{name}_encoder")
 
 
+def to_patches(rows, image_shape, patch):
+    """Keras layers: cut flat rows of image_shape pixels into a (height/patch, width/patch, patch*patch) map."""
+    height, width = image_shape
+    x = keras.layers.Reshape((height // patch, patch, width // patch, patch))(rows)
+    x = keras.layers.Permute((1, 3, 2, 4))(x)
+    return keras.layers.Reshape((height // patch, width // patch, patch * patch))(x)
+
+
+def from_patches(patches, image_shape, patch):
+    """Keras layers: the inverse of to_patches, back to flat rows of pixels."""
+    height, width = image_shape
+    x = keras.layers.Reshape((height // patch, width // patch, patch, patch))(patches)
+    x = keras.layers.Permute((1, 3, 2, 4))(x)
+    return keras.layers.Reshape((height * width,))(x)
+
+
+def build_hybrid_autoencoder(image_shape=(28, 28), hidden=(256, 256), filters=32, patch=4, name="hybrid_autoencoder"):
+    """Build a dense DAE whose coarse output a small conv on patch x patch blocks corrects; return (autoencoder, encoder).
+
+    The dense layers see the whole image and draw its overall shape (their last hidden layer is the
+    code). A 3x3 convolution over the map of patch x patch blocks of the dense guess and of the noisy
+    input then corrects each block from its neighbourhood, restoring local detail that the dense
+    layers blur. Convolving blocks rather than pixels costs patch**2 times fewer steps, which is
+    what makes this affordable on a CPU.
+    """
+    height, width = check_image_shape(image_shape, multiple=patch)
+    hidden = check_positive_ints("hidden", hidden)
+    (filters,) = check_positive_ints("filters", [filters])
+    layers = keras.layers
+    inputs = keras.Input(shape=(height * width,), name="inputs")
+    x = inputs
+    for i, units in enumerate(hidden):
+        x = layers.Dense(units, activation="relu", name="code" if i == len(hidden) - 1 else f"dense_{i + 1}")(x)
+    code = x
+    coarse = layers.Dense(height * width, name="coarse_logits")(x)
+    blocks = layers.Concatenate(name="coarse_and_noisy")([to_patches(coarse, (height, width), patch),
+                                                          to_patches(inputs, (height, width), patch)])
+    y = layers.Conv2D(filters, 3, padding="same", activation="relu", name="refine")(blocks)
+    y = layers.Conv2D(patch * patch, 3, padding="same", name="correction")(y)
+    logits = layers.Add(name="corrected_logits")([coarse, from_patches(y, (height, width), patch)])
+    outputs = layers.Activation("sigmoid", name="reconstruction")(logits)
+    return keras.Model(inputs, outputs, name=name), keras.Model(inputs, code, name=f"{name}_encoder")
+
+
 def build_denoiser(kind, image_shape=(28, 28), name=None, **options):
     """Build a 'shallow', 'deep' or 'conv' autoencoder for flat rows of image_shape pixels; return (autoencoder, encoder).
 
-    options go to the builder: code_size (shallow), hidden (deep), filters (conv).
+    options go to the builder: code_size (shallow), hidden (deep, hybrid), filters (conv, hybrid), patch (hybrid).
     """
     if kind not in MODEL_KINDS:
         raise ValueError(f"Unknown model kind {kind!r}: use one of {', '.join(repr(k) for k in MODEL_KINDS)}.")
     name = name or f"{kind}_dae"
     if kind == "conv":
         return build_conv_autoencoder(image_shape, name=name, **options)
+    if kind == "hybrid":
+        return build_hybrid_autoencoder(image_shape, name=name, **options)
     input_dim = int(np.prod(check_image_shape(image_shape)))
     if kind == "deep":
         return build_deep_autoencoder(input_dim, name=name, **options)
@@ -147,6 +200,38 @@ def with_fresh_noise(model, noise_factor=0.5, seed=None):
     return keras.Model(inputs, model(noisy), name=f"{model.name}_fresh_noise")
 
 
+def compile_with_decay(model, steps, learning_rate=3e-3):
+    """Compile like helpers.compile_autoencoder, with adam's learning rate falling to 0 over steps (cosine decay)."""
+    (steps,) = check_positive_ints("steps", [steps])
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
+    return helpers.compile_autoencoder(model, optimizer=keras.optimizers.Adam(schedule))
+
+
+def fit_fresh_noise(model, clean, epochs=20, noise_factor=0.5, seed=None, batch_size=128, validation_data=None, budget=None):
+    """Train model to restore clean rows from a new noisy copy of them every epoch; return (losses per epoch, seconds per epoch).
+
+    Fresh noise means the model never sees the same noisy image twice, so it cannot memorise the
+    noise and bigger models keep improving. Drawing the noise (in float32) is counted in the seconds.
+    With budget (seconds), training stops before an epoch that, as long as the last one, would end after it.
+    """
+    noise_factor = check_noise_factor(noise_factor)
+    (epochs,) = check_positive_ints("epochs", [epochs])
+    if budget is not None:
+        check_budget(budget)
+    rng = np.random.default_rng(seed)
+    losses, seconds = {}, []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        noisy = helpers.add_noise(clean, noise_factor, rng, draw_dtype="float32")
+        history = helpers.train_autoencoder(model, noisy, clean, validation_data, epochs=1, batch_size=batch_size, verbose=0)
+        seconds.append(time.perf_counter() - start)
+        for key, values in history.history.items():
+            losses.setdefault(key, []).extend(values)
+        if budget is not None and sum(seconds) + seconds[-1] > budget:
+            break
+    return losses, seconds
+
+
 # ---------------------------------------------------------------- timing and rewinding
 
 
@@ -168,9 +253,7 @@ class TimeBudget(keras.callbacks.Callback):
 
     def __init__(self, seconds):
         super().__init__()
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
-            raise ValueError(f"The time budget must be a positive number of seconds, got {seconds!r}.")
-        self.budget = seconds
+        self.budget = check_budget(seconds)
 
     def on_train_begin(self, logs=None):
         self.begin = time.perf_counter()

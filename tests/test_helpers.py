@@ -39,6 +39,18 @@ def test_noise_is_reproducible_from_a_seed_or_generator(images):
     np.testing.assert_array_equal(helpers.add_noise(images, rng=a), helpers.add_noise(images, rng=b))
 
 
+@pytest.mark.parametrize("draw_dtype", ["float64", "float32"])
+def test_noise_drawn_in_either_precision_has_the_asked_statistics(draw_dtype):
+    clean = np.full((200, 784), 0.5, dtype="float32")
+    noisy = helpers.add_noise(clean, 0.1, rng=0, draw_dtype=draw_dtype)
+    assert noisy.dtype == np.float32
+    assert noisy.mean() == pytest.approx(0.5, abs=0.002) and (noisy - clean).std() == pytest.approx(0.1, rel=0.02)
+
+
+def test_float32_noise_is_a_different_stream(images):
+    assert not np.array_equal(helpers.add_noise(images, rng=7), helpers.add_noise(images, rng=7, draw_dtype="float32"))
+
+
 def test_zero_noise_returns_the_images(images):
     np.testing.assert_array_equal(helpers.add_noise(images, 0.0, rng=0), images)
 

@@ -26,9 +26,9 @@ def images():
 # ---------------------------------------------------------------- models
 
 
-@pytest.mark.parametrize("kind, code_shape", [("shallow", (32,)), ("deep", (64,)), ("conv", (7, 7, 8))])
+@pytest.mark.parametrize("kind, code_shape", [("shallow", (32,)), ("deep", (64,)), ("conv", (7, 7, 8)), ("hybrid", (256,))])
 def test_every_kind_maps_flat_rows_to_flat_rows(kind, code_shape):
-    options = {"filters": 8} if kind == "conv" else {}
+    options = {"filters": 8} if kind in ("conv", "hybrid") else {}
     model, encoder = levelup.build_denoiser(kind, **options)
     assert model.input_shape == (None, 784) and model.output_shape == (None, 784)
     assert encoder.output_shape == (None, *code_shape)
@@ -48,8 +48,74 @@ def test_conv_autoencoder_takes_other_image_sizes():
     assert model.output_shape == (None, 32 * 24) and encoder.output_shape == (None, 8, 6, 4)
 
 
+def test_patches_round_trip_and_hold_blocks():
+    rows = np.arange(2 * 8 * 12, dtype="float32").reshape(2, 96)
+    inputs = keras.Input(shape=(96,))
+    patches = levelup.to_patches(inputs, (8, 12), 4)
+    blocks = keras.Model(inputs, patches)(rows)
+    back = keras.Model(inputs, levelup.from_patches(patches, (8, 12), 4))(rows)
+    images = rows.reshape(2, 8, 12)
+    assert blocks.shape == (2, 2, 3, 16)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(blocks)[1, 1, 2], images[1, 4:8, 8:12].ravel())
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(back), rows)
+
+
+def test_hybrid_autoencoder_adds_a_block_correction_to_a_dense_guess():
+    model, encoder = levelup.build_hybrid_autoencoder((28, 28), hidden=(64, 32), filters=8, patch=4)
+    dense = 784 * 64 + 64 + 64 * 32 + 32 + 32 * 784 + 784
+    convs = 3 * 3 * 32 * 8 + 8 + 3 * 3 * 8 * 16 + 16
+    assert model.count_params() == dense + convs and encoder.output_shape == (None, 32)
+    assert model.get_layer("reconstruction").activation.__name__ == "sigmoid"
+    model.get_layer("correction").set_weights([np.zeros((3, 3, 8, 16)), np.zeros(16)])
+    coarse = keras.Model(model.input, model.get_layer("coarse_logits").output)
+    rows = np.random.default_rng(0).random((3, 784)).astype("float32")
+    np.testing.assert_allclose(model.predict(rows, verbose=0), keras.ops.sigmoid(coarse.predict(rows, verbose=0)), atol=1e-6)
+
+
+def test_hybrid_model_refuses_sizes_its_patches_do_not_tile():
+    with pytest.raises(ValueError, match="divisible by 4; got 25x25"):
+        levelup.build_denoiser("hybrid", image_shape=(25, 25))
+
+
+def test_cosine_decay_brings_the_learning_rate_to_zero(images):
+    model, _ = levelup.build_denoiser("shallow", code_size=4)
+    levelup.compile_with_decay(model, steps=6, learning_rate=0.01)
+    model.fit(images, images, epochs=2, batch_size=4, verbose=0)  # 3 steps an epoch
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    assert model.loss == "binary_crossentropy"
+    with pytest.raises(ValueError, match="steps must be a non-empty list of positive integers"):
+        levelup.compile_with_decay(model, steps=0)
+
+
+def test_fit_fresh_noise_draws_new_noise_every_epoch(images, monkeypatch):
+    keras.utils.set_random_seed(0)
+    model, _ = levelup.build_denoiser("shallow", code_size=4)
+    helpers.compile_autoencoder(model)
+    drawn = []
+    add_noise = helpers.add_noise
+    monkeypatch.setattr(helpers, "add_noise", lambda *args, **kw: drawn.append(add_noise(*args, **kw)) or drawn[-1])
+    losses, seconds = levelup.fit_fresh_noise(model, images, epochs=3, seed=1, batch_size=4, validation_data=(images, images))
+    assert len(drawn) == len(seconds) == len(losses["loss"]) == len(losses["val_loss"]) == 3
+    assert not np.array_equal(drawn[0], drawn[1]) and drawn[0].dtype == np.float32
+    assert int(model.optimizer.iterations) == 9  # 12 rows, batch 4, 3 epochs
+    _, seconds = levelup.fit_fresh_noise(model, images, epochs=50, batch_size=4, budget=1e-6)
+    assert len(seconds) == 1
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"epochs": 0}, "epochs must be a non-empty list of positive integers"),
+    ({"noise_factor": -1}, "noise factor must be a number, 0 or more"),
+    ({"budget": -5}, "time budget must be a positive number of seconds"),
+])
+def test_fit_fresh_noise_refuses_bad_settings(images, options, message):
+    model, _ = levelup.build_denoiser("shallow", code_size=4)
+    helpers.compile_autoencoder(model)
+    with pytest.raises(ValueError, match=message):
+        levelup.fit_fresh_noise(model, images, **options)
+
+
 def test_unknown_model_kind_names_the_kinds():
-    with pytest.raises(ValueError, match="Unknown model kind 'cnn'.*'shallow', 'deep', 'conv'"):
+    with pytest.raises(ValueError, match="Unknown model kind 'cnn'.*'shallow', 'deep', 'conv', 'hybrid'"):
         levelup.build_denoiser("cnn")
 
 
