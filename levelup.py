@@ -145,7 +145,7 @@ def build_hybrid_autoencoder(image_shape=(28, 28), hidden=(256, 256), filters=32
 
 
 def build_denoiser(kind, image_shape=(28, 28), name=None, **options):
-    """Build a 'shallow', 'deep' or 'conv' autoencoder for flat rows of image_shape pixels; return (autoencoder, encoder).
+    """Build a 'shallow', 'deep', 'conv' or 'hybrid' autoencoder for flat rows of image_shape pixels; return (autoencoder, encoder).
 
     options go to the builder: code_size (shallow), hidden (deep, hybrid), filters (conv, hybrid), patch (hybrid).
     """

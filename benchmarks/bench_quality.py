@@ -4,14 +4,16 @@ Every method is scored on the same noisy Fashion-MNIST test images (noise 0.5, s
 same code the notebook calls (levelup.quality_rows). The autoencoders are trained here, the lab's
 way (helpers.compile_autoencoder) on all 60,000 training images: the shallow 784-32-784 DAE and a
 128-unit one for 30 epochs, the deep DAE for --deep-epochs, the convolutional DAE for as many
-epochs as fit in --budget seconds, and the hybrid DAE (dense + block conv, levelup.build_hybrid_autoencoder)
-on fresh noise every epoch with a decaying learning rate, for --hybrid-epochs (stopping at --budget). `--tune` instead prints the grid that picked the classical
-denoisers' settings (levelup.CLASSICAL_PARAMS), scored on training images.
+epochs as fit in --budget seconds, and the hybrid DAE (dense layers + a conv over 4x4 blocks) on
+fresh noise every epoch with a decaying learning rate for --hybrid-epochs, stopping at --budget.
+`--tune` instead prints the grid that picked the classical denoisers' settings
+(levelup.CLASSICAL_PARAMS), scored on training images.
 
     .venv/bin/python benchmarks/bench_quality.py [--n-test 2000] [--budget 180] [--tune]
 """
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -61,7 +63,7 @@ def train_hybrid(x_train, seed, epochs, budget, batch_size=128):
     """Build the hybrid DAE and train it on fresh noise each epoch, its learning rate decaying to 0; return (model, seconds, epochs run)."""
     keras.utils.set_random_seed(seed)
     model, _ = levelup.build_denoiser("hybrid")
-    levelup.compile_with_decay(model, steps=epochs * -(-len(x_train) // batch_size))
+    levelup.compile_with_decay(model, steps=epochs * math.ceil(len(x_train) / batch_size))
     _, seconds = levelup.fit_fresh_noise(model, x_train, epochs, seed=seed, batch_size=batch_size, budget=budget)
     print(f"  {model.name}: {len(seconds)} epochs in {sum(seconds):.0f} s", flush=True)
     return model, sum(seconds), len(seconds)
@@ -71,7 +73,7 @@ def main(argv=None):
     """Command line: train the autoencoders, then print the quality table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-test", type=int, default=2000, help="test images to score (the first N)")
-    parser.add_argument("--budget", type=float, default=180, help="seconds of training for the conv DAE")
+    parser.add_argument("--budget", type=float, default=180, help="seconds of training for the conv and hybrid DAEs")
     parser.add_argument("--deep-epochs", type=int, default=30)
     parser.add_argument("--filters", type=int, default=32, help="filters of the conv DAE (the notebook uses 32)")
     parser.add_argument("--hybrid-epochs", type=int, default=20)
