@@ -150,10 +150,10 @@ def build_autoencoder(input_dim=784, code_size=32, name="autoencoder"):
     return keras.Model(inputs, outputs, name=name), keras.Model(inputs, code, name=f"{name}_encoder")
 
 
-def compile_autoencoder(model, steps_per_execution=32, optimizer="adam"):
-    """Compile with adam (or optimizer) and binary cross-entropy, running steps_per_execution fused XLA steps per call."""
+def compile_autoencoder(model, steps_per_execution=32, optimizer="adam", loss="binary_crossentropy"):
+    """Compile with adam and binary cross-entropy (or optimizer, loss), running steps_per_execution fused XLA steps per call."""
     xla = keras.backend.backend() in ("tensorflow", "jax")  # Keras leaves XLA off on CPU unless asked
-    model.compile(optimizer=optimizer, loss="binary_crossentropy", steps_per_execution=steps_per_execution, jit_compile=xla)
+    model.compile(optimizer=optimizer, loss=loss, steps_per_execution=steps_per_execution, jit_compile=xla)
     return model
 
 

@@ -60,21 +60,36 @@ def test_patches_round_trip_and_hold_blocks():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(back), rows)
 
 
-def test_hybrid_autoencoder_adds_a_block_correction_to_a_dense_guess():
-    model, encoder = levelup.build_hybrid_autoencoder((28, 28), hidden=(64, 32), filters=8, patch=4)
+def test_hybrid_autoencoder_adds_block_corrections_to_a_dense_guess():
+    model, encoder = levelup.build_hybrid_autoencoder((28, 28), hidden=(64, 32), filters=8, patch=4, fine_filters=4)
     dense = 784 * 64 + 64 + 64 * 32 + 32 + 32 * 784 + 784
-    convs = 3 * 3 * 32 * 8 + 8 + 3 * 3 * 8 * 16 + 16
-    assert model.count_params() == dense + convs and encoder.output_shape == (None, 32)
+    convs = 3 * 3 * 32 * 8 + 8 + 3 * 3 * 8 * 16 + 16  # on 4x4 blocks: 16 + 16 channels in, 16 out
+    fine = 3 * 3 * 8 * 4 + 4 + 3 * 3 * 4 * 4 + 4  # on 2x2 blocks: 4 + 4 channels in, 4 out
+    assert model.count_params() == dense + convs + fine and encoder.output_shape == (None, 32)
     assert model.get_layer("reconstruction").activation.__name__ == "sigmoid"
-    model.get_layer("correction").set_weights([np.zeros((3, 3, 8, 16)), np.zeros(16)])
+    assert model.get_layer("code").activation.__name__ == "silu"  # swish
     coarse = keras.Model(model.input, model.get_layer("coarse_logits").output)
     rows = np.random.default_rng(0).random((3, 784)).astype("float32")
+    assert np.abs(model.predict(rows, verbose=0) - keras.ops.sigmoid(coarse.predict(rows, verbose=0))).max() > 1e-3
+    model.get_layer("refine_correction").set_weights([np.zeros((3, 3, 8, 16)), np.zeros(16)])
+    model.get_layer("fine_correction").set_weights([np.zeros((3, 3, 4, 4)), np.zeros(4)])
     np.testing.assert_allclose(model.predict(rows, verbose=0), keras.ops.sigmoid(coarse.predict(rows, verbose=0)), atol=1e-6)
 
 
-def test_hybrid_model_refuses_sizes_its_patches_do_not_tile():
-    with pytest.raises(ValueError, match="divisible by 4; got 25x25"):
-        levelup.build_denoiser("hybrid", image_shape=(25, 25))
+def test_hybrid_model_without_fine_stage():
+    model, _ = levelup.build_hybrid_autoencoder((28, 28), hidden=(64,), filters=8, fine_filters=0, activation="relu")
+    assert [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == ["refine", "refine_correction"]
+    assert model.get_layer("code").activation.__name__ == "relu"
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"image_shape": (25, 25)}, "divisible by 4; got 25x25"),
+    ({"image_shape": (27, 27), "patch": 3}, "patch must be even, got 3"),
+    ({"fine_filters": -2}, "fine_filters must be a non-empty list of positive integers"),
+])
+def test_hybrid_model_refuses_sizes_its_patches_do_not_tile(options, message):
+    with pytest.raises(ValueError, match=message):
+        levelup.build_denoiser("hybrid", **options)
 
 
 def test_cosine_decay_brings_the_learning_rate_to_zero(images):
@@ -83,6 +98,8 @@ def test_cosine_decay_brings_the_learning_rate_to_zero(images):
     model.fit(images, images, epochs=2, batch_size=4, verbose=0)  # 3 steps an epoch
     assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
     assert model.loss == "binary_crossentropy"
+    loss = levelup.loss_with_ssim()
+    assert levelup.compile_with_decay(model, steps=6, loss=loss).loss is loss
     with pytest.raises(ValueError, match="steps must be a non-empty list of positive integers"):
         levelup.compile_with_decay(model, steps=0)
 
@@ -217,6 +234,37 @@ def test_psnr_of_a_known_error():
     psnr, ssim = levelup.image_scores(clean, clean + 0.1)  # MSE 0.01: 20 dB
     assert psnr[0] == pytest.approx(20.0)
     assert levelup.image_scores(clean + 0.5, clean + 0.5)[0][0] == math.inf
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (25, 20)])
+def test_keras_ssim_matches_scikit_image(shape):
+    rng = np.random.default_rng(3)
+    clean = rng.random((4, shape[0] * shape[1])).astype("float32")
+    other = helpers.add_noise(clean, 0.4, rng)
+    ours = keras.ops.convert_to_numpy(levelup.ssim_rows(clean, other, shape))
+    theirs = [structural_similarity(c.reshape(shape), o.reshape(shape), data_range=1.0) for c, o in zip(clean, other)]
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(levelup.ssim_rows(clean, clean, shape)), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss, weight", [("binary_crossentropy", 0.5), ("mean_squared_error", 0.05), ("mse", 0)])
+def test_loss_with_ssim_adds_the_weighted_ssim_gap(images, loss, weight):
+    noisy = helpers.add_noise(images, 0.3, np.random.default_rng(1))
+    _, ssim = levelup.image_scores(images, noisy)
+    pixels = keras.ops.convert_to_numpy(keras.losses.get(loss)(images, noisy))
+    combined = keras.ops.convert_to_numpy(levelup.loss_with_ssim(loss, weight)(images, noisy))
+    np.testing.assert_allclose(combined, pixels + weight * (1 - ssim), rtol=1e-5)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: levelup.loss_with_ssim(ssim_weight=-1), "ssim_weight must be a number, 0 or more"),
+    (lambda: levelup.loss_with_ssim(ssim_weight="high"), "ssim_weight must be a number, 0 or more"),
+    (lambda: levelup.loss_with_ssim("psnr"), "Unknown loss 'psnr': name a Keras loss"),
+    (lambda: levelup.ssim_rows(np.zeros((1, 30)), np.zeros((1, 30)), (5, 6)), "7x7 window needs images at least 7 pixels"),
+])
+def test_ssim_loss_refuses_bad_settings(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
 
 
 @pytest.mark.parametrize("clean, other, message", [
