@@ -118,7 +118,8 @@ def from_patches(patches, image_shape, patch):
 
 def correct_blocks(logits, inputs, image_shape, patch, filters, activation, name):
     """Keras layers: add to logits a correction that a 3x3 conv computes from patch x patch blocks of logits and inputs."""
-    blocks = keras.layers.Concatenate(name=f"{name}_blocks")([to_patches(logits, image_shape, patch), to_patches(inputs, image_shape, patch)])
+    blocks = keras.layers.Concatenate(name=f"{name}_blocks")(
+        [to_patches(logits, image_shape, patch), to_patches(inputs, image_shape, patch)])
     y = keras.layers.Conv2D(filters, 3, padding="same", activation=activation, name=name)(blocks)
     y = keras.layers.Conv2D(patch * patch, 3, padding="same", name=f"{name}_correction")(y)
     return keras.layers.Add(name=f"{name}_logits")([logits, from_patches(y, image_shape, patch)])
@@ -371,8 +372,9 @@ def ssim_rows(clean, images, image_shape=(28, 28)):
 def loss_with_ssim(loss="mean_squared_error", ssim_weight=0.05, image_shape=(28, 28)):
     """Return a Keras loss: the Keras loss named `loss`, plus ssim_weight * (1 - SSIM), for each image.
 
-    SSIM rewards local contrast and structure that pixel losses average away. The default weight
-    puts the two terms' gradients on a similar scale (MSE per pixel is about 0.01 here).
+    SSIM rewards local contrast and structure that pixel losses average away. The defaults are the
+    benchmark's (MSE + 0.05 SSIM); with binary cross-entropy, whose gradients are larger, 0.5 did
+    as well for SSIM and 0.1 dB worse for PSNR.
     """
     try:
         base = keras.losses.get(loss)
