@@ -31,11 +31,16 @@ def check_positive_ints(label, values):
     return values
 
 
+def check_non_negative(label, value, example):
+    """Return value as a float, or raise ValueError (naming label, suggesting example) unless it is a number, 0 or more."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
+        raise ValueError(f"{label} must be a number, 0 or more, such as {example}; got {value!r}.")
+    return float(value)
+
+
 def check_noise_factor(noise_factor):
     """Return noise_factor as a float, or raise ValueError unless it is a number, 0 or more."""
-    if isinstance(noise_factor, bool) or not isinstance(noise_factor, (int, float, np.number)) or not noise_factor >= 0:
-        raise ValueError(f"A noise factor must be a number, 0 or more, such as 0.5; got {noise_factor!r}.")
-    return float(noise_factor)
+    return check_non_negative("A noise factor", noise_factor, 0.5)
 
 
 def check_budget(seconds):
@@ -380,8 +385,7 @@ def loss_with_ssim(loss="mean_squared_error", ssim_weight=0.05, image_shape=(28,
         base = keras.losses.get(loss)
     except ValueError:
         raise ValueError(f"Unknown loss {loss!r}: name a Keras loss such as 'mean_squared_error' or 'binary_crossentropy'.") from None
-    if isinstance(ssim_weight, bool) or not isinstance(ssim_weight, (int, float)) or not ssim_weight >= 0:
-        raise ValueError(f"ssim_weight must be a number, 0 or more, such as 0.05; got {ssim_weight!r}.")
+    ssim_weight = check_non_negative("ssim_weight", ssim_weight, 0.05)
     check_image_shape(image_shape)
 
     def pixels_and_ssim(clean, images):
