@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Mapping
 from typing import NamedTuple
 
+import helpers  # first: it imports Keras without the backend's start-up chatter
 import keras
 import numpy as np
 from matplotlib.figure import Figure

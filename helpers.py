@@ -4,12 +4,49 @@ Nothing here runs on import. Randomness comes only from the seed or numpy
 Generator you pass in. Only `keras` APIs are used, so any Keras 3 backend works.
 """
 
+import contextlib
 import gzip
 import os
+import re
 import struct
+import sys
+import tempfile
 from pathlib import Path
 
-import keras
+# TensorFlow's C++ start-up lines that no setting silences on some CPUs (absl's pre-init warning,
+# oneDNN and CPU-feature notices); see quiet_native_logs.
+STARTUP_CHATTER = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\)|.*\] oneDNN custom operations are on"
+    r"|.*cpu_feature_guard\.cc|To enable the following instructions"
+)
+
+
+@contextlib.contextmanager
+def quiet_native_logs():
+    """Hold back what native libraries print to stderr inside the block, re-printing all but known start-up chatter."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read by TensorFlow at import
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no file descriptor 2 to redirect: nothing to hold back
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [line for line in held.read().decode("utf-8", "replace").splitlines(keepends=True)
+                    if not STARTUP_CHATTER.match(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+
+
+with quiet_native_logs():  # the backend prints its start-up lines when Keras first imports it
+    import keras
 import matplotlib.pyplot as plt
 import numpy as np
 

@@ -8,6 +8,7 @@ helpers.plot_rows and the scores below work on all of them.
 
 import time
 
+import helpers  # first: it imports Keras without the backend's start-up chatter
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,8 +18,6 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
-
-import helpers
 
 MODEL_KINDS = ("shallow", "deep", "conv", "hybrid")
 

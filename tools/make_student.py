@@ -14,14 +14,14 @@ Usage: .venv/bin/python tools/make_student.py [--solution solution.ipynb] [--out
 
 import argparse
 import base64
+import os
 import re
 import sys
 import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
-from run_notebook import notebook_bytes, write_atomic
+from run_notebook import KERNEL_ENV, notebook_bytes, notebook_client, write_atomic
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 PLACEHOLDER = "# Your code here"
@@ -153,8 +153,7 @@ def find_figures(solution):
 
 def execute(notebook, directory, timeout=600):
     """Run the notebook in a fresh kernel in directory, storing outputs but no timings; return it."""
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(directory)}}).execute()
+    notebook_client(notebook, directory, timeout, record_timing=False).execute(env={**os.environ, **KERNEL_ENV})
     return notebook
 
 

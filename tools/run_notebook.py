@@ -2,13 +2,33 @@
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
+import weakref
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+
+KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # set before the kernel imports TensorFlow
+
+
+class IPCKernelManager(KernelManager):
+    """A kernel manager whose kernel talks over IPC sockets in a private temporary folder (not TCP)."""
+
+    def __init__(self, **kwargs):
+        sockets = tempfile.mkdtemp(prefix="kernel-ipc-")
+        super().__init__(transport="ipc", ip=os.path.join(sockets, "kernel"), **kwargs)
+        weakref.finalize(self, shutil.rmtree, sockets, ignore_errors=True)
+
+
+def notebook_client(notebook, directory, timeout=600, kernel_manager_class=IPCKernelManager, **options):
+    """The lab's one NotebookClient: a fresh python3 kernel on IPC sockets, cells run in directory."""
+    return NotebookClient(notebook, timeout=timeout, kernel_name="python3", kernel_manager_class=kernel_manager_class,
+                          resources={"metadata": {"path": str(directory)}}, **options)
 
 
 def write_atomic(path, data):
@@ -37,7 +57,7 @@ def execute_notebook(path, timeout=600):
     """Run every cell of the notebook at path and replace it only if the whole run succeeds."""
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    notebook_client(nb, path.parent, timeout).execute(env={**os.environ, **KERNEL_ENV})
     write_atomic(path, notebook_bytes(nb))
 
 
