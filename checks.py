@@ -28,6 +28,17 @@ MAX_BCE = 0.40  # test BCE a trained model beats easily (about 0.29 after the la
 NOISY_TARGET_RATIO = 2.5  # see dae_direction
 CLEAN_INPUT_GAP = 0.025  # see dae_direction
 STATUSES = ("passed", "not attempted", "failed")
+DEFINES = {  # task -> the names its cell must define (the check reports "not attempted" until they exist)
+    "data": ('x_train', 'x_test'),
+    "regular_autoencoder": ('autoencoder', 'encoder'),
+    "reconstructions": ('codes', 'reconstructions', 'fig_autoencoder'),
+    "noisy_data": ('x_train_noisy', 'x_test_noisy'),
+    "dae_model": ('dae',),
+    "dae_training": ('history',),
+    "predictions": ('x_test_denoised',),
+    "view_results": ('fig_clean', 'fig_results'),
+    "loss_curve": ('fig_loss',),
+}
 
 
 class Result(NamedTuple):
@@ -472,7 +483,7 @@ def is_image_array(value):
 
 def check_data(ns):
     """x_train and x_test: the training and test images flattened to rows of 784 floats in [0, 1]."""
-    require(ns, "x_train", "x_test")
+    require(ns, *DEFINES["data"])
     pairs = (("x_train", "train_images", "test_images"), ("x_test", "test_images", "train_images"))
     for name, source, other in pairs:
         x = pixel_rows(ns[name], name)
@@ -495,7 +506,7 @@ def check_data(ns):
 
 def check_regular_autoencoder(ns):
     """autoencoder and encoder: 784 -> 32 (relu) -> 784 (sigmoid), adam + BCE, trained clean -> clean."""
-    require(ns, "autoencoder", "encoder")
+    require(ns, *DEFINES["regular_autoencoder"])
     x = sample_rows(earlier_rows(ns, "x_test", "data"))
     autoencoder = as_model(ns["autoencoder"], "autoencoder")
     encoder = as_model(ns["encoder"], "encoder")
@@ -517,7 +528,7 @@ def check_regular_autoencoder(ns):
 
 def check_reconstructions(ns):
     """codes, reconstructions and fig_autoencoder from the trained autoencoder on x_test."""
-    require(ns, "codes", "reconstructions", "fig_autoencoder")
+    require(ns, *DEFINES["reconstructions"])
     x_test = earlier_rows(ns, "x_test", "data")
     autoencoder = as_model(prerequisite(ns, "autoencoder", "regular_autoencoder"), "autoencoder")
     encoder = as_model(prerequisite(ns, "encoder", "regular_autoencoder"), "encoder")
@@ -548,7 +559,7 @@ def describe_sources(sources):
 
 def check_noisy_data(ns):
     """x_train_noisy and x_test_noisy: each clean set plus 0.5 * N(0, 1) noise, clipped to [0, 1]."""
-    require(ns, "x_train_noisy", "x_test_noisy")
+    require(ns, *DEFINES["noisy_data"])
     check_noise(ns, "x_train_noisy", "x_train", "x_test")
     check_noise(ns, "x_test_noisy", "x_test", "x_train")
     return "both noisy sets are their clean set plus clipped noise of factor 0.5"
@@ -556,7 +567,7 @@ def check_noisy_data(ns):
 
 def check_dae_model(ns):
     """dae: a new 784 -> 32 (relu) -> 784 (sigmoid) model with 50,992 weights."""
-    require(ns, "dae")
+    require(ns, *DEFINES["dae_model"])
     dae = as_model(ns["dae"], "dae")
     autoencoder = ns.get("autoencoder")
     if isinstance(autoencoder, keras.Model) and (dae is autoencoder or shares_layers(dae, autoencoder)):
@@ -568,7 +579,7 @@ def check_dae_model(ns):
 def check_dae_training(ns):
     """dae compiled with adam + BCE and trained noisy -> clean; history is its History."""
     dae = ns.get("dae")
-    if "history" not in ns:
+    if "history" not in ns:  # DEFINES["dae_training"]
         if isinstance(dae, keras.Model) and getattr(dae, "optimizer", None) is not None and training_steps(dae) > 0:
             raise Failed("dae was trained but its History was not kept: history = dae.fit(...)")
         raise NotAttempted("define history")
@@ -591,7 +602,7 @@ def check_dae_training(ns):
 
 def check_predictions(ns):
     """x_test_denoised: the trained dae's output for x_test_noisy."""
-    require(ns, "x_test_denoised")
+    require(ns, *DEFINES["predictions"])
     dae = as_model(prerequisite(ns, "dae", "dae_model"), "dae")
     x_test = earlier_rows(ns, "x_test", "data")
     x_test_noisy = earlier_rows(ns, "x_test_noisy", "noisy_data")
@@ -623,7 +634,7 @@ def check_predictions(ns):
 
 def check_view_results(ns):
     """fig_clean shows clean test images; fig_results shows the same images noisy, denoised and clean."""
-    require(ns, "fig_clean", "fig_results")
+    require(ns, *DEFINES["view_results"])
     names = ["x_test", "x_test_noisy", "x_test_denoised", "x_train", "x_train_noisy", "reconstructions"]
     clean_name = "x_test"
     earlier_rows(ns, clean_name, "data")
@@ -646,7 +657,7 @@ def check_view_results(ns):
 
 def check_loss_curve(ns):
     """fig_loss: the DAE's training and validation loss per epoch, from history."""
-    require(ns, "fig_loss")
+    require(ns, *DEFINES["loss_curve"])
     history = prerequisite(ns, "history", "dae_training")
     fig = ns["fig_loss"]
     if not isinstance(fig, Figure):
