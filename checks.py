@@ -6,8 +6,15 @@ learned, what a figure shows), never at the code text, so any correct way of doi
 with no arguments, and a variable that was never defined (or was deleted) reads as "not attempted
 yet" instead of a NameError. `evaluate(name, namespace)` is the same check for a grader: it takes
 the variables as a dict and returns a Result. Neither ever raises, whatever the variables hold.
+
+Every check runs in two steps, so that a grader can run the second one outside the student's kernel:
+`snapshot` turns the variables a task reads (`READS`) into plain data (arrays; a model's Dense
+layers, weights and compile settings; a figure's images and lines; a History's numbers), and `judge`
+decides the verdict from that data alone. Models are judged by rebuilding their Dense layers from
+the weights (never by calling the student's model), on the lab's own test images with fresh noise.
 """
 
+import functools
 import inspect
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -27,6 +34,7 @@ FIGURE_ROWS = 100  # a figure's images are looked for among the first rows of ea
 MAX_BCE = 0.40  # test BCE a trained model beats easily (about 0.29 after the lab's training, 0.69 untrained)
 NOISY_TARGET_RATIO = 2.5  # see dae_direction
 CLEAN_INPUT_GAP = 0.025  # see dae_direction
+REFERENCE_SEED = 20240  # the fresh noise models are judged on (not the lab's SEED, so not the student's noise)
 STATUSES = ("passed", "not attempted", "failed")
 DEFINES = {  # task -> the names its cell must define (the check reports "not attempted" until they exist)
     "data": ('x_train', 'x_test'),
@@ -38,6 +46,21 @@ DEFINES = {  # task -> the names its cell must define (the check reports "not at
     "predictions": ('x_test_denoised',),
     "view_results": ('fig_clean', 'fig_results'),
     "loss_curve": ('fig_loss',),
+}
+
+
+READS = {  # task -> every variable its check may read (a grader exports only these)
+    "data": ("x_train", "x_test", "train_images", "test_images"),
+    "regular_autoencoder": ("autoencoder", "encoder", "x_test", "DATASET"),
+    "reconstructions": ("codes", "reconstructions", "fig_autoencoder", "x_test", "autoencoder", "encoder",
+                        "x_test_noisy", "x_train"),
+    "noisy_data": ("x_train_noisy", "x_test_noisy", "x_train", "x_test"),
+    "dae_model": ("dae", "autoencoder"),
+    "dae_training": ("history", "dae", "x_test", "x_test_noisy", "DATASET"),
+    "predictions": ("x_test_denoised", "dae", "x_test", "x_test_noisy", "autoencoder"),
+    "view_results": ("fig_clean", "fig_results", "x_test", "x_test_noisy", "x_test_denoised", "x_train",
+                     "x_train_noisy", "reconstructions"),
+    "loss_curve": ("fig_loss", "history", "ae_history"),
 }
 
 
@@ -76,8 +99,15 @@ def evaluate(name, namespace):
         return Result("failed", f"there is no check called {name!r}: use one of {', '.join(TASKS)}")
     if not isinstance(namespace, Mapping):
         return Result("failed", f"the namespace must be a dict of variables, got {type(namespace).__name__}")
+    return judge(name, snapshot(namespace, READS[name]))
+
+
+def judge(name, data):
+    """Decide task `name` from a snapshot (plain data, see `snapshot`); return a Result, never raise."""
+    if name not in CHECKS:
+        return Result("failed", f"there is no check called {name!r}: use one of {', '.join(TASKS)}")
     try:
-        return Result("passed", CHECKS[name](namespace))
+        return Result("passed", CHECKS[name](data))
     except NotAttempted as err:
         return Result("not attempted", str(err))
     except Failed as err:
@@ -94,6 +124,162 @@ def check(name, namespace=None):
     result = evaluate(name, namespace)
     print(result.line(name))
     return result
+
+
+# ---------------------------------------------------------------- snapshots: the plain data a check reads
+
+PASS_THROUGH_LAYERS = ("InputLayer", "Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Flatten",
+                       "ActivityRegularization", "Identity")  # layers that change nothing at inference
+ACTIVATIONS = ("relu", "sigmoid", "linear", "tanh", "elu", "selu", "softplus", "softsign", "swish", "silu", "gelu",
+               "leaky_relu", "relu6", "hard_sigmoid", "exponential", "softmax", "mish")  # Keras built-ins a rebuild may use
+
+
+class ModelInfo:
+    """A Keras model as data: its Dense layers (units, activation, kernel, bias, layer id) in order, how it was
+    compiled and trained, and the layers a rebuild cannot reproduce."""
+
+    def __init__(self, ident, dense, compiled=False, adam=False, optimizer="", loss="", steps=0, params=0,
+                 unsupported=(), problem="", input_shape=None):
+        self.ident, self.dense, self.compiled, self.adam = ident, tuple(dense), compiled, adam
+        self.input_shape = None if input_shape is None else tuple(input_shape)
+        self.optimizer, self.loss, self.steps, self.params = optimizer, loss, steps, params
+        self.unsupported, self.problem = tuple(unsupported), problem
+        self._rebuilt = None
+
+    def rebuilt(self):
+        """A new Keras model of Dense layers holding these weights (built once), or None when it cannot be."""
+        if self._rebuilt is None and not (self.problem or self.unsupported):
+            # layers in the order they were made, else reversed (a subclassed model may define its decoder first)
+            self._rebuilt = rebuild_dense(self.dense) or rebuild_dense(self.dense[::-1])
+        return self._rebuilt
+
+
+class FigureInfo(NamedTuple):
+    """A matplotlib Figure as data: the flattened images of each row of axes (top first) and every line's y values."""
+
+    rows: tuple
+    lines: tuple
+
+
+class HistoryInfo(NamedTuple):
+    """A Keras History as data: history (key -> values per epoch), params (epochs, steps), the trained model's id."""
+
+    history: dict
+    params: dict
+    model: int
+
+
+class Foreign(NamedTuple):
+    """A value no check can use, kept only by its type name for the hint."""
+
+    type_name: str
+
+
+def snapshot(namespace, names):
+    """{name: plain data} for each of names defined in namespace (see the module docstring)."""
+    return {name: describe(namespace[name]) for name in names if name in namespace}
+
+
+def describe(value):
+    """One variable as plain data: arrays, ModelInfo, FigureInfo, HistoryInfo, a str/number/None, or Foreign."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, keras.Model):
+        return describe_model(value)
+    if isinstance(value, Figure):
+        return describe_figure(value)
+    if isinstance(value, keras.callbacks.History):
+        return describe_history(value)
+    try:
+        array = np.asarray(value)
+    except Exception:
+        return Foreign(type(value).__name__)
+    return array if array.dtype.kind in "biuf" else Foreign(type(value).__name__)
+
+
+def as_numpy(value):
+    """A backend tensor or variable as a numpy array."""
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+def describe_model(model):
+    """A model's Dense layers, weights and training settings as a ModelInfo (builds an unbuilt model first)."""
+    problem = ""
+    if not model.built or any(not layer.weights for layer in flat_layers(model) if isinstance(layer, keras.layers.Dense)):
+        try:
+            model(np.zeros((1, INPUT_DIM), dtype="float32"))
+        except Exception as err:
+            problem = type(err).__name__
+    dense, unsupported = [], []
+    for layer in flat_layers(model):
+        kind = type(layer).__name__
+        if isinstance(layer, keras.layers.Dense):
+            weights = [np.asarray(w) for w in layer.get_weights()] if layer.weights else []
+            kernel = weights[0] if weights else np.zeros((0, layer.units), "float32")
+            bias = weights[1] if len(weights) > 1 else np.zeros(layer.units, kernel.dtype)
+            dense.append([layer.units, activation_name(layer.activation), kernel, bias, id(layer)])
+        elif isinstance(layer, (keras.layers.Activation, keras.layers.ReLU)) and dense and dense[-1][1] == "linear":
+            dense[-1][1] = "relu" if isinstance(layer, keras.layers.ReLU) else activation_name(layer.activation)
+        elif kind not in PASS_THROUGH_LAYERS:
+            unsupported.append(kind)
+    optimizer = getattr(model, "optimizer", None)
+    try:
+        steps = int(as_numpy(optimizer.iterations)) if optimizer is not None else 0
+    except Exception:
+        steps = 0
+    try:
+        params = int(model.count_params())
+    except Exception:
+        params = sum(int(np.size(kernel)) + int(np.size(bias)) for _, _, kernel, bias, _ in dense)
+    compiled = bool(getattr(model, "compiled", False)) and optimizer is not None
+    try:
+        input_shape = tuple(int(n) for n in model.inputs[0].shape[1:])
+    except Exception:  # a subclassed model has no declared input
+        input_shape = None
+    return ModelInfo(id(model), [tuple(step) for step in dense], compiled=compiled,
+                     adam=isinstance(optimizer, keras.optimizers.Adam), optimizer=type(optimizer).__name__,
+                     loss=loss_name(model.loss) if compiled else "", steps=steps, params=params,
+                     unsupported=unsupported, problem=problem, input_shape=input_shape)
+
+
+def describe_figure(fig):
+    """A Figure's images grouped into rows of axes (top row first) and its lines' y values, as a FigureInfo."""
+    rows = {}
+    for ax in fig.axes:
+        if not ax.images:
+            continue
+        spec = ax.get_subplotspec()
+        key = spec.rowspan.start if spec is not None else -round(ax.get_position().y0, 3)
+        rows.setdefault(key, []).append(np.asarray(ax.images[-1].get_array(), dtype="float64").ravel())
+    lines = tuple(np.asarray(line.get_ydata(), dtype="float64") for ax in fig.axes for line in ax.lines)
+    return FigureInfo(tuple(tuple(rows[key]) for key in sorted(rows)), lines)
+
+
+def describe_history(history):
+    """A History's per-epoch values, params and the id of the model it trained, as a HistoryInfo."""
+    values = getattr(history, "history", None)
+    values = {str(k): np.asarray(v, dtype="float64") for k, v in values.items()} if isinstance(values, dict) else {}
+    params = {str(k): v for k, v in (getattr(history, "params", None) or {}).items() if isinstance(v, (int, float))}
+    return HistoryInfo(values, params, id(getattr(history, "model", None)))
+
+
+def rebuild_dense(dense):
+    """A Keras model of Dense layers with the given (units, activation, kernel, bias, id) steps, or None if they do not chain."""
+    if not dense or dense[0][2].ndim != 2:
+        return None
+    inputs = keras.Input(shape=(dense[0][2].shape[0],))
+    x, width = inputs, dense[0][2].shape[0]
+    layers = []
+    for units, activation, kernel, bias, _ in dense:
+        if kernel.shape != (width, units) or np.shape(bias) != (units,) or activation not in ACTIVATIONS:
+            return None
+        layer = keras.layers.Dense(units, activation=activation)
+        x, width = layer(x), units
+        layers.append((layer, kernel, bias))
+    model = keras.Model(inputs, x)
+    for layer, kernel, bias in layers:
+        layer.set_weights([np.asarray(kernel, "float32"), np.asarray(bias, "float32")])
+    return model
 
 
 # ---------------------------------------------------------------- reading variables
@@ -156,29 +342,30 @@ def earlier_rows(ns, name, task):
         raise Failed(f"{err} (the {task} task)") from None
 
 
+def type_name(value):
+    """What a snapshot value was in the notebook, for hints: 'ndarray', 'Model', 'Figure', 'list'..."""
+    kinds = {ModelInfo: "Model", FigureInfo: "Figure", HistoryInfo: "History"}
+    return value.type_name if isinstance(value, Foreign) else kinds.get(type(value), type(value).__name__)
+
+
 def as_model(value, name):
-    """Return value if it is a Keras model, else raise Failed."""
-    if not isinstance(value, keras.Model):
-        raise Failed(f"{name} should be a Keras model, got {type(value).__name__}: build it with keras.Model "
+    """Return value if it is a Keras model (a ModelInfo in the snapshot), else raise Failed."""
+    if not isinstance(value, ModelInfo):
+        raise Failed(f"{name} should be a Keras model, got {type_name(value)}: build it with keras.Model "
                      "(or helpers.build_autoencoder)")
     return value
 
 
-def to_numpy(value, name):
-    """Convert a model's output to a float numpy array, or raise Failed."""
-    if isinstance(value, (list, tuple, dict)):
-        raise Failed(f"{name} returns several outputs: it should return one array of images")
-    return np.asarray(keras.ops.convert_to_numpy(value), dtype="float64")
-
-
 def run_model(model, x, name, width=INPUT_DIM):
-    """Return model(x) as numpy, checking it gives one row of `width` finite values per image."""
-    try:
-        out = model(np.asarray(x, dtype="float32"), training=False)
-    except Exception as err:
-        raise Failed(f"{name} cannot take rows of {INPUT_DIM} pixels ({type(err).__name__}): "
-                     f"give it a {INPUT_DIM}-value input, keras.Input(shape=({INPUT_DIM},))") from None
-    out = to_numpy(out, name)
+    """Return the model's output for x as numpy (its Dense layers rebuilt), checking one row of `width` finite values per image."""
+    if model.unsupported:
+        raise Failed(f"{name} has a {model.unsupported[0]} layer, which the lab's checks cannot run: build it from "
+                     "keras.layers.Dense layers only")
+    rebuilt = model.rebuilt()
+    if rebuilt is None or rebuilt.input_shape[-1] != INPUT_DIM or model.input_shape not in (None, (INPUT_DIM,)):
+        raise Failed(f"{name} cannot take rows of {INPUT_DIM} pixels: give it a {INPUT_DIM}-value input, "
+                     f"keras.Input(shape=({INPUT_DIM},)), and Dense layers whose sizes follow one another")
+    out = np.asarray(keras.ops.convert_to_numpy(rebuilt(np.asarray(x, dtype="float32"), training=False)), dtype="float64")
     if out.shape != (len(x), width):
         raise Failed(f"{name} turns {len(x)} images into an output of shape {out.shape}; "
                      f"expected ({len(x)}, {width})")
@@ -203,6 +390,20 @@ def sample_rows(x):
     return np.asarray(x[:SAMPLE], dtype="float32")
 
 
+@functools.lru_cache(maxsize=2)
+def reference_images(dataset):
+    """(clean, noisy): the dataset's first SAMPLE test images, loaded here, with fresh noise (REFERENCE_SEED)."""
+    (_, _), (test_images, _) = helpers.load_dataset(dataset)
+    clean = helpers.prepare_images(test_images[:SAMPLE])
+    return clean, helpers.add_noise(clean, NOISE_FACTOR, np.random.default_rng(REFERENCE_SEED))
+
+
+def reference(ns):
+    """The images models are judged on, from the dataset the notebook chose (DATASET) or Fashion-MNIST."""
+    dataset = ns.get("DATASET")
+    return reference_images(dataset if dataset in helpers.KERAS_LOADERS else "fashion_mnist")
+
+
 # ---------------------------------------------------------------- models
 
 
@@ -223,27 +424,13 @@ def activation_name(function):
 
 
 def dense_steps(model):
-    """[(units, activation)] for each Dense layer, with a following Activation/ReLU layer folded in."""
-    steps = []
-    for layer in flat_layers(model):
-        if isinstance(layer, keras.layers.Dense):
-            steps.append([layer.units, activation_name(layer.activation)])
-        elif steps and steps[-1][1] == "linear":
-            if isinstance(layer, keras.layers.Activation):
-                steps[-1][1] = activation_name(layer.activation)
-            elif isinstance(layer, keras.layers.ReLU):
-                steps[-1][1] = "relu"
-    return [tuple(step) for step in steps]
-
-
-def dense_layers(model):
-    """The Dense layers of a model, nested ones included."""
-    return [layer for layer in flat_layers(model) if isinstance(layer, keras.layers.Dense)]
+    """[(units, activation)] for each Dense layer of a ModelInfo, a following Activation/ReLU layer folded in."""
+    return [(units, activation) for units, activation, *_ in model.dense]
 
 
 def shares_layers(a, b):
-    """Whether models a and b share a Dense layer (and so its weights)."""
-    return any(x is y for x in dense_layers(a) for y in dense_layers(b))
+    """Whether models a and b (ModelInfo) share a Dense layer (and so its weights)."""
+    return bool({step[4] for step in a.dense} & {step[4] for step in b.dense})
 
 
 def check_architecture(model, name):
@@ -265,7 +452,7 @@ def check_architecture(model, name):
                      "so outputs are pixels in [0, 1] as binary cross-entropy needs")
     if out_units != INPUT_DIM:
         raise Failed(f"{name}'s output layer has {out_units} units: it needs {INPUT_DIM}, one per pixel")
-    params = model.count_params()
+    params = model.params
     if params != PARAMS:
         raise Failed(f"{name} has {params:,} weights, expected {PARAMS:,}: just two Dense layers, "
                      f"{INPUT_DIM} -> {CODE_SIZE} (relu) -> {INPUT_DIM} (sigmoid)")
@@ -282,24 +469,18 @@ def loss_name(loss):
 
 def check_compiled(model, name):
     """Raise Failed unless model was compiled with adam and binary cross-entropy."""
-    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+    if not model.compiled:
         raise Failed(f"{name} is not compiled: {name}.compile(optimizer='adam', loss='binary_crossentropy') "
                      "(or helpers.compile_autoencoder)")
-    loss = loss_name(model.loss)
-    if loss not in ("binary_crossentropy", "bce"):
-        raise Failed(f"{name} is compiled with the loss {loss}: use loss='binary_crossentropy'")
-    if not isinstance(model.optimizer, keras.optimizers.Adam):
-        raise Failed(f"{name} is compiled with {type(model.optimizer).__name__}: use optimizer='adam'")
-
-
-def training_steps(model):
-    """How many training steps the model's optimizer has taken."""
-    return int(model.optimizer.iterations.numpy())
+    if model.loss not in ("binary_crossentropy", "bce"):
+        raise Failed(f"{name} is compiled with the loss {model.loss}: use loss='binary_crossentropy'")
+    if not model.adam:
+        raise Failed(f"{name} is compiled with {model.optimizer}: use optimizer='adam'")
 
 
 def check_fitted(model, name, how):
     """Raise Failed if the compiled model has not been trained."""
-    if training_steps(model) == 0:
+    if model.steps == 0:
         raise Failed(f"{name} was never fitted (or was compiled again after fitting, which resets it): train it, {how}")
 
 
@@ -422,20 +603,13 @@ def dae_direction(dae, clean, noisy):
 
 
 def figure_rows(fig, name):
-    """The flattened images a Figure shows, grouped into its rows of axes, top row first."""
-    if not isinstance(fig, Figure):
-        raise Failed(f"{name} should be a matplotlib Figure, got {type(fig).__name__}: "
+    """The flattened images a figure (FigureInfo) shows, grouped into its rows of axes, top row first."""
+    if not isinstance(fig, FigureInfo):
+        raise Failed(f"{name} should be a matplotlib Figure, got {type_name(fig)}: "
                      f"{name} = helpers.plot_rows(...) returns one")
-    rows = {}
-    for ax in fig.axes:
-        if not ax.images:
-            continue
-        spec = ax.get_subplotspec()
-        key = spec.rowspan.start if spec is not None else -round(ax.get_position().y0, 3)
-        rows.setdefault(key, []).append(np.asarray(ax.images[-1].get_array(), dtype="float64").ravel())
-    if not rows:
+    if not fig.rows:
         raise Failed(f"{name} shows no images: draw them with helpers.plot_rows (imshow in each axes)")
-    return [rows[key] for key in sorted(rows)]
+    return [list(row) for row in fig.rows]
 
 
 def candidate_arrays(ns, names):
@@ -443,8 +617,8 @@ def candidate_arrays(ns, names):
     found = {}
     for name in names:
         try:
-            x = np.asarray(ns[name])
-            if x.ndim == 2 and x.shape[1] == INPUT_DIM:
+            x = ns[name]
+            if isinstance(x, np.ndarray) and x.ndim == 2 and x.shape[1] == INPUT_DIM:
                 found[name] = x[:FIGURE_ROWS].astype("float64")
         except Exception:
             continue
@@ -507,7 +681,7 @@ def check_data(ns):
 def check_regular_autoencoder(ns):
     """autoencoder and encoder: 784 -> 32 (relu) -> 784 (sigmoid), adam + BCE, trained clean -> clean."""
     require(ns, *DEFINES["regular_autoencoder"])
-    x = sample_rows(earlier_rows(ns, "x_test", "data"))
+    x, _ = reference(ns)
     autoencoder = as_model(ns["autoencoder"], "autoencoder")
     encoder = as_model(ns["encoder"], "encoder")
     check_architecture(autoencoder, "autoencoder")
@@ -570,7 +744,7 @@ def check_dae_model(ns):
     require(ns, *DEFINES["dae_model"])
     dae = as_model(ns["dae"], "dae")
     autoencoder = ns.get("autoencoder")
-    if isinstance(autoencoder, keras.Model) and (dae is autoencoder or shares_layers(dae, autoencoder)):
+    if isinstance(autoencoder, ModelInfo) and (dae.ident == autoencoder.ident or shares_layers(dae, autoencoder)):
         raise Failed("dae is (or shares layers with) the regular autoencoder: build a new model for it")
     check_architecture(dae, "dae")
     return f"dae has the lab's architecture ({PARAMS:,} weights)"
@@ -580,7 +754,7 @@ def check_dae_training(ns):
     """dae compiled with adam + BCE and trained noisy -> clean; history is its History."""
     dae = ns.get("dae")
     if "history" not in ns:  # DEFINES["dae_training"]
-        if isinstance(dae, keras.Model) and getattr(dae, "optimizer", None) is not None and training_steps(dae) > 0:
+        if isinstance(dae, ModelInfo) and dae.steps > 0:
             raise Failed("dae was trained but its History was not kept: history = dae.fit(...)")
         raise NotAttempted("define history")
     dae = as_model(prerequisite(ns, "dae", "dae_model"), "dae")
@@ -588,14 +762,11 @@ def check_dae_training(ns):
     check_compiled(dae, "dae")
     check_fitted(dae, "dae", "history = dae.fit(x_train_noisy, x_train, epochs=30, batch_size=128, ...)")
     history = ns["history"]
-    if not isinstance(history, keras.callbacks.History) or "loss" not in getattr(history, "history", {}):
-        raise Failed(f"history should be the History that fit returns, got {type(history).__name__}: history = dae.fit(...)")
-    if getattr(history, "model", None) is not dae:
+    if not isinstance(history, HistoryInfo) or "loss" not in history.history:
+        raise Failed(f"history should be the History that fit returns, got {type_name(history)}: history = dae.fit(...)")
+    if history.model != dae.ident:
         raise Failed("history comes from another model's training: history = dae.fit(x_train_noisy, x_train, ...)")
-    clean = sample_rows(earlier_rows(ns, "x_test", "data"))
-    noisy = sample_rows(earlier_rows(ns, "x_test_noisy", "noisy_data"))
-    if len(noisy) != len(clean):
-        raise Failed("x_test_noisy and x_test differ in length: pass the noisy_data check first")
+    clean, noisy = reference(ns)
     dae_direction(dae, clean, noisy)
     return "dae is trained noisy -> clean"
 
@@ -619,7 +790,7 @@ def check_predictions(ns):
         raise Failed("x_test_denoised was predicted from the clean x_test: predict from the noisy images, "
                      "dae.predict(x_test_noisy)")
     autoencoder = ns.get("autoencoder")
-    if isinstance(autoencoder, keras.Model):
+    if isinstance(autoencoder, ModelInfo):
         for source, x in (("x_test_noisy", x_test_noisy), ("x_test", x_test)):
             try:
                 made_by_autoencoder = same_rows(got, run_model(autoencoder, sample_rows(x), "autoencoder"))
@@ -660,12 +831,12 @@ def check_loss_curve(ns):
     require(ns, *DEFINES["loss_curve"])
     history = prerequisite(ns, "history", "dae_training")
     fig = ns["fig_loss"]
-    if not isinstance(fig, Figure):
-        raise Failed(f"fig_loss should be a matplotlib Figure, got {type(fig).__name__}: fig_loss = helpers.plot_history(history)")
-    losses = getattr(history, "history", None)
-    if not isinstance(losses, dict) or "loss" not in losses:
+    if not isinstance(fig, FigureInfo):
+        raise Failed(f"fig_loss should be a matplotlib Figure, got {type_name(fig)}: fig_loss = helpers.plot_history(history)")
+    losses = history.history if isinstance(history, HistoryInfo) else None
+    if not losses or "loss" not in losses:
         raise Failed("history is not the History of dae's training: history = dae.fit(...) (the dae_training task)")
-    curves = [np.asarray(line.get_ydata(), dtype="float64") for ax in fig.axes for line in ax.lines]
+    curves = fig.lines
 
     def shows(values):
         """Whether one of the figure's lines plots these values."""
@@ -674,8 +845,8 @@ def check_loss_curve(ns):
 
     for key in ("loss", "val_loss"):
         if key in losses and not shows(losses[key]):
-            other = getattr(ns.get("ae_history"), "history", {})
-            if isinstance(other, dict) and key in other and shows(other[key]):
+            other = ns.get("ae_history")
+            if isinstance(other, HistoryInfo) and key in other.history and shows(other.history[key]):
                 raise Failed("fig_loss shows the regular autoencoder's losses (ae_history): plot history, the DAE's")
             raise Failed(f"fig_loss does not show history.history[{key!r}]: fig_loss = helpers.plot_history(history)")
     return "fig_loss shows the DAE's losses"
