@@ -1,0 +1,206 @@
+"""Executing one submission: its cells in a sandboxed kernel, an export after each check call, verdicts here.
+
+Runs in a grader worker process (trusted, outside the sandbox). The kernel only ever runs the
+submission's own cells and `grading.export.save`; every verdict is decided in this process by
+`checks.judge` from the exported data, read by `grading.export.load`.
+"""
+
+import math
+import os
+import re
+import shutil
+import time
+import warnings
+
+from jupyter_client.manager import KernelManager
+
+from grading import export, sandbox
+from grading.report import ERROR, NOT_GRADED, TIMED_OUT
+
+CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\w+)["']""")
+ONLY_CHECKS = re.compile(r"""\s*((\w+\.)?check\(\s*["']\w+["']\s*\)\s*;?\s*)+""")  # a cell that just calls check
+MAX_DETAIL_CHARS = 4000  # of a cell's traceback kept for the student's feedback
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class SandboxKernelManager(KernelManager):
+    """A kernel manager that starts its kernel inside the sandbox, talking over IPC sockets in the job's folder."""
+
+    def __init__(self, job, **kwargs):
+        super().__init__(transport="ipc", ip=str(job.sockets / "kernel"),
+                         connection_file=str(job.sockets / "kernel.json"), kernel_name="python3", **kwargs)
+        self.job = job
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        """The kernel's command, wrapped in the sandbox; the connection file handed to the sandbox user."""
+        command = super().format_kernel_cmd(extra_arguments)
+        ids = sandbox.owner(self.job.sandbox, self.job.slot)
+        if ids is not None:
+            os.chown(self.connection_file, *ids)
+        return sandbox.kernel_command(command, self.job.sandbox, self.job.slot, self.job.limits, self.job.work,
+                                      self.job.sockets, self.job.lab_dir, self.job.env)
+
+
+class Job:
+    """One submission's run: its folders (work and sockets, handed to the sandbox user), limits and settings."""
+
+    def __init__(self, folder, lab_dir, box, slot, limits, timeout):
+        self.folder, self.lab_dir, self.sandbox, self.slot = folder, lab_dir, box, slot
+        self.limits, self.timeout = limits, timeout
+        self.work, self.sockets = folder / "work", folder / "ipc"
+        for path in (self.work, self.sockets):
+            sandbox.prepare(path, box, slot)
+        self.env = sandbox.kernel_env(box, self.work, lab_dir)
+
+
+def plan_cells(cells, tasks):
+    """Return ([(cell, None) or (None, tasks to judge here)], tasks whose check call is missing).
+
+    The plan holds the cells up to the last check call, each check call followed by its export and
+    judgement; tasks whose check call was deleted are judged after every cell. A cell that does
+    nothing but call check is left out: the grader's judgement replaces it.
+    """
+    boundaries = {}
+    for index, cell in enumerate(cells):
+        if cell.cell_type == "code":
+            for task in CHECK_CALL.findall(cell.source):
+                if task in tasks:
+                    boundaries.setdefault(task, index)  # a task's first check call ends it
+    unbounded = [task for task in tasks if task not in boundaries]
+    last = len(cells) - 1 if unbounded else max(boundaries.values())
+    plan = []
+    for index, cell in enumerate(cells[: last + 1]):
+        if not (index in boundaries.values() and ONLY_CHECKS.fullmatch(cell.source)):
+            plan.append((cell, None))
+        ending = [task for task in tasks if boundaries.get(task) == index]
+        if ending:
+            plan.append((None, ending))
+    if unbounded:
+        plan.append((None, unbounded))
+    return plan, unbounded
+
+
+def export_cell(names, folder):
+    """The code cell that has the kernel save the named variables into folder."""
+    import nbformat
+
+    return nbformat.v4.new_code_cell(f'__import__("grading.export").export.save(globals(), {list(names)!r}, {str(folder)!r})')
+
+
+def judge_export(folder, tasks):
+    """Read the kernel's export from folder (untrusted) and judge each task; {task: [status, message]}."""
+    import checks
+
+    try:
+        data = export.load(folder)
+    except export.BadExport as err:
+        return {task: [ERROR, f"the grader could not read this task's variables: {err}"] for task in tasks}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {task: list(checks.judge(task, data)) for task in tasks}
+
+
+def describe_failure(err, limits):
+    """[status, message] for a cell that raised: the notebook's own error, named plainly for resource limits."""
+    if err.ename == "MemoryError":
+        return [ERROR, f"out of memory (limit {limits.describe_memory()})"]
+    if err.ename in ("BlockingIOError", "OSError") and "Resource temporarily unavailable" in str(err.evalue):
+        return [ERROR, f"too many processes (limit {limits.processes})"]
+    return [ERROR, f"{err.ename}: {err.evalue}"]
+
+
+def detail(err, number):
+    """The notebook's own error for the student's feedback: which cell, and its traceback."""
+    text = ANSI.sub("", str(err))
+    text = text if len(text) <= MAX_DETAIL_CHARS else text[:MAX_DETAIL_CHARS] + "\n[...]"
+    return f"Cell {number} raised {err.ename}:\n{text}"
+
+
+def run(notebook, tasks, job):
+    """Run the notebook in job's sandboxed kernel, judging each task after its check call.
+
+    Returns ({task: [status, message]}, the notebook's own error text or "").
+    """
+    import nbformat
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from run_notebook import notebook_client
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nb = nbformat.read(notebook, as_version=4)
+    numbers = {id(cell): number for number, cell in enumerate(nb.cells, 1)}  # the notebook's own cell numbers
+    plan, unbounded = plan_cells(nb.cells, tasks)
+    steps = [(cell, None) if names is None else (export_cell(sorted(reads(names)), job.work / f"export-{number}"), names)
+             for number, (cell, names) in enumerate(plan)]
+    nb.cells = [cell for cell, _ in steps]  # nbclient writes each executed cell back into nb.cells
+    km = SandboxKernelManager(job)
+    client = notebook_client(nb, job.work, job.timeout, km=km, allow_errors=False)
+    deadline = time.monotonic() + job.timeout
+    results, failure, error_text, rescued = {}, None, "", []
+
+    def step(index):
+        """Run steps[index] within what is left of the time limit; judge its tasks if it is an export."""
+        cell, names = steps[index]
+        client.timeout = max(math.ceil(deadline - time.monotonic()), 1)
+        try:
+            client.execute_cell(cell, index)
+        except CellExecutionError as err:
+            if names is None:
+                raise
+            results.update({name: [ERROR, f"the notebook's code broke the export of its variables "
+                                          f"({err.ename}: {err.evalue})"] for name in names})
+            return
+        finally:
+            cell.outputs = []  # keep the worker's memory small
+        if names is not None:
+            results.update(judge_export(job.work / f"export-{index}", names))
+
+    try:
+        with client.setup_kernel(env=job.env, cleanup_kc=True):
+            index = 0
+            try:
+                for index in range(len(steps)):
+                    step(index)
+            except CellExecutionError as err:
+                error_text = detail(err, numbers.get(id(steps[index][0]), index + 1))
+                failure = describe_failure(err, job.limits)
+                if unbounded and index < len(steps) - 1:  # tasks without a check call: judge what was done anyway
+                    rescued = unbounded
+                    try:
+                        step(len(steps) - 1)
+                    except (CellExecutionError, CellTimeoutError, DeadKernelError):
+                        pass
+    except CellTimeoutError:
+        failure = [TIMED_OUT, f"after {job.timeout:g} s"]
+    except DeadKernelError:
+        failure = [ERROR, "the kernel died (it used more than its memory limit of "
+                          f"{job.limits.describe_memory()}, or the notebook called exit())"]
+    except RuntimeError as err:  # the kernel never became ready
+        failure = [ERROR, f"the kernel did not start or stopped answering ({err})"]
+    finally:
+        stop(km, client)
+    for task in rescued:  # after an error, a task without a check call keeps only a pass
+        if results.get(task, [None])[0] != "passed":
+            results.pop(task, None)
+    fallback = failure or [NOT_GRADED, "the check never ran"]
+    return {task: results.get(task) or fallback for task in tasks}, error_text
+
+
+def reads(tasks):
+    """Every variable the checks of these tasks read."""
+    import checks
+
+    return {name for task in tasks for name in checks.READS[task]}
+
+
+def stop(km, client):
+    """Stop the kernel and its sandbox, whatever state they are in."""
+    try:
+        if client.kc is not None:
+            client.kc.stop_channels()
+    except Exception:
+        pass
+    try:
+        km.shutdown_kernel(now=True)
+    except Exception:
+        pass

@@ -1,0 +1,185 @@
+"""The file format a submission's kernel hands its variables over in, and the trusted reader of it.
+
+`save` runs inside the submission's kernel (the grader's export cell calls it): it writes
+`checks.snapshot` of the named variables as one `manifest.json` and one `.npy` file per array.
+`load` runs in the grader, outside the kernel, and trusts nothing it reads: JSON and numpy without
+pickle only, files opened without following links, every size capped, every field type-checked.
+A kernel can write anything there; the worst it gets is a snapshot of made-up data, which the
+checks judge like any other (models by their weights, on the grader's own images).
+"""
+
+import json
+import os
+import re
+import stat
+
+import numpy as np
+
+MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 4 * 2**20
+MAX_ARRAY_BYTES = 1 * 2**30  # one array (x_train in float64 is 376 MB)
+MAX_TOTAL_BYTES = 3 * 2**30  # one export
+ARRAY_FILE = re.compile(r"\d{1,6}\.npy")
+
+
+class BadExport(Exception):
+    """The export is missing, too large or malformed; the message says what."""
+
+
+# ---------------------------------------------------------------- in the kernel
+
+
+def save(namespace, names, folder):
+    """Write checks.snapshot(namespace, names) into folder (created) as manifest.json and .npy files."""
+    import checks
+
+    os.makedirs(folder, exist_ok=True)
+    arrays = []
+
+    def array(value):
+        """Save one array; return its file name."""
+        name = f"{len(arrays)}.npy"
+        np.save(os.path.join(folder, name), np.ascontiguousarray(value), allow_pickle=False)
+        arrays.append(name)
+        return name
+
+    manifest = {name: encode(value, array, checks) for name, value in checks.snapshot(namespace, names).items()}
+    with open(os.path.join(folder, MANIFEST), "w", encoding="utf-8") as f:
+        json.dump(manifest, f)
+
+
+def encode(value, array, checks):
+    """One snapshot value as JSON, its arrays saved through array()."""
+    if isinstance(value, np.ndarray):
+        return {"kind": "array", "file": array(value)}
+    if isinstance(value, checks.ModelInfo):
+        return {
+            "kind": "model", "ident": value.ident, "compiled": value.compiled, "adam": value.adam,
+            "optimizer": value.optimizer, "loss": value.loss, "steps": value.steps, "params": value.params,
+            "unsupported": list(value.unsupported), "problem": value.problem,
+            "input_shape": None if value.input_shape is None else list(value.input_shape),
+            "dense": [[units, activation, array(kernel), array(bias), ident]
+                      for units, activation, kernel, bias, ident in value.dense],
+        }
+    if isinstance(value, checks.FigureInfo):
+        return {"kind": "figure", "rows": [[array(image) for image in row] for row in value.rows],
+                "lines": [array(line) for line in value.lines]}
+    if isinstance(value, checks.HistoryInfo):
+        return {"kind": "history", "history": {k: array(v) for k, v in value.history.items()},
+                "params": value.params, "model": value.model}
+    if isinstance(value, checks.Foreign):
+        return {"kind": "foreign", "type": value.type_name}
+    return {"kind": "value", "value": value}
+
+
+# ---------------------------------------------------------------- in the grader
+
+
+def load(folder):
+    """Read an export written by save (untrusted) back into a snapshot dict, or raise BadExport."""
+    import checks
+
+    try:
+        directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as err:
+        raise BadExport(f"the kernel left no export ({err.strerror})") from None
+    try:
+        reader = Reader(directory)
+        manifest = json.loads(reader.read(MANIFEST, MAX_MANIFEST_BYTES))
+        if not isinstance(manifest, dict):
+            raise BadExport("the export's manifest is not a JSON object")
+        return {str(name): decode(entry, reader, checks) for name, entry in manifest.items()}
+    except (ValueError, TypeError, KeyError, IndexError) as err:
+        raise BadExport(f"the export is malformed ({type(err).__name__}: {err})") from None
+    finally:
+        os.close(directory)
+
+
+class Reader:
+    """Reads regular files from one folder (no links, no paths), within the size limits."""
+
+    def __init__(self, directory):
+        self.directory, self.total = directory, 0
+
+    def read(self, name, limit):
+        """The bytes of file `name`, refusing links, special files and anything over limit (or the total)."""
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=self.directory)
+        except OSError as err:
+            raise BadExport(f"cannot open {name} in the export ({err.strerror})") from None
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise BadExport(f"{name} in the export is not a regular file")
+            if info.st_size > limit or self.total + info.st_size > MAX_TOTAL_BYTES:
+                raise BadExport(f"{name} in the export is too large ({info.st_size:,} bytes)")
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise BadExport(f"{name} in the export grew past {limit:,} bytes")
+        self.total += len(data)
+        return data
+
+    def array(self, name):
+        """A numeric numpy array from file `name` (numpy format, no pickle)."""
+        if not isinstance(name, str) or not ARRAY_FILE.fullmatch(name):
+            raise BadExport(f"the export names an array file {name!r}: not one it could have written")
+        import io
+
+        value = np.load(io.BytesIO(self.read(name, MAX_ARRAY_BYTES)), allow_pickle=False)
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+            raise BadExport(f"{name} in the export is not an array of numbers")
+        return value
+
+
+def decode(entry, reader, checks):
+    """One manifest entry back as snapshot data, every field checked."""
+    kind = entry["kind"]
+    if kind == "array":
+        return reader.array(entry["file"])
+    if kind == "model":
+        dense = []
+        for units, activation, kernel, bias, ident in entry["dense"]:
+            dense.append((whole(units), text(activation), reader.array(kernel), reader.array(bias), whole(ident)))
+        shape = entry["input_shape"]
+        return checks.ModelInfo(
+            whole(entry["ident"]), dense, compiled=flag(entry["compiled"]), adam=flag(entry["adam"]),
+            optimizer=text(entry["optimizer"]), loss=text(entry["loss"]), steps=whole(entry["steps"]),
+            params=whole(entry["params"]), unsupported=[text(t) for t in entry["unsupported"]],
+            problem=text(entry["problem"]), input_shape=None if shape is None else [whole(n) for n in shape],
+        )
+    if kind == "figure":
+        rows = tuple(tuple(reader.array(name) for name in row) for row in entry["rows"])
+        return checks.FigureInfo(rows, tuple(reader.array(name) for name in entry["lines"]))
+    if kind == "history":
+        history = {text(k): reader.array(v) for k, v in entry["history"].items()}
+        params = {text(k): v for k, v in entry["params"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return checks.HistoryInfo(history, params, whole(entry["model"]))
+    if kind == "foreign":
+        return checks.Foreign(text(entry["type"]))
+    if kind == "value":
+        value = entry["value"]
+        if value is None or isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) < 1000):
+            return value
+        raise BadExport("the export holds a value of an unexpected type")
+    raise BadExport(f"the export holds an entry of unknown kind {kind!r}")
+
+
+def whole(value):
+    """value if it is an int (not a bool), else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def text(value):
+    """value if it is a short str, else raise ValueError."""
+    if not isinstance(value, str) or len(value) > 200:
+        raise ValueError(f"expected a short string, got {type(value).__name__}")
+    return value
+
+
+def flag(value):
+    """value if it is a bool, else raise ValueError."""
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {type(value).__name__}")
+    return value

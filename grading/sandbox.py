@@ -1,0 +1,158 @@
+"""The sandbox a submission's kernel runs in, built from Linux's own tools.
+
+Layers, outermost first (each one's guard is in the README's grading section):
+- `prlimit`: memory (address space), processes (per user, so one sandbox user per job slot),
+  file size, open files, no core dumps.
+- `bwrap` (bubblewrap): new mount, PID, network, IPC and UTS namespaces. The kernel sees the system's
+  programs and libraries read-only, the lab's Python files and data read-only, its own work folder
+  and socket folder read-write, and nothing else: no other submission, no grades, no grader files;
+  no network; it cannot see or signal any process outside its sandbox.
+- `setpriv`: the kernel runs as an unprivileged user (`dae-sandbox-N`), with no capabilities and
+  no way to regain privileges.
+The user switch needs root, and bubblewrap needs to be installed (Debian's `bubblewrap`). Where a
+layer is missing, `probe` says why once and the grader runs kernels without it ("unsandboxed").
+"""
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+USER_PREFIX = "dae-sandbox-"
+LAB_FILES = ("helpers.py", "checks.py", "levelup.py", "grading")  # what a kernel may import from the lab, read-only
+
+
+class Limits(NamedTuple):
+    """Resource limits for one kernel and everything it starts."""
+
+    memory: int = 6 * 2**30  # bytes of address space per process
+    processes: int = 512  # processes and threads of the sandbox user (TensorFlow starts about 100 threads)
+    file_size: int = 2 * 2**30  # bytes in any one file it writes
+    open_files: int = 1024
+
+    def describe_memory(self):
+        """The memory limit in words, e.g. '6 GiB'."""
+        return f"{self.memory / 2**30:g} GiB"
+
+
+class Sandbox(NamedTuple):
+    """What this machine lets the grader use: the unprivileged users, bubblewrap, and what is missing."""
+
+    users: tuple  # one (uid, gid) per job slot; empty when not root
+    bwrap: str  # path to bubblewrap, or "" when it is missing or does not work here
+    missing: tuple  # one sentence per missing layer
+
+    @property
+    def complete(self):
+        """Whether every layer is available."""
+        return not self.missing
+
+
+def probe(slots):
+    """Find out which layers work here, creating the sandbox users when root; return a Sandbox."""
+    missing, users = [], ()
+    if os.geteuid() != 0:
+        missing.append("not running as root, so kernels run as the grader's own user and can reach its files")
+    else:
+        try:
+            users = tuple(ensure_user(f"{USER_PREFIX}{slot}") for slot in range(slots))
+        except (OSError, subprocess.CalledProcessError) as err:
+            missing.append(f"could not create the unprivileged sandbox users ({err})")
+    bwrap = shutil.which("bwrap") or ""
+    if not bwrap:
+        missing.append("bubblewrap is not installed (apt-get install bubblewrap), so kernels share the grader's "
+                       "files, processes and network")
+    elif subprocess.run([bwrap, *namespaces(), "--ro-bind", "/", "/", "true"], capture_output=True).returncode != 0:
+        missing.append("bubblewrap cannot create namespaces here, so kernels share the grader's files, processes "
+                       "and network")
+        bwrap = ""
+    return Sandbox(users, bwrap, tuple(missing))
+
+
+def ensure_user(name):
+    """(uid, gid) of an unprivileged system user `name` without a home or shell, created if needed."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/usr/sbin/nologin", name], check=True, capture_output=True)
+        entry = pwd.getpwnam(name)
+    return entry.pw_uid, entry.pw_gid
+
+
+def namespaces():
+    """bubblewrap's options for new namespaces (not a user namespace: the user switch is setpriv's)."""
+    return ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session"]
+
+
+def owner(sandbox, slot):
+    """The (uid, gid) the kernel of job slot `slot` runs as, or None when there is no user switch."""
+    return sandbox.users[slot % len(sandbox.users)] if sandbox.users else None
+
+
+def prepare(folder, sandbox, slot):
+    """Hand folder (a job's work or socket folder) to the slot's sandbox user, private to it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = owner(sandbox, slot)
+    if ids is not None:
+        os.chown(folder, *ids)
+    folder.chmod(0o700)
+
+
+def readable_paths(lab_dir, work):
+    """[(path outside, path inside)] the kernel may read: Python, its packages, the lab's files, the data."""
+    python = [(Path(p), Path(p)) for p in dict.fromkeys((sys.base_prefix, sys.prefix))]
+    lab = [(Path(lab_dir) / name, Path("/lab") / name) for name in LAB_FILES]
+    data = [(Path(os.environ.get("DAE_DATA_DIR", "")), Path(os.environ.get("DAE_DATA_DIR", "")))]
+    keras_cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"  # MNIST, once downloaded
+    data.append((keras_cache, Path(work) / ".keras" / "datasets"))
+    return python + lab + [(outside, inside) for outside, inside in data if str(outside) != "." and outside.is_dir()]
+
+
+def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env):
+    """The kernel's command line wrapped in the sandbox's layers (those available)."""
+    wrapped = list(command)
+    ids = owner(sandbox, slot)
+    if ids is not None:
+        wrapped = ["setpriv", f"--reuid={ids[0]}", f"--regid={ids[1]}", "--clear-groups", "--no-new-privs",
+                   "--inh-caps=-all", "--bounding-set=-all", "--", *wrapped]
+    if sandbox.bwrap:
+        mounts = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+        for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+            mounts += ["--symlink", os.readlink(top), top] if os.path.islink(top) else ["--ro-bind-try", top, top]
+        mounts += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
+        readable = readable_paths(lab_dir, work)
+        for folder in parent_folders([Path(work), Path(sockets), *(inside for _, inside in readable)]):
+            mounts += ["--perms", "0755", "--dir", str(folder)]  # bwrap would make them private to root
+        mounts += ["--bind", str(work), str(work), "--bind", str(sockets), str(sockets)]
+        for outside, inside in readable:
+            mounts += ["--ro-bind", str(outside), str(inside)]
+        mounts += ["--chdir", str(work), "--clearenv"]
+        for key, value in env.items():
+            mounts += ["--setenv", key, value]
+        wrapped = [sandbox.bwrap, *namespaces(), *mounts, "--", *wrapped]
+    return ["prlimit", f"--as={limits.memory}", f"--nproc={limits.processes}", f"--fsize={limits.file_size}",
+            f"--nofile={limits.open_files}", "--core=0", "--", *wrapped]
+
+
+def parent_folders(paths):
+    """The folders above paths, outermost first, that the sandbox must create (all but / and /tmp)."""
+    folders = {parent for path in paths for parent in path.parents}
+    return sorted((f for f in folders if str(f) not in ("/", "/tmp", "/usr", "/etc")), key=lambda f: len(f.parts))
+
+
+def kernel_env(sandbox, work, lab_dir):
+    """The environment the kernel gets: no secrets of the grader's, the lab's modules on the path."""
+    lab_path = "/lab" if sandbox.bwrap else str(lab_dir)
+    keep = ("KERAS_BACKEND", "DAE_DATA_DIR", "LANG", "TZ")
+    env = {key: os.environ[key] for key in keep if key in os.environ}
+    env.update({
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(work), "MPLCONFIGDIR": str(Path(work) / ".matplotlib"), "MPLBACKEND": "agg",
+        "PYTHONPATH": lab_path, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONDONTWRITEBYTECODE": "1",
+    })
+    return env
