@@ -12,7 +12,8 @@ import shutil
 import time
 import warnings
 
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 
 from grading import export, sandbox
 from grading.report import ERROR, NOT_GRADED, TIMED_OUT
@@ -23,7 +24,7 @@ MAX_DETAIL_CHARS = 4000  # of a cell's traceback kept for the student's feedback
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-class SandboxKernelManager(KernelManager):
+class SandboxKernelManager(AsyncKernelManager):
     """A kernel manager that starts its kernel inside the sandbox, talking over IPC sockets in the job's folder."""
 
     def __init__(self, job, **kwargs):
@@ -201,6 +202,7 @@ def stop(km, client):
     except Exception:
         pass
     try:
-        km.shutdown_kernel(now=True)
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
     except Exception:
         pass

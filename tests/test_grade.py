@@ -1,4 +1,5 @@
-"""Tests for tools/grade.py: bad input, the table files, and real grading runs on fixture notebooks."""
+"""Tests for the grader (tools/grade.py over grading/): bad input, the tables, the export format, the sandbox,
+and real grading runs on fixture notebooks, honest and hostile."""
 
 import csv
 import importlib.util
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +20,10 @@ sys.path.insert(0, str(ROOT / "tools"))  # grade.py imports its sibling run_note
 spec = importlib.util.spec_from_file_location("grade", ROOT / "tools" / "grade.py")
 grade = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(grade)
+
+import run_notebook  # noqa: E402
+from grading import execute, export, sandbox  # noqa: E402
+from grading.run import load_tasks  # noqa: E402
 
 
 def run(argv, capsys):
@@ -124,9 +130,9 @@ def test_failed_write_keeps_the_old_table(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(grade.os, "replace", broken_replace)
+    monkeypatch.setattr(run_notebook.os, "replace", broken_replace)
     with pytest.raises(OSError):
-        grade.write_atomically(table, "new table\n")
+        run_notebook.write_atomic(table, b"new table\n")
     assert table.read_text() == "old table\n"
     assert os.listdir(tmp_path) == ["grades.csv"]  # no temporary file left behind
 
@@ -137,7 +143,7 @@ def test_fixtures_are_what_make_fixtures_writes():
     spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
     make_fixtures = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_fixtures)
-    assert make_fixtures.TASKS == grade.load_tasks(), "make_fixtures.ANSWERS must answer every task in checks.TASKS"
+    assert make_fixtures.TASKS == load_tasks(), "make_fixtures.ANSWERS must answer every task in checks.TASKS"
     for name, content in make_fixtures.fixtures().items():
         expected = content if isinstance(content, str) else nbformat.writes(content) + "\n"
         assert (FIXTURES / name).read_text(encoding="utf-8") == expected, f"run tests/fixtures/make_fixtures.py: {name} is stale"
@@ -155,7 +161,7 @@ def code(source):
 
 def test_cells_belong_to_the_next_check_and_level_up_cells_are_not_run():
     cells = [code("setup"), code("x = 1"), code('check("a");'), code("y = 2"), code(" checks.check( 'b' )\n"), code("level up")]
-    plan, unbounded = grade.plan_cells(cells, ("a", "b"))
+    plan, unbounded = execute.plan_cells(cells, ("a", "b"))
     assert unbounded == []
     assert [names if cell is None else cell.source for cell, names in plan] == [
         "setup", "x = 1", ["a"], "y = 2", ["b"],  # cells that only call check are replaced by the evaluation
@@ -164,7 +170,7 @@ def test_cells_belong_to_the_next_check_and_level_up_cells_are_not_run():
 
 def test_a_task_without_its_check_call_is_evaluated_after_every_cell():
     cells = [code("setup"), code('x = 1\ncheck("a")'), code("level up")]
-    plan, unbounded = grade.plan_cells(cells, ("a", "b"))
+    plan, unbounded = execute.plan_cells(cells, ("a", "b"))
     assert unbounded == ["b"]
     assert [names if cell is None else cell.source for cell, names in plan] == [
         "setup", 'x = 1\ncheck("a")', ["a"], "level up", ["b"],  # a check call in a cell with code: the cell runs
@@ -226,7 +232,7 @@ def graded(tmp_path_factory):
     rows = read_csv(out / "grades.csv")
     stdout, stderr = loop.communicate(timeout=300)
     loop_run = (loop.returncode, stdout, stderr, loop_dir)
-    return status, rows, grade.load_tasks(), before, snapshot(subs), loop_run
+    return status, rows, load_tasks(), before, snapshot(subs), loop_run
 
 
 def task_cells(row, tasks):
@@ -316,3 +322,128 @@ def test_terminating_the_grader_stops_it_without_writing_a_table(tmp_path):
     assert "no table written" in stderr
     assert time.monotonic() - start < 15
     assert sorted(p.name for p in tmp_path.iterdir()) == ["endless_loop.ipynb"]
+
+
+def test_graded_rows_get_feedback_files_and_whole_messages(graded):
+    _, rows, tasks, _, _, _ = graded
+    assert len(rows["half_right"]["noisy_data"]) > 100  # grades.csv keeps the whole hint; grades.md shortens it
+
+
+# ---------------------------------------------------------------- the export format (untrusted input)
+
+
+def test_export_round_trip_keeps_what_the_checks_read(tmp_path):
+    import checks
+    import helpers
+
+    model, _ = helpers.build_autoencoder(input_dim=784, code_size=32)
+    namespace = {"x_test": np.zeros((5, 784), "float32"), "dae": model, "DATASET": "fashion_mnist", "junk": object()}
+    export.save(namespace, ["x_test", "dae", "DATASET", "junk", "missing"], tmp_path / "out")
+    data = export.load(tmp_path / "out")
+    assert set(data) == {"x_test", "dae", "DATASET", "junk"}
+    assert data["x_test"].shape == (5, 784) and data["DATASET"] == "fashion_mnist"
+    assert isinstance(data["junk"], checks.Foreign) and data["junk"].type_name == "object"
+    assert [step[:2] for step in data["dae"].dense] == [(32, "relu"), (784, "sigmoid")]
+    assert data["dae"].params == 50_992
+
+
+def test_export_refuses_links_pickles_and_oversized_files(tmp_path, monkeypatch):
+    folder = tmp_path / "out"
+    export.save({"x": np.ones(3)}, ["x"], folder)
+    (folder / "0.npy").unlink()
+    (folder / "0.npy").symlink_to("/etc/passwd")  # a link to a file the kernel cannot read itself
+    with pytest.raises(export.BadExport, match="0.npy"):
+        export.load(folder)
+    (folder / "0.npy").unlink()
+    np.save(folder / "0.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(export.BadExport, match="malformed"):
+        export.load(folder)
+    np.save(folder / "0.npy", np.ones(1000))
+    monkeypatch.setattr(export, "MAX_ARRAY_BYTES", 100)
+    with pytest.raises(export.BadExport, match="too large"):
+        export.load(folder)
+    (folder / "manifest.json").write_text('{"x": {"kind": "array", "file": "../../etc/passwd"}}')
+    with pytest.raises(export.BadExport, match="not one it could have written"):
+        export.load(folder)
+
+
+# ---------------------------------------------------------------- hostile submissions in the sandbox
+
+SANDBOX = sandbox.probe(1)
+needs_sandbox = pytest.mark.skipif(not SANDBOX.complete, reason="; ".join(SANDBOX.missing) or "sandbox available")
+HOSTILE = sorted(p.stem for p in FIXTURES.glob("hostile_*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    """Grade every hostile fixture beside an honest submission: (rows, files before, files after, lab files before/after)."""
+    spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
+    make_fixtures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_fixtures)
+    import nbformat
+
+    subs = tmp_path_factory.mktemp("hostile")
+    nbformat.write(make_fixtures.notebook(make_fixtures.ANSWERS), subs / "honest.ipynb")
+    for name in HOSTILE:
+        shutil.copy(FIXTURES / f"{name}.ipynb", subs)
+    (subs / "SECRET").write_text("another student's work")
+    out = tmp_path_factory.mktemp("hostile-tables")
+    lab = {p: p.read_bytes() for p in [ROOT / "checks.py", ROOT / "helpers.py", *ROOT.glob("grading/*.py")]}
+    before = snapshot(subs), snapshot(out)
+    status = grade.main([str(subs), "--jobs", "2", "--timeout", "120", "--out", str(out)])
+    after = snapshot(subs), {p: v for p, v in snapshot(out).items() if p.parent == out / ".grades"}
+    lab_after = {p: p.read_bytes() for p in lab}
+    return status, read_csv(out / "grades.csv"), before, after, lab, lab_after, out
+
+
+@needs_sandbox
+def test_honest_submission_keeps_full_marks_beside_hostile_ones(hostile_run):
+    status, rows, *_ = hostile_run
+    assert status == 0
+    assert rows["honest"]["total"] == "9"
+
+
+@needs_sandbox
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_submission_earns_only_its_real_work(hostile_run, name):
+    tasks = load_tasks()
+    row = hostile_run[1][name]
+    assert row["data"] == "passed"  # the one task it did before attacking
+    assert row["total"] == "1", row
+    assert "read outside the sandbox" not in str(row) and "reached" not in str(row)
+
+
+@needs_sandbox
+def test_hostile_submissions_get_plain_verdicts(hostile_run):
+    rows = hostile_run[1]
+    assert rows["hostile_memory"]["regular_autoencoder"] == "error: out of memory (limit 6 GiB)"
+    assert rows["hostile_fork"]["regular_autoencoder"].startswith("error: too many processes (limit")
+    assert rows["hostile_exit"]["regular_autoencoder"].startswith("error: the kernel died")
+
+
+@needs_sandbox
+def test_nothing_outside_the_sandbox_changes(hostile_run):
+    _, _, before, after, lab, lab_after, out = hostile_run
+    assert before[0] == after[0]  # the submissions folder
+    assert lab == lab_after  # the lab's checks, helpers and grader
+    assert sorted(p.name for p in out.iterdir()) == [".grades", "feedback", "grades.csv", "grades.md"]
+
+
+@needs_sandbox
+def test_killed_grader_keeps_finished_results_and_grades_only_the_rest(tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name in ("a", "b", "c"):
+        shutil.copy(ROOT / "index.ipynb", subs / f"{name}.ipynb")
+    command = [sys.executable, str(ROOT / "tools" / "grade.py"), str(subs), "--timeout", "120"]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    read_until(proc.stderr, "[1/3]")
+    proc.kill()  # SIGKILL: no handler runs
+    proc.wait()
+    assert not (subs / "grades.csv").exists()
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "Grading 2 notebook(s)" in again.stderr and "1 unchanged since the last run kept" in again.stderr
+    assert set(read_csv(subs / "grades.csv")) == {"a", "b", "c"}
+    forced = subprocess.run([*command, "--force"], capture_output=True, text=True)
+    assert "Grading 3 notebook(s)" in forced.stderr

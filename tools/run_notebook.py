@@ -10,13 +10,13 @@ import weakref
 from pathlib import Path
 
 import nbformat
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # set before the kernel imports TensorFlow
 
 
-class IPCKernelManager(KernelManager):
+class IPCKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel talks over IPC sockets in a private temporary folder (not TCP)."""
 
     def __init__(self, **kwargs):
