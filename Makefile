@@ -7,7 +7,8 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 .PHONY: lab test data setup
 
 lab: setup data  ## venv + requirements + data, then execute solution.ipynb headless, writing its outputs back
-	$(BIN)/python tools/run_notebook.py solution.ipynb
+	@echo "lab: running solution.ipynb headless (about 4 min on 2 cores), one line per code cell:"
+	@$(BIN)/python tools/run_notebook.py solution.ipynb
 
 test: setup  ## unit tests, then nbval re-executes the notebooks
 	$(BIN)/python -m pytest

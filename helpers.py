@@ -223,14 +223,61 @@ def mean_bce(targets, predictions):
 # ---------------------------------------------------------------- plotting
 
 
+IMAGE_INCHES = 1.0  # the width of each image plot_rows draws, however long its row titles are
+ROW_TITLE_INCHES = 0.3  # the strip above each image row that holds the row's title
+GAP_INCHES = 0.06  # space between neighbouring images
+
+
 def hide_figure_text():
-    """In Jupyter, show figures as images only, without a '<Figure size ...>' text line."""
+    """In Jupyter, show figures as images with alt text (describe_figure), without a '<Figure size ...>' text line.
+
+    Each figure is stored as a PNG (alt text in its metadata) and as an HTML <img> with the same alt text,
+    which is what HTML exports (`jupyter nbconvert --to html`) show.
+    """
     from IPython import get_ipython
 
     shell = get_ipython()
     if shell is not None:
         shell.run_line_magic("matplotlib", "inline")  # set up the backend first: it resets figure formatters
-        shell.display_formatter.formatters["text/plain"].for_type(plt.Figure, lambda fig, printer, cycle: None)
+        formatters = shell.display_formatter.formatters
+        png = formatters["image/png"].lookup_by_type(plt.Figure)
+        formatters["text/plain"].for_type(plt.Figure, lambda fig, printer, cycle: None)
+        formatters["image/png"].for_type(plt.Figure, lambda fig: (png(fig), {"alt": describe_figure(fig)}))
+        formatters["text/html"].for_type(plt.Figure, lambda fig: figure_html(png(fig), describe_figure(fig)))
+
+
+def figure_html(png, alt):
+    """An HTML <img> showing base64 PNG data (str or bytes) with alt text."""
+    import html
+
+    data = png.decode("ascii") if isinstance(png, bytes) else png
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}"/>'
+
+
+def describe_figure(fig):
+    """One line of alt text for a Figure: its image rows and their titles, or each plot's title, axes and legend."""
+    image_axes = [ax for ax in fig.axes if ax.images and ax.get_label() != "<colorbar>"]
+    plots = [ax for ax in fig.axes if not ax.images and ax.get_label() != "<colorbar>" and (ax.lines or ax.patches or ax.collections)]
+    parts = []
+    if len(image_axes) > 1:
+        rows = {}
+        for ax in image_axes:
+            spec = ax.get_subplotspec()
+            rows.setdefault(spec.rowspan.start if spec is not None else round(ax.get_position().y0, 3), []).append(ax)
+        titles = [next((t for ax in row for t in (ax.get_title(loc="left"), ax.get_title(), ax.get_ylabel()) if t), "")
+                  for row in rows.values()]
+        parts.append(f"{len(rows)} row(s) of {max(map(len, rows.values()))} images"
+                     + (f": {'; '.join(t for t in titles if t)}" if any(titles) else ""))
+    elif image_axes:
+        plots.insert(0, image_axes[0])
+    for ax in plots:
+        title = ax.get_title() or ax.get_title(loc="left")
+        kind = "heat map" if ax.images else "histogram" if ax.patches and not ax.lines else "plot"
+        text = f"{kind}{f' {title!r}' if title else ''} of {ax.get_ylabel() or 'values'} against {ax.get_xlabel() or 'index'}"
+        legend = ax.get_legend()
+        labels = [t.get_text() for t in legend.get_texts()] if legend else []
+        parts.append(text + (f" ({', '.join(labels)})" if labels else ""))
+    return ("Figure: " + "; ".join(parts)) if parts else "Figure"
 
 
 def as_images(array, n, image_shape=(28, 28)):
@@ -244,30 +291,57 @@ def as_images(array, n, image_shape=(28, 28)):
     return array[:n].reshape(n, *image_shape)
 
 
-def plot_rows(rows, titles, n=10, image_shape=(28, 28)):
-    """Show the first n images of each array in rows, one titled row per array; return the Figure."""
+def image_grid(n_rows, n_cols, image_shape=(28, 28)):
+    """A Figure sized to hold n_rows x n_cols images IMAGE_INCHES wide, each row under a title strip; return (fig, axes).
+
+    The layout is fixed in inches (no tight_layout), so long titles never shrink the images.
+    """
+    width, height = IMAGE_INCHES, IMAGE_INCHES * image_shape[0] / image_shape[1]
+    fig_width = n_cols * width + (n_cols - 1) * GAP_INCHES + 2 * GAP_INCHES
+    fig_height = n_rows * (ROW_TITLE_INCHES + height) + GAP_INCHES
+    fig = plt.figure(figsize=(fig_width, fig_height), layout="none")
+    grid = fig.add_gridspec(n_rows, n_cols, left=GAP_INCHES / fig_width, right=1 - GAP_INCHES / fig_width,
+                            bottom=GAP_INCHES / fig_height, top=1 - ROW_TITLE_INCHES / fig_height,
+                            wspace=GAP_INCHES / width, hspace=ROW_TITLE_INCHES / height)
+    axes = np.array([[fig.add_subplot(grid[r, c]) for c in range(n_cols)] for r in range(n_rows)], dtype=object)
+    return fig, axes
+
+
+def plot_rows(rows, titles, n=10, image_shape=(28, 28), axes=None):
+    """Show the first n images of each array in rows, one titled row per array; return the Figure.
+
+    Each image is IMAGE_INCHES wide whatever the titles say; pass axes (len(rows) x n) to draw into your own figure.
+    """
     if len(rows) != len(titles):
         raise ValueError(f"Got {len(rows)} rows but {len(titles)} titles: give one title per row.")
     grids = [as_images(row, n, image_shape) for row in rows]
-    fig, axes = plt.subplots(len(grids), n, figsize=(n * 1.1, len(grids) * 1.3), squeeze=False)
+    if axes is None:
+        fig, axes = image_grid(len(grids), n, image_shape)
+    else:
+        axes = np.asarray(axes, dtype=object)
+        if axes.size != len(grids) * n:
+            raise ValueError(f"Got {axes.size} axes for {len(grids)} rows of {n} images: pass {len(grids) * n}.")
+        axes = axes.reshape(len(grids), n)
+        fig = axes[0, 0].figure
     for row_axes, images, title in zip(axes, grids, titles):
         for ax, image in zip(row_axes, images):
             ax.imshow(image, cmap="gray", vmin=0, vmax=1)
             ax.axis("off")
         row_axes[0].set_title(title, loc="left", fontsize=10)
-    fig.tight_layout()
     return fig
 
 
-def plot_history(history, title="Denoising autoencoder"):
-    """Plot training and validation loss per epoch from a Keras History; return the Figure."""
+def plot_history(history, title="Denoising autoencoder", ax=None):
+    """Plot training and validation loss per epoch from a Keras History (into ax if given); return the Figure."""
     losses = history.history
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+    else:
+        fig = ax.figure
     epochs = np.arange(1, len(losses["loss"]) + 1)
     ax.plot(epochs, losses["loss"], label="training loss")
     if "val_loss" in losses:
         ax.plot(epochs, losses["val_loss"], label="validation loss")
     ax.set(xlabel="epoch", ylabel="binary cross-entropy", title=title)
     ax.legend()
-    fig.tight_layout()
     return fig

@@ -173,3 +173,39 @@ def test_plot_history_draws_both_losses():
     assert ax.get_title() == "DAE"
     assert [line.get_label() for line in ax.lines] == ["training loss", "validation loss"]
     np.testing.assert_array_equal(ax.lines[1].get_ydata(), [0.35, 0.31, 0.3])
+
+
+@pytest.mark.parametrize("image_shape", [(28, 28), (25, 25)])
+def test_plot_rows_images_keep_their_size_whatever_the_titles(images, image_shape):
+    """Long row titles used to make tight_layout shrink every image to a few pixels."""
+    rows = [images[:, : image_shape[0] * image_shape[1]]] * 2
+    sizes = []
+    for titles in (["a", "b"], ["original", "reconstructed by the regular autoencoder, a much longer title than usual"]):
+        fig = helpers.plot_rows(rows, titles, image_shape=image_shape)
+        fig.canvas.draw()
+        sizes.append({tuple(np.round(ax.get_window_extent().size, 3)) for ax in fig.axes})
+    assert sizes[0] == sizes[1] and len(sizes[0]) == 1
+    (width, _), = sizes[0]
+    assert width == pytest.approx(helpers.IMAGE_INCHES * fig.dpi)
+
+
+def test_plot_rows_and_plot_history_draw_into_given_axes(images):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3)
+    assert helpers.plot_rows([images, images], ["a", "b"], n=3, axes=axes) is fig
+    assert all(ax.images for ax in axes.ravel())
+    history = keras.callbacks.History()
+    history.history = {"loss": [0.4, 0.3], "val_loss": [0.35, 0.31]}
+    fig, ax = plt.subplots()
+    assert helpers.plot_history(history, ax=ax) is fig and len(ax.lines) == 2
+
+
+def test_describe_figure_gives_alt_text_from_titles_and_labels(images):
+    fig = helpers.plot_rows([images, images], ["noisy", "denoised"], n=4)
+    assert helpers.describe_figure(fig) == "Figure: 2 row(s) of 4 images: noisy; denoised"
+    history = keras.callbacks.History()
+    history.history = {"loss": [0.4, 0.3], "val_loss": [0.35, 0.31]}
+    text = helpers.describe_figure(helpers.plot_history(history, title="DAE"))
+    assert text == "Figure: plot 'DAE' of binary cross-entropy against epoch (training loss, validation loss)"
+    assert 'alt="a &quot;b&quot;"' in helpers.figure_html(b"iVBOR", 'a "b"')

@@ -5,7 +5,7 @@ index.ipynb is derived, never edited by hand. In solution.ipynb, answer code sit
 given (unmarked) lines stay. Cells tagged `solution-only` are dropped; cells tagged `student-only`
 (expected outputs) are kept. Outputs, execution counts and run metadata are cleared, then the blank
 notebook is executed so its stored outputs (the "not attempted yet" check lines) can be compared by
-nbval. The figures come from the executed solution's stored images, found by the variable each
+nbval. The kernel spec is the one JupyterLab writes on save (run_notebook.KERNELSPEC). The figures come from the executed solution's stored images, found by the variable each
 figure cell assigns (fig_clean = ...). Nothing is written unless everything succeeds; each file is
 replaced atomically.
 
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import nbformat
-from run_notebook import KERNEL_ENV, notebook_bytes, notebook_client, write_atomic
+from run_notebook import KERNEL_ENV, KERNELSPEC, notebook_bytes, notebook_client, write_atomic
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 PLACEHOLDER = "# Your code here"
@@ -104,6 +104,7 @@ def make_student(solution):
         check_cell(cell, number)
     student = nbformat.v4.new_notebook()
     student.metadata = {key: solution.metadata[key] for key in NOTEBOOK_METADATA if key in solution.metadata}
+    student.metadata["kernelspec"] = dict(KERNELSPEC)  # what JupyterLab writes on save, so saving changes nothing
     for number, cell in enumerate(solution.cells, start=1):
         if SOLUTION_ONLY in tags(cell):
             continue
