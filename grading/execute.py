@@ -135,7 +135,7 @@ def run(notebook, tasks, job):
              for number, (cell, names) in enumerate(plan)]
     nb.cells = [cell for cell, _ in steps]  # nbclient writes each executed cell back into nb.cells
     km = SandboxKernelManager(job)
-    client = notebook_client(nb, job.work, job.timeout, km=km, allow_errors=False)
+    client = notebook_client(nb, job.work, job.timeout, km=km, allow_errors=False, startup_timeout=180)
     deadline = time.monotonic() + job.timeout
     results, failure, error_text, rescued = {}, None, "", []
 

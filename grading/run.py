@@ -2,10 +2,11 @@
 as it finishes, and write the class table and every student's feedback."""
 
 import collections
-import concurrent.futures
+import contextlib
+import functools
 import json
+import logging
 import os
-import queue
 import re
 import shutil
 import signal
@@ -15,6 +16,7 @@ import tempfile
 import threading
 import time
 import warnings
+import zlib
 from pathlib import Path
 
 from grading import report, sandbox
@@ -26,6 +28,8 @@ TABLE_STEM = "grades"
 TABLE_FILE = re.compile(rf"(.+-)?{TABLE_STEM}\.(csv|md)")  # tables this grader wrote earlier
 FEEDBACK_DIR = "feedback"
 WORKER_MARGIN_S = 120  # kernel start and shutdown on top of the notebook's own time limit
+MAX_TRIES = 3  # a submission whose Dask worker dies this many times is "error: worker lost"
+MAX_SLOTS = 64  # sandbox users per machine (dae-sandbox-0 ...)
 
 
 class UsageError(Exception):
@@ -132,25 +136,23 @@ def read_notebook(path):
         raise NotGradable(f"not a notebook: {report.one_line(err)}") from None
 
 
-# ---------------------------------------------------------------- grading one submission
+# ---------------------------------------------------------------- grading one submission (on a Dask worker)
 
 
 class Workers:
-    """The worker processes now running, so that Ctrl-C or SIGTERM stops them all and starts no more."""
+    """The grader worker processes this process runs, so that stopping it stops them (and their sandboxes)."""
 
     def __init__(self):
-        self.running, self.lock, self.stopping = set(), threading.Lock(), threading.Event()
+        self.running, self.lock = set(), threading.Lock()
 
-    def run(self, folder, timeout):
-        """Run a worker on the job in folder under a hard time limit; return None, or what went wrong."""
+    def run(self, folder, timeout, lab_dir):
+        """Run a grader worker on the job in folder under a hard time limit; return None, or what went wrong."""
         command = [sys.executable, "-m", "grading.worker", str(folder)]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(LAB_DIR), str(LAB_DIR / "tools")]),
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(lab_dir), str(Path(lab_dir) / "tools")]),
                "TF_CPP_MIN_LOG_LEVEL": "2"}
+        proc = subprocess.Popen(command, cwd=lab_dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=die_with_parent)
         with self.lock:
-            if self.stopping.is_set():
-                return "grading was interrupted"
-            proc = subprocess.Popen(command, cwd=LAB_DIR, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
             self.running.add(proc)
         try:
             _, stderr = proc.communicate(timeout=timeout + WORKER_MARGIN_S)
@@ -166,12 +168,16 @@ class Workers:
             return f"worker exit status {proc.returncode}: {lines[-1] if lines else 'no message'}"
         return None
 
-    def stop(self):
-        """Kill every running worker (and with it its sandboxed kernel) and start no more."""
-        with self.lock:
-            self.stopping.set()
-            for proc in self.running:
-                kill(proc)
+
+WORKERS = Workers()
+
+
+def die_with_parent():
+    """In a new grader worker: be killed when the process that started it dies (Linux's PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def kill(proc):
@@ -182,37 +188,81 @@ def kill(proc):
         pass
 
 
-def grade_one(name, path, tasks, settings, slot, workers):
-    """Grade one submission in a fresh job folder through a worker process; return its Row."""
+@functools.lru_cache(maxsize=None)
+def local_sandbox(slots):
+    """sandbox.probe on this machine, once per process."""
+    return sandbox.probe(slots)
+
+
+def worker_slot():
+    """This Dask worker's job slot (its own sandbox user): its number in a LocalCluster, else from its name."""
     try:
-        read_notebook(path)
-    except NotGradable as err:
-        return ungraded(name, tasks, str(err))
+        from distributed import get_worker
+
+        name = get_worker().name
+    except (ImportError, ValueError):
+        return 0
+    name = int(name) if str(name).isdigit() else name
+    return name if isinstance(name, int) and 0 <= name < MAX_SLOTS else zlib.crc32(str(name).encode()) % MAX_SLOTS
+
+
+def grade_task(name, notebook, tasks, timeout, limits):
+    """The Dask task: grade one submission (its bytes) on this machine, in this machine's lab; return its Row."""
+    slot = worker_slot()
+    box = local_sandbox(slot + 1)
+    return grade_one(name, notebook, tasks, {"sandbox": box, "timeout": timeout, "lab_dir": LAB_DIR, "limits": limits}, slot)
+
+
+def grade_one(name, notebook, tasks, settings, slot):
+    """Grade one submission (the notebook's bytes) in a fresh job folder through a worker process; return its Row."""
     folder = Path(tempfile.mkdtemp(prefix="grade-"))  # private to the grader (0700): the kernel never sees it
     try:
-        shutil.copyfile(path, folder / "submission.ipynb")
+        path = folder / "submission.ipynb"
+        path.write_bytes(notebook)
+        try:
+            read_notebook(path)
+        except NotGradable as err:
+            return ungraded(name, tasks, str(err))
         box = settings["sandbox"]
         job = {"tasks": list(tasks), "timeout": settings["timeout"], "lab_dir": str(settings["lab_dir"]), "slot": slot,
                "users": [list(ids) for ids in box.users], "bwrap": box.bwrap, "missing": list(box.missing),
                "limits": list(settings["limits"])}
         (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
-        problem = workers.run(folder, settings["timeout"])
+        problem = WORKERS.run(folder, settings["timeout"], settings["lab_dir"])
         outcome = folder / "outcome.json"
         if problem is None and outcome.is_file():
             data = json.loads(outcome.read_text(encoding="utf-8"))
-            note = "" if box.complete else "unsandboxed"
+            note = "" if box.complete else "unsandboxed: " + "; ".join(box.missing)
             return Row(name, {task: tuple(value) for task, value in data["results"].items()}, note, data["error"])
         return ungraded(name, tasks, f"the grader failed on this submission: {problem or 'no outcome written'}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-# ---------------------------------------------------------------- grading a class
+# ---------------------------------------------------------------- grading a class (the Dask client)
 
 
-def grade(path, jobs=1, timeout=600, out=None, force=False, lab_dir=LAB_DIR, limits=None, log=None):
-    """Grade every notebook at path, write the tables and feedback; return (rows, tasks, csv path, markdown path)."""
+@contextlib.contextmanager
+def connect(scheduler, jobs):
+    """A Dask client: on the running cluster at scheduler, or on a LocalCluster of `jobs` worker processes it starts."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    dask.config.set({"distributed.scheduler.allowed-failures": MAX_TRIES - 1})  # then the task fails: "worker lost"
+    if scheduler:
+        with Client(scheduler, timeout="20s") as client:
+            yield client
+        return
+    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, memory_limit=0,
+                      silence_logs=logging.ERROR, dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+        yield client
+
+
+def grade(path, jobs=1, timeout=600, out=None, force=False, scheduler=None, quiet=False, lab_dir=LAB_DIR, limits=None,
+          log=None):
+    """Grade every notebook at path on Dask, write the tables and feedback; return (rows, tasks, csv path, markdown path)."""
     log = log or sys.stderr
+    say = (lambda *args: None) if quiet else (lambda text: print(text, file=log, flush=True))
     path = Path(path)
     notebooks, skipped = find_notebooks(path)
     root = path if path.is_dir() else path.parent
@@ -224,53 +274,80 @@ def grade(path, jobs=1, timeout=600, out=None, force=False, lab_dir=LAB_DIR, lim
         print(f"Skipped {len(skipped)} file(s) that are not notebooks: {', '.join(str(p.relative_to(root)) for p in skipped)}", file=log)
     for warning in name_warnings:
         print(f"Warning: {warning}", file=log)
-    box = sandbox.probe(jobs)
-    for reason in box.missing:
-        print(f"Warning: grading unsandboxed: {reason}.", file=log)
-    settings = {"sandbox": box, "timeout": timeout, "lab_dir": Path(lab_dir), "limits": limits or sandbox.Limits()}
+    if scheduler is None:
+        for reason in local_sandbox(jobs).missing:
+            print(f"Warning: grading unsandboxed: {reason}.", file=log)
+    limits = limits or sandbox.Limits()
     store = Store(csv_path.parent)
-    grader = fingerprint(lab_dir, tasks, timeout, box.complete)
+    grader = fingerprint(lab_dir, tasks, timeout, scheduler is not None or local_sandbox(jobs).complete)
     keys = {name: key(nb, name, grader) for name, nb in zip(names, notebooks)}
     rows = {name: store.get(keys[name]) for name in names} if not force else {}
     todo = [(name, nb) for name, nb in zip(names, notebooks) if rows.get(name) is None]
     kept = len(names) - len(todo)
-    print(f"Grading {len(todo)} notebook(s), {jobs} at a time, {timeout:g} s each at most"
+    where = f"on the Dask cluster at {scheduler}" if scheduler else f"{jobs} at a time"
+    print(f"Grading {len(todo)} notebook(s), {where}, {timeout:g} s each at most"
           + (f"; {kept} unchanged since the last run kept (--force regrades them)." if kept else "."), file=log)
-    slots = queue.SimpleQueue()
-    for slot in range(jobs):
-        slots.put(slot)
-    workers = Workers()
-
-    def graded(name, notebook):
-        """grade_one on a free slot; (row, seconds)."""
-        slot, start = slots.get(), time.monotonic()
-        try:
-            return grade_one(name, notebook, tasks, settings, slot, workers), time.monotonic() - start
-        finally:
-            slots.put(slot)
-
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
-    try:
-        futures = {pool.submit(graded, name, nb): name for name, nb in todo}
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            name = futures[future]
+    if todo:
+        with connect(scheduler, jobs) as client:
+            if client.dashboard_link:
+                say(f"Dask dashboard: {client.dashboard_link}")
+            futures = {client.submit(grade_task, name, nb.read_bytes(), tasks, timeout, limits, key=f"grade-{keys[name]}",
+                                     pure=False): name for name, nb in todo}
+            progress = Progress(len(todo), say)
             try:
-                row, seconds = future.result()
-            except Exception as err:  # a grader bug on one submission must not stop the others
-                row, seconds = ungraded(name, tasks, f"the grader failed: {report.one_line(err)}"), 0
-            if row.graded:
-                store.put(keys[name], row)  # kept at once: a killed run loses nothing finished
-            rows[name] = row
-            status = f"{row.total}/{len(tasks)}" if row.graded else "not graded"
-            print(f"[{done}/{len(todo)}] {name}: {status} ({seconds:.0f} s)", file=log)
-    except KeyboardInterrupt:
-        pool.shutdown(wait=False, cancel_futures=True)
-        workers.stop()
-        raise
-    pool.shutdown()
+                for future in as_completed(futures):
+                    name = futures[future]
+                    row = collect(future, name, tasks)
+                    if row.graded:
+                        store.put(keys[name], row)  # kept at once: a killed run loses nothing finished
+                    rows[name] = row
+                    progress.done(name, f"{row.total}/{len(tasks)}" if row.graded else "not graded")
+            except KeyboardInterrupt:
+                client.cancel(list(futures))
+                raise
     ordered = sorted(rows.values(), key=lambda row: row.name)
     write_reports(ordered, tasks, csv_path, md_path)
     return ordered, tasks, csv_path, md_path
+
+
+def as_completed(futures):
+    """Dask futures in the order they finish."""
+    from distributed import as_completed as dask_as_completed
+
+    return dask_as_completed(list(futures))
+
+
+def collect(future, name, tasks):
+    """The Row a finished task returned; a task whose workers kept dying becomes "error: worker lost"."""
+    from distributed import KilledWorker
+
+    try:
+        return future.result()
+    except KilledWorker:
+        return Row(name, {task: (report.ERROR, f"worker lost: the worker grading it died {MAX_TRIES} times")
+                          for task in tasks}, "")
+    except Exception as err:  # a grader bug on one submission must not stop the others
+        return ungraded(name, tasks, f"the grader failed: {report.one_line(err)}")
+
+
+class Progress:
+    """Done / total with a bar, elapsed time and ETA, one line per finished submission."""
+
+    def __init__(self, total, say):
+        self.total, self.count, self.say, self.start = total, 0, say, time.monotonic()
+
+    def done(self, name, status):
+        """Report one more finished submission."""
+        self.count += 1
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / self.count * (self.total - self.count)
+        bar = "#" * round(20 * self.count / self.total)
+        self.say(f"[{self.count}/{self.total}] [{bar:<20}] {name}: {status} · elapsed {minutes(elapsed)} · ETA {minutes(eta)}")
+
+
+def minutes(seconds):
+    """Seconds as '3 min 05 s' or '42 s'."""
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def write_reports(rows, tasks, csv_path, md_path):

@@ -1,11 +1,13 @@
 """Tests for the grader (tools/grade.py over grading/): bad input, the tables, the export format, the sandbox,
 and real grading runs on fixture notebooks, honest and hostile."""
 
+import contextlib
 import csv
 import importlib.util
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -447,3 +449,63 @@ def test_killed_grader_keeps_finished_results_and_grades_only_the_rest(tmp_path)
     assert set(read_csv(subs / "grades.csv")) == {"a", "b", "c"}
     forced = subprocess.run([*command, "--force"], capture_output=True, text=True)
     assert "Grading 3 notebook(s)" in forced.stderr
+
+
+# ---------------------------------------------------------------- grading on Dask
+
+
+def cheap_class(folder, names=("a", "b", "c")):
+    """A folder of blank student notebooks (each grades in seconds), one per name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(ROOT / "index.ipynb", folder / f"{name}.ipynb")
+    shutil.copy(FIXTURES / "raises_in_task3.ipynb", folder)
+    return folder
+
+
+def test_two_local_dask_workers_give_the_same_table_as_one(tmp_path, capsys):
+    subs = cheap_class(tmp_path / "subs", ("a", "b"))
+    tables = {}
+    for jobs in (1, 2):
+        status, _, err = run([subs, "--jobs", jobs, "--out", tmp_path / f"jobs{jobs}", "--quiet"], capsys)
+        assert status == 0, err
+        tables[jobs] = (tmp_path / f"jobs{jobs}" / "grades.csv").read_text()
+    assert tables[1] == tables[2]
+    assert read_csv(tmp_path / "jobs2" / "grades.csv")["raises_in_task3"]["total"] == "2"
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 nobody listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_cluster_by_address_grades_everything_when_a_worker_dies(tmp_path):
+    subs = cheap_class(tmp_path / "subs")
+    address = f"tcp://127.0.0.1:{free_port()}"
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tools'}"}
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env, "start_new_session": True}
+    scheduler = subprocess.Popen([bin_dir / "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                                  "--no-dashboard"], **quiet)
+    workers = [subprocess.Popen([bin_dir / "dask", "worker", address, "--nthreads", "1", "--name", str(n), "--no-dashboard",
+                                 "--memory-limit", "0"], **quiet) for n in range(2)]
+    try:
+        time.sleep(5)  # the workers register
+        command = [sys.executable, str(ROOT / "tools" / "grade.py"), str(subs), "--scheduler", address, "--timeout", "120"]
+        grader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(12)  # both workers are grading now
+        os.killpg(workers[0].pid, signal.SIGKILL)  # a machine lost mid-run: its submission is graded elsewhere
+        out, err = grader.communicate(timeout=600)
+        assert grader.returncode == 0, err
+        rows = read_csv(subs / "grades.csv")
+        assert set(rows) == {"a", "b", "c", "raises_in_task3"}
+        assert [rows[name]["total"] for name in ("a", "b", "c", "raises_in_task3")] == ["0", "0", "0", "2"]
+        assert all(row["note"] == "" for row in rows.values())
+    finally:
+        for proc in (*workers, scheduler):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)

@@ -1,6 +1,6 @@
 """Grade submitted lab notebooks with the lab's own task checks: one row per submission, one column per task.
 
-    .venv/bin/python tools/grade.py PATH [--jobs N] [--timeout S] [--out DIR] [--force]
+    .venv/bin/python tools/grade.py PATH [--jobs N | --scheduler tcp://HOST:8786] [--timeout S] [--out DIR] [--force] [--quiet]
 
 PATH is one notebook or a folder searched recursively for *.ipynb. Each submission runs in a fresh
 kernel in a sandbox (an unprivileged user, bubblewrap namespaces, resource limits: grading/sandbox.py),
@@ -10,7 +10,9 @@ as plain data, and the grader judges them outside the kernel with the same check
 time limit gets "timed out after S s". One point per passed task. The table is printed and written
 atomically as grades.csv (messages whole) and grades.md beside the submissions (or in --out), with
 feedback/NAME.md and .html for each student. Each result is kept in .grades/ as it finishes, so a run
-started again grades only new or changed notebooks (--force regrades all). Exit status: 0 when every
+started again grades only new or changed notebooks (--force regrades all). Submissions are graded
+as Dask tasks: on a LocalCluster of --jobs worker processes, or on a running cluster (--scheduler).
+Exit status: 0 when every
 submission was graded, 1 when some could not be graded at all, 2 for bad arguments, 130 when interrupted.
 """
 
@@ -22,7 +24,6 @@ from pathlib import Path
 LAB_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(LAB_DIR), str(LAB_DIR / "tools")]  # the lab's modules and the sibling run_notebook.py
 
-import helpers  # noqa: E402, F401  (first: it imports Keras without the backend's start-up chatter)
 from grading import report  # noqa: E402
 from grading.run import UsageError, grade  # noqa: E402
 
@@ -49,14 +50,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog="Exit status: 0 all graded, 1 some not gradable, 2 bad arguments, 130 interrupted.")
     parser.add_argument("path", help="a notebook, or a folder searched recursively for *.ipynb")
-    parser.add_argument("--jobs", type=positive(int), default=1, help="submissions graded at once (default 1)")
+    parser.add_argument("--jobs", type=positive(int), default=1,
+                        help="worker processes of the local Dask cluster, submissions graded at once (default 1)")
+    parser.add_argument("--scheduler", help="grade on a running Dask cluster instead, e.g. tcp://10.0.0.5:8786")
     parser.add_argument("--timeout", type=positive(float), default=600, help="seconds one submission may run (default 600)")
     parser.add_argument("--out", help="folder for grades.csv, grades.md and feedback/ (default: beside the submissions)")
     parser.add_argument("--force", action="store_true", help="regrade every submission, even unchanged ones")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines and no table on stdout (for scripts)")
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, interrupt)  # `kill` stops the workers too, as Ctrl-C does
     try:
-        rows, tasks, csv_path, md_path = grade(args.path, args.jobs, args.timeout, args.out, args.force)
+        rows, tasks, csv_path, md_path = grade(args.path, args.jobs, args.timeout, args.out, args.force,
+                                               args.scheduler, args.quiet)
     except UsageError as err:
         print(f"grade.py: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -66,7 +71,8 @@ def main(argv=None):
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
-    print(report.to_markdown(rows, tasks), end="")
+    if not args.quiet:
+        print(report.to_markdown(rows, tasks), end="")
     print(f"Wrote {csv_path}, {md_path} and feedback for each submission in {csv_path.parent / 'feedback'}", file=sys.stderr)
     ungraded = [row.name for row in rows if not row.graded]
     if ungraded:
