@@ -136,6 +136,7 @@ def run(notebook, tasks, job):
     nb.cells = [cell for cell, _ in steps]  # nbclient writes each executed cell back into nb.cells
     km = SandboxKernelManager(job)
     client = notebook_client(nb, job.work, job.timeout, km=km, allow_errors=False, startup_timeout=180)
+    client.output = drop_output  # verdicts never read outputs: a flood of prints must not fill this process's memory
     deadline = time.monotonic() + job.timeout
     results, failure, error_text, rescued = {}, None, "", []
 
@@ -185,6 +186,11 @@ def run(notebook, tasks, job):
             results.pop(task, None)
     fallback = failure or [NOT_GRADED, "the check never ran"]
     return {task: results.get(task) or fallback for task in tasks}, error_text
+
+
+def drop_output(outs, msg, display_id, cell_index):
+    """nbclient's output hook, keeping nothing."""
+    return None
 
 
 def reads(tasks):

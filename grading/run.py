@@ -30,6 +30,7 @@ FEEDBACK_DIR = "feedback"
 WORKER_MARGIN_S = 120  # kernel start and shutdown on top of the notebook's own time limit
 MAX_TRIES = 3  # a submission whose Dask worker dies this many times is "error: worker lost"
 MAX_SLOTS = 64  # sandbox users per machine (dae-sandbox-0 ...)
+WORKER_MEMORY = 12 * 2**30  # address space of one grader worker (the trusted side: judging loads TensorFlow)
 
 
 class UsageError(Exception):
@@ -173,11 +174,14 @@ WORKERS = Workers()
 
 
 def die_with_parent():
-    """In a new grader worker: be killed when the process that started it dies (Linux's PR_SET_PDEATHSIG)."""
+    """In a new grader worker: be killed when the process that started it dies (Linux's PR_SET_PDEATHSIG),
+    and stay within WORKER_MEMORY, so that whatever a kernel sends it cannot take the machine's memory."""
     import ctypes
+    import resource
 
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
 
 
 def kill(proc):
