@@ -6,6 +6,7 @@ Generator you pass in. Only `keras` APIs are used, so any Keras 3 backend works.
 
 import contextlib
 import gzip
+import importlib.util
 import os
 import re
 import struct
@@ -51,6 +52,9 @@ if os.environ.get("KERAS_BACKEND") == "torch":
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 with quiet_native_logs():  # the backend prints its start-up lines when Keras first imports it
     import keras
+
+    if keras.backend.backend() != "tensorflow" and importlib.util.find_spec("tensorflow"):
+        importlib.import_module("tensorflow")  # keras.utils.set_random_seed loads it on any backend: its lines too
 import matplotlib.pyplot as plt
 import numpy as np
 
