@@ -15,7 +15,7 @@ NBVAL_MODE := $(if $(filter tensorflow,$(BACKEND)),,--nbval-lax)
 export KERAS_BACKEND := $(BACKEND)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: lab test test-all data setup student
+.PHONY: lab test unit test-all ci data setup student
 
 lab: setup data  ## venv + requirements + data, then execute solution.ipynb headless, writing its outputs back
 	$(BIN)/python tools/run_notebook.py solution.ipynb
@@ -23,7 +23,15 @@ lab: setup data  ## venv + requirements + data, then execute solution.ipynb head
 test: setup  ## unit tests, then nbval re-executes the notebooks
 	$(BIN)/python -m pytest $(NBVAL_MODE)
 
-test-all:  ## `make test` on every backend, one after another
+unit: setup  ## the unit tests alone (no notebooks)
+	$(BIN)/python -m pytest tests
+
+ci:  ## what CI runs: everything on TensorFlow and JAX, the unit tests on PyTorch
+	$(MAKE) test BACKEND=tensorflow
+	$(MAKE) test BACKEND=jax
+	$(MAKE) unit BACKEND=torch
+
+test-all:  ## `make test` on every backend, one after another (the full matrix)
 	$(foreach backend,$(BACKENDS),$(MAKE) test BACKEND=$(backend) &&) true
 
 setup: $(VENV)/.installed-$(BACKEND)
