@@ -6,6 +6,7 @@ Generator you pass in. Only `keras` APIs are used, so any Keras 3 backend works.
 
 import contextlib
 import gzip
+import importlib.util
 import os
 import re
 import struct
@@ -45,8 +46,15 @@ def quiet_native_logs():
                 sys.stderr.write("".join(kept))
 
 
+# PyTorch's CPU kernels wait for their OpenMP threads by spinning: for this lab's small layers one
+# thread is faster, several times so on a busy machine (README "Backends"). Read when torch loads.
+if os.environ.get("KERAS_BACKEND") == "torch":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 with quiet_native_logs():  # the backend prints its start-up lines when Keras first imports it
     import keras
+
+    if keras.backend.backend() != "tensorflow" and importlib.util.find_spec("tensorflow"):
+        importlib.import_module("tensorflow")  # keras.utils.set_random_seed loads it on any backend: its lines too
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -187,10 +195,25 @@ def build_autoencoder(input_dim=784, code_size=32, name="autoencoder"):
     return keras.Model(inputs, outputs, name=name), keras.Model(inputs, code, name=f"{name}_encoder")
 
 
-def compile_autoencoder(model, steps_per_execution=32, optimizer="adam", loss="binary_crossentropy"):
-    """Compile with adam and binary cross-entropy (or optimizer, loss), running steps_per_execution fused XLA steps per call."""
-    xla = keras.backend.backend() in ("tensorflow", "jax")  # Keras leaves XLA off on CPU unless asked
-    model.compile(optimizer=optimizer, loss=loss, steps_per_execution=steps_per_execution, jit_compile=xla)
+# Fastest compile settings per Keras backend (benchmarks/bench_speed.py measures them; README "Backends").
+# steps_per_execution runs that many training steps per Python call; jit_compile asks for XLA
+# (TensorFlow, JAX) or torch.compile (PyTorch), which Keras leaves off on a CPU unless asked.
+COMPILE_OPTIONS = {
+    "tensorflow": {"steps_per_execution": 32, "jit_compile": True},
+    "jax": {"steps_per_execution": 1, "jit_compile": True},  # jit already fuses a step; 32 per call compiled longer, ran no faster
+    "torch": {"steps_per_execution": 1, "jit_compile": False},  # Keras allows only 1 step per call on PyTorch
+}
+
+
+def compile_options(backend=None):
+    """Return the fastest model.compile settings (steps_per_execution, jit_compile) for backend, the current one by default."""
+    backend = backend or keras.backend.backend()
+    return dict(COMPILE_OPTIONS.get(backend, {}))  # another backend: Keras's defaults
+
+
+def compile_autoencoder(model, optimizer="adam", loss="binary_crossentropy", **options):
+    """Compile with adam and binary cross-entropy (or optimizer, loss) and the backend's fastest settings (options override them)."""
+    model.compile(optimizer=optimizer, loss=loss, **{**compile_options(), **options})
     return model
 
 

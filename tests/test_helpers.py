@@ -105,6 +105,23 @@ def test_compile_uses_adam_and_binary_cross_entropy():
     assert model.loss == "binary_crossentropy"
 
 
+def test_compile_uses_the_current_backends_fastest_settings():
+    model, _ = helpers.build_autoencoder()
+    helpers.compile_autoencoder(model)
+    assert model.steps_per_execution == helpers.compile_options()["steps_per_execution"]
+    helpers.compile_autoencoder(model, steps_per_execution=1)
+    assert model.steps_per_execution == 1
+
+
+def test_compile_options_cover_every_backend_and_torch_runs_one_step_per_call():
+    assert set(helpers.COMPILE_OPTIONS) == {"tensorflow", "jax", "torch"}
+    assert helpers.compile_options("torch")["steps_per_execution"] == 1  # Keras refuses more on PyTorch
+    assert helpers.compile_options("tensorflow") == {"steps_per_execution": 32, "jit_compile": True}
+    assert helpers.compile_options("numpy") == {}  # another backend keeps Keras's defaults
+    helpers.compile_options("jax")["jit_compile"] = False
+    assert helpers.compile_options("jax")["jit_compile"]  # a copy: callers cannot change the table
+
+
 def test_training_is_reproducible_and_lowers_the_loss(images):
     def train():
         keras.utils.set_random_seed(0)
