@@ -432,6 +432,7 @@ def test_nothing_outside_the_sandbox_changes(hostile_run):
 
 
 @needs_sandbox
+@pytest.mark.heavy
 def test_killed_grader_keeps_finished_results_and_grades_only_the_rest(tmp_path):
     subs = tmp_path / "subs"
     subs.mkdir()
@@ -483,6 +484,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.heavy
 def test_a_cluster_by_address_grades_everything_when_a_worker_dies(tmp_path):
     subs = cheap_class(tmp_path / "subs")
     address = f"tcp://127.0.0.1:{free_port()}"
