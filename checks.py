@@ -471,7 +471,7 @@ def student_noise(ns):
     """(factor, clipped) of the Gaussian noise in the student's own noisy sets (factor to 0.05, within 0.1-1.0).
 
     Read from x_test_noisy, else x_train_noisy; (NOISE_FACTOR, True) when neither is clean plus
-    Gaussian noise. A model is judged on fresh noise of the kind it was trained on, so a mistake in
+    Gaussian noise of factor 0.05 or more. A model is judged on fresh noise of the kind it was trained on, so a mistake in
     the noise costs the noisy_data task only.
     """
     for clean_name, noisy_name in (("x_test", "x_test_noisy"), ("x_train", "x_train_noisy")):
@@ -483,7 +483,7 @@ def student_noise(ns):
         if clean.shape != noisy.shape or not np.isfinite(noisy).all():
             continue
         kind = noise_kind(clean, noisy)
-        if kind is not None:
+        if kind is not None and kind[0] >= 0.05:  # weaker noise cannot show what a DAE learned
             return float(np.clip(round(kind[0] * 20) / 20, 0.1, 1.0)), kind[1]
     return NOISE_FACTOR, True
 
