@@ -3,8 +3,8 @@ alternative each. A mistake costs its own task, with a hint that names the cause
 passes (or, where it cannot be judged until the mistake is fixed, is "blocked" naming that task); a valid
 alternative scores 9/9.
 
-By default the grader runs the mistakes the issue lists and every valid alternative, 15 notebooks (6 minutes on
-this project's 2 shared cores at a load of 4, about 25 s a notebook); DAE_CORPUS=all runs the whole corpus (25),
+By default the grader runs the mistakes the issue lists and every valid alternative, 15 notebooks (3.5 minutes on
+this project's 2 shared cores at a load of 2, 6 minutes at a load of 4); DAE_CORPUS=all runs the whole corpus (25),
 adding rng.random noise and whole-notebook versions of tests/test_checks.py's mistakes (which test_checks.py
 covers in seconds with checks.evaluate).
 """
