@@ -6,9 +6,9 @@ import io
 import re
 from typing import NamedTuple
 
-PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"  # what a check says (checks.STATUSES)
+PASSED, FAILED, NOT_ATTEMPTED, BLOCKED = "passed", "failed", "not attempted", "blocked"  # what a check says (checks.STATUSES)
 ERROR, TIMED_OUT, NOT_GRADED = "error", "timed out", "not graded"  # what the run says
-VERDICTS = (PASSED, FAILED, NOT_ATTEMPTED, ERROR, TIMED_OUT, NOT_GRADED)
+VERDICTS = (PASSED, FAILED, NOT_ATTEMPTED, BLOCKED, ERROR, TIMED_OUT, NOT_GRADED)  # only PASSED earns a point
 MAX_CELL_CHARS = 100  # of a task's message in grades.md (grades.csv keeps it whole)
 
 
@@ -108,7 +108,7 @@ def feedback_html(row, tasks):
     error = f"<h2>The error that stopped your notebook</h2><pre>{esc(row.error)}</pre>" if row.error else ""
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Feedback: {esc(row.name)}</title>"
             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td{border:1px solid #ccc;padding:.3em}"
-            "table{border-collapse:collapse}.passed{color:#161}.failed,.error,.timed-out{color:#a11}"
+            "table{border-collapse:collapse}.passed{color:#161}.failed,.error,.timed-out{color:#a11}.blocked{color:#a60}"
             "pre{background:#f4f4f4;padding:1em;overflow:auto}</style></head><body>"
             f"<h1>Feedback: {esc(row.name)}</h1><p><strong>{row.total} of {len(tasks)} tasks passed.</strong></p>{note}"
             f"<table><tr><th>task</th><th>verdict</th></tr>{items}</table>{error}</body></html>\n")

@@ -125,9 +125,25 @@ def test_unknown_task_and_bad_namespace_give_a_failed_result(lab):
     assert checks.evaluate("data", None).status == "failed"
 
 
+def assert_blocked(ns, task, earlier, hint=""):
+    """The task's check is blocked by the earlier task, naming it first and then hint."""
+    result = checks.evaluate(task, ns)
+    assert result.status == "blocked", result
+    assert result.message.startswith(f"fix the {earlier} task first: "), result.message
+    assert hint in result.message, result.message
+
+
 def test_a_missing_earlier_task_is_named(lab):
-    assert_fails(with_(lab, x_test=None), "predictions", "finish the data task first")
-    assert_fails(with_(lab, dae=None), "predictions", "finish the dae_model task first")
+    assert_blocked(with_(lab, x_test_noisy=None), "predictions", "noisy_data", "x_test_noisy is not defined")
+    assert_blocked(with_(lab, dae=None), "predictions", "dae_model")
+    assert_blocked(with_(lab, x_test=None), "view_results", "data")
+    assert_blocked(with_(lab, history=None), "loss_curve", "dae_training")
+
+
+def test_blocked_has_its_own_line_and_never_counts_as_passed(lab, capsys):
+    result = checks.check("predictions", with_(lab, dae="not a model"))
+    assert capsys.readouterr().out == f"predictions: blocked - {result.message}\n"
+    assert result.status in checks.STATUSES and result.status != "passed"
 
 
 # ---------------------------------------------------------------- mistakes and their hints
@@ -166,9 +182,26 @@ def noisy(clean, factor=0.5, seed=5, clip=True):
         (lambda ns: {"x_test_noisy": noisy(ns["x_train"][:N_TEST])}, "x_test_noisy was built from x_train"),
         (lambda ns: {"x_train_noisy": noisy(ns["x_test"])}, "has the shape of x_test"),
         (lambda ns: {"x_test_noisy": ns["x_test"]}, "equals x_test"),
-        (lambda ns: {"x_test_noisy": noisy(ns["x_test"][::-1])}, "does not look like x_test plus Gaussian noise"),
+        (lambda ns: {"x_test_noisy": noisy(ns["x_test"][::-1])}, "x_test_noisy's rows are not x_test's images in order"),
+        (lambda ns: {"x_test_noisy": helpers.prepare_images(ns["test_images"] + 0.5 * np.random.default_rng(5).standard_normal(
+            ns["test_images"].shape))}, "255 times too little: the noise was added to the 0-255 images before dividing"),
+        (lambda ns: {"x_test_noisy": helpers.prepare_images(np.clip(ns["test_images"] + 0.5 * np.random.default_rng(5).standard_normal(
+            ns["test_images"].shape), 0, 1))}, "added and clipped before dividing by 255"),
+        (lambda ns: {"x_test_noisy": ns["test_images"].reshape(N_TEST, -1) + 0.5 * np.random.default_rng(5).standard_normal((N_TEST, 784))},
+         "the noise was added to the 0-255 images; add it to x_test"),
+        (lambda ns: {"x_test_noisy": noisy(ns["x_test"], 0.25)}, "factor 0.25 = 0.5 x 0.5: NOISE_FACTOR was applied twice"),
+        (lambda ns: {"x_test_noisy": np.clip(ns["x_test"] + 0.5 * np.random.default_rng(5).uniform(-1.7, 1.7, (N_TEST, 784)), 0, 1)},
+         "not normally distributed"),
+        (lambda ns: {"x_test_noisy": np.clip(ns["x_test"] + 0.5 * np.random.default_rng(5).random((N_TEST, 784)), 0, 1)},
+         "100% of its noise is positive"),
+        (lambda ns: {"x_test_noisy": np.clip(ns["x_test"] + 0.5 * np.random.default_rng(5).normal(0.3, 1, (N_TEST, 784)), 0, 1)},
+         "of its noise is positive, where half should be: the noise must have mean 0"),
+        (lambda ns: {"x_test_noisy": noisy(ns["x_test"], 0.3, clip=False)}, "clip them back to [0, 1] with np.clip(noisy, 0.0, 1.0); "
+         "also, once clipped, x_test_noisy looks like noise of factor 0.30"),
     ],
-    ids=["not-clipped", "factor-0.3", "factor-1", "test-from-train", "test-from-train-rows", "train-from-test", "no-noise", "shuffled"],
+    ids=["not-clipped", "factor-0.3", "factor-1", "test-from-train", "test-from-train-rows", "train-from-test", "no-noise", "shuffled",
+         "before-scaling", "clipped-before-scaling", "on-0-255-images", "factor-twice", "uniform", "positive", "mean-0.15",
+         "not-clipped-and-factor-0.3"],
 )
 def test_noise_mistakes(lab, change, hint):
     assert_fails(with_(lab, **change(lab)), "noisy_data", hint)
@@ -246,8 +279,11 @@ def test_dae_trained_noisy_to_noisy_is_caught(lab, dae_noisy_to_noisy):
 
 
 def test_dae_trained_clean_to_clean_is_caught(lab):
-    # the regular autoencoder is exactly a model trained clean -> clean
-    assert_fails(with_(lab, dae=lab["autoencoder"], history=lab["ae_history"]), "dae_training", "trained on clean inputs")
+    dae, _ = helpers.build_autoencoder()
+    history = fit(dae, lab["x_train"], lab["x_train"], (lab["x_test_noisy"], lab["x_test"]))
+    assert_fails(with_(lab, dae=dae, history=history), "dae_training", "trained on clean inputs")
+    # the regular autoencoder as the DAE: dae_model's mistake, which dae_training cannot be judged without
+    assert_blocked(with_(lab, dae=lab["autoencoder"], history=lab["ae_history"]), "dae_training", "dae_model", "build a new model")
 
 
 def test_history_must_be_kept_and_belong_to_the_dae(lab):
@@ -285,6 +321,86 @@ def test_reconstructions_must_come_from_the_test_set(lab):
     assert_fails(with_(lab, reconstructions=from_train), "reconstructions", "reconstructions = autoencoder.predict(x_test)")
 
 
+def test_under_training_is_told_how_much_it_trained(lab):
+    dae, _ = helpers.build_autoencoder()
+    history = fit(dae, lab["x_train_noisy"][:1000], lab["x_train"][:1000], None, epochs=1, batch_size=256,
+                  optimizer=keras.optimizers.Adam())
+    assert_fails(with_(lab, dae=dae, history=history), "dae_training", "it trained too little (1 epoch(s) of 4 batches, 4 steps")
+
+
+def test_training_on_the_test_set_is_caught(lab):
+    dae, _ = helpers.build_autoencoder()
+    history = fit(dae, lab["x_test_noisy"], lab["x_test"], (lab["x_test_noisy"], lab["x_test"]), epochs=30, batch_size=32)
+    assert_fails(with_(lab, dae=dae, history=history), "dae_training", "dae was trained on the test set")
+
+
+def test_validating_on_clean_images_is_caught(lab):
+    dae, _ = helpers.build_autoencoder()
+    history = fit(dae, lab["x_train_noisy"], lab["x_train"], (lab["x_test"], lab["x_test"]))
+    assert_fails(with_(lab, dae=dae, history=history), "dae_training", "validated on clean images")
+
+
+@pytest.fixture(scope="module")
+def unclipped(lab):
+    """The lab's variables from x_test_noisy on, with the noise left unclipped and a DAE trained on it."""
+    ns = with_(lab, x_train_noisy=noisy(lab["x_train"], clip=False), x_test_noisy=noisy(lab["x_test"], seed=6, clip=False))
+    keras.utils.set_random_seed(3)
+    ns["dae"], _ = helpers.build_autoencoder()
+    ns["history"] = fit(ns["dae"], ns["x_train_noisy"], ns["x_train"], (ns["x_test_noisy"], ns["x_test"]))
+    ns["x_test_denoised"] = ns["dae"].predict(ns["x_test_noisy"], verbose=0)
+    ns["fig_results"] = helpers.plot_rows([ns["x_test_noisy"], ns["x_test_denoised"], ns["x_test"]], ["n", "d", "c"])
+    ns["fig_loss"] = helpers.plot_history(ns["history"])
+    return ns
+
+
+def test_unclipped_noise_costs_only_the_noisy_data_task(unclipped):
+    assert_fails(unclipped, "noisy_data", "clip them back to [0, 1]")
+    for task in ("dae_model", "dae_training", "predictions", "view_results", "loss_curve"):
+        assert checks.evaluate(task, unclipped).status == "passed", (task, checks.evaluate(task, unclipped))
+    plt.close("all")
+
+
+@pytest.mark.parametrize("dae", [lambda: model(code_activation="sigmoid"), lambda: model(code=64)], ids=["code-sigmoid", "code-64"])
+def test_another_architecture_costs_only_the_dae_model_task(lab, dae):
+    dae = dae()  # a larger learning rate than the lab fixture's: at 0.003 a sigmoid code stays stuck at the mean image
+    history = fit(dae, lab["x_train_noisy"], lab["x_train"], (lab["x_test_noisy"], lab["x_test"]),
+                  optimizer=keras.optimizers.Adam(0.01))
+    denoised = dae.predict(lab["x_test_noisy"], verbose=0)
+    ns = with_(lab, dae=dae, history=history, x_test_denoised=denoised, fig_loss=helpers.plot_history(history),
+               fig_results=helpers.plot_rows([lab["x_test_noisy"], denoised, lab["x_test"]], ["n", "d", "c"]))
+    assert checks.evaluate("dae_model", ns).status == "failed"
+    for task in ("dae_training", "predictions", "view_results", "loss_curve"):
+        assert checks.evaluate(task, ns).status == "passed", (task, checks.evaluate(task, ns))
+    plt.close("all")
+
+
+def test_a_bad_dae_of_a_wrong_architecture_is_blocked_by_dae_model(lab):
+    dae = model(out_activation="relu")
+    history = fit(dae, lab["x_train_noisy"], lab["x_train"], (lab["x_test_noisy"], lab["x_test"]), epochs=1)
+    assert_blocked(with_(lab, dae=dae, history=history), "dae_training", "dae_model", "use activation='sigmoid'")
+
+
+def test_a_dae_trained_on_noise_free_copies_is_blocked_by_noisy_data(lab):
+    dae, _ = helpers.build_autoencoder()
+    history = fit(dae, lab["x_train"], lab["x_train"], (lab["x_test"], lab["x_test"]))
+    ns = with_(lab, dae=dae, history=history, x_train_noisy=lab["x_train"].copy(), x_test_noisy=lab["x_test"].copy())
+    assert_blocked(ns, "dae_training", "noisy_data", "x_train_noisy equals x_train")
+
+
+def test_figures_of_near_identical_outputs_are_matched_by_position(lab):
+    flat = np.tile(lab["x_test_denoised"][:1], (N_TEST, 1)) + np.arange(N_TEST)[:, None] * 1e-6  # all within 1e-4
+    fig = helpers.plot_rows([lab["x_test_noisy"], flat, lab["x_test"]], ["n", "d", "c"])
+    assert checks.evaluate("view_results", with_(lab, x_test_denoised=flat, fig_results=fig)).status == "passed"
+    plt.close("all")
+
+
+def test_reads_hold_the_reads_of_every_prerequisite():
+    for task, earlier in checks.PREREQUISITES.items():
+        for other in earlier:
+            assert set(checks.READS[other]) <= set(checks.READS[task]), (task, other)
+            assert checks.TASKS.index(other) < checks.TASKS.index(task)
+
+
 # ---------------------------------------------------------------- valid alternatives
 
 
@@ -308,6 +424,14 @@ def test_a_sequential_dae_with_an_adam_instance_batch_256_and_more_epochs_passes
     ns = with_(lab, dae=dae, history=history, x_test_denoised=dae.predict(lab["x_test_noisy"], verbose=0))
     for task in ("dae_model", "dae_training", "predictions"):
         assert checks.evaluate(task, ns).status == "passed", checks.evaluate(task, ns)
+
+
+def test_figures_may_show_other_test_images_in_another_order(lab):
+    picks = [250, 3, 77, 12, 199]
+    rows = [lab["x_test"][picks], lab["x_test_noisy"][picks], lab["x_test_denoised"][picks]]
+    ns = with_(lab, fig_clean=helpers.plot_rows(rows[:1], ["c"], n=5), fig_results=helpers.plot_rows(rows, ["c", "n", "d"], n=5))
+    assert checks.evaluate("view_results", ns).status == "passed", checks.evaluate("view_results", ns)
+    plt.close("all")
 
 
 def test_a_subclassed_dae_passes_the_model_check(lab):
@@ -391,7 +515,7 @@ def test_odd_models_give_a_hint(lab, odd):
     for task, name in (("regular_autoencoder", "autoencoder"), ("regular_autoencoder", "encoder"), ("dae_model", "dae"),
                        ("dae_training", "dae"), ("predictions", "dae"), ("reconstructions", "encoder")):
         result = checks.evaluate(task, with_(lab, **{name: odd_models()[odd]}))
-        assert result.status == "failed" and not result.message.startswith("the check could not"), (task, name, result)
+        assert result.status in ("failed", "blocked") and not result.message.startswith("the check could not"), (task, name, result)
 
 
 @pytest.mark.parametrize("odd", range(3))

@@ -1,0 +1,83 @@
+"""End to end: the grader on a corpus of filled-in notebooks (tests/make_corpus.py), one mistake or one valid
+alternative each. A mistake costs its own task, with a hint that names the cause and the fix; every other task
+passes (or, where it cannot be judged until the mistake is fixed, is "blocked" naming that task); a valid
+alternative scores 9/9.
+
+By default the grader runs the mistakes the issue lists and every valid alternative, 15 notebooks (3.5 minutes on
+this project's 2 shared cores at a load of 2, 6 minutes at a load of 4); DAE_CORPUS=all runs the whole corpus (25),
+adding rng.random noise and whole-notebook versions of tests/test_checks.py's mistakes (which test_checks.py
+covers in seconds with checks.evaluate).
+"""
+
+import csv
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+spec = importlib.util.spec_from_file_location("make_corpus", ROOT / "tests" / "make_corpus.py")
+make_corpus = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(make_corpus)
+
+from grading.run import grade, load_tasks  # noqa: E402
+
+ISSUE = ("noise_unclipped", "under_trained", "code_sigmoid", "code_64", "test_noise_shuffled", "trained_on_test_set",
+         "validated_on_clean", "noise_before_scaling", "noise_factor_twice", "noise_uniform", "noise_mean_shifted")
+MISTAKES = tuple(make_corpus.MISTAKES) if os.environ.get("DAE_CORPUS") == "all" else ISSUE
+VALID = tuple(make_corpus.VALID)
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    """Grade the chosen corpus notebooks, two at a time: {name: row of grades.csv}."""
+    subs, out = tmp_path_factory.mktemp("corpus"), tmp_path_factory.mktemp("corpus-tables")
+    make_corpus.write(subs, MISTAKES + VALID)
+    with open(os.devnull, "w") as quiet:
+        grade(subs, jobs=2, timeout=300, out=out, log=quiet)
+    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
+        return {row["submission"]: row for row in csv.DictReader(f)}
+
+
+def test_blocked_is_a_verdict_of_its_own_that_earns_nothing():
+    import checks
+    from grading import report
+
+    assert set(checks.STATUSES) <= set(report.VERDICTS) and report.BLOCKED in checks.STATUSES
+    row = report.Row("alice", {"noisy_data": ("failed", "clip them"), "dae_training": ("blocked", "fix the noisy_data task first: x")})
+    assert row.total == 0
+    assert report.cell_text(*row.results["dae_training"]) == "blocked: fix the noisy_data task first: x"
+    assert "class='blocked'" in report.feedback_html(row, ["noisy_data", "dae_training"])
+
+
+def test_the_issue_lists_only_corpus_mistakes():
+    assert set(ISSUE) <= set(make_corpus.MISTAKES)
+    tasks = load_tasks()
+    for name, (_, task, words, blocked) in make_corpus.MISTAKES.items():
+        assert task in tasks and words and set(blocked) <= set(tasks[tasks.index(task) + 1:]), name
+
+
+@pytest.mark.parametrize("name", MISTAKES)
+def test_a_mistake_costs_its_own_task_with_the_right_hint(rows, name):
+    _, task, words, blocked = make_corpus.MISTAKES[name]
+    row = rows[name]
+    assert row[task].startswith("failed: "), (task, row[task])
+    for word in words:
+        assert word in row[task], (word, row[task])
+    for other in load_tasks():
+        if other == task:
+            continue
+        if other in blocked and row[other] != "passed":
+            assert row[other].startswith(f"blocked: {blocked[other]}"), (other, row[other])
+        else:
+            assert row[other] == "passed", (other, row[other])
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_a_valid_alternative_scores_full_marks(rows, name):
+    row = rows[name]
+    assert {task: row[task] for task in load_tasks()} == {task: "passed" for task in load_tasks()}
+    assert row["total"] == str(len(load_tasks()))
