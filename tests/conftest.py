@@ -1,6 +1,6 @@
 """Shared test settings: tests that grade whole classes of notebooks end to end are marked `heavy`."""
 
-HEAVY_FIXTURES = {"graded", "hostile_run", "corpus"}  # module fixtures that grade many notebooks
+HEAVY_FIXTURES = {"graded", "hostile_run", "rows"}  # module fixtures that grade many notebooks
 
 
 def pytest_collection_modifyitems(items):
