@@ -17,13 +17,17 @@ HEAVY := $(if $(filter tensorflow,$(BACKEND)),,-m "not heavy")
 export KERAS_BACKEND := $(BACKEND)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: lab test unit test-all ci data setup student
+.PHONY: lab lint test unit test-all ci data setup student
 
 lab: setup data  ## venv + requirements + data, then execute solution.ipynb headless, writing its outputs back
 	@echo "lab: running solution.ipynb headless (about 4 min on 2 cores), one line per code cell:"
 	@$(BIN)/python tools/run_notebook.py solution.ipynb
 
-test: setup  ## unit tests, then nbval re-executes the notebooks
+lint: setup  ## ruff: the code is formatted and passes the linter (ruff.toml)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+test: setup lint  ## the linter, unit tests, then nbval re-executes the notebooks
 	$(BIN)/python -m pytest $(NBVAL_MODE) $(HEAVY)
 
 unit: setup  ## the unit tests alone (no notebooks)

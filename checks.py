@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 import helpers  # first: it imports Keras without the backend's start-up chatter
+
 import keras
 import numpy as np
 from matplotlib.figure import Figure
@@ -47,30 +48,56 @@ TEST_SET_MEMORY = 0.001  # see trained_on_test_set
 VAL_LOSS_TOLERANCE = 0.003  # see validated_on_clean
 LAB_STEPS = 30 * 469  # the lab's training: 30 epochs of 469 batches of 128 images
 DEFINES = {  # task -> the names its cell must define (the check reports "not attempted" until they exist)
-    "data": ('x_train', 'x_test'),
-    "regular_autoencoder": ('autoencoder', 'encoder'),
-    "reconstructions": ('codes', 'reconstructions', 'fig_autoencoder'),
-    "noisy_data": ('x_train_noisy', 'x_test_noisy'),
-    "dae_model": ('dae',),
-    "dae_training": ('history',),
-    "predictions": ('x_test_denoised',),
-    "view_results": ('fig_clean', 'fig_results'),
-    "loss_curve": ('fig_loss',),
+    "data": ("x_train", "x_test"),
+    "regular_autoencoder": ("autoencoder", "encoder"),
+    "reconstructions": ("codes", "reconstructions", "fig_autoencoder"),
+    "noisy_data": ("x_train_noisy", "x_test_noisy"),
+    "dae_model": ("dae",),
+    "dae_training": ("history",),
+    "predictions": ("x_test_denoised",),
+    "view_results": ("fig_clean", "fig_results"),
+    "loss_curve": ("fig_loss",),
 }
 
 
 READS = {  # task -> every variable its check may read (a grader exports only these)
     "data": ("x_train", "x_test", "train_images", "test_images"),
     "regular_autoencoder": ("autoencoder", "encoder", "x_train", "x_test", "train_images", "test_images", "DATASET"),
-    "reconstructions": ("codes", "reconstructions", "fig_autoencoder", "x_test", "autoencoder", "encoder",
-                        "x_test_noisy", "x_train"),
+    "reconstructions": (
+        "codes",
+        "reconstructions",
+        "fig_autoencoder",
+        "x_test",
+        "autoencoder",
+        "encoder",
+        "x_test_noisy",
+        "x_train",
+    ),
     "noisy_data": ("x_train_noisy", "x_test_noisy", "x_train", "x_test"),
     "dae_model": ("dae", "autoencoder"),
-    "dae_training": ("history", "dae", "autoencoder", "x_train", "x_test", "x_train_noisy", "x_test_noisy",
-                     "train_images", "test_images", "DATASET"),  # with the reads of data, noisy_data and dae_model
+    "dae_training": (
+        "history",
+        "dae",
+        "autoencoder",
+        "x_train",
+        "x_test",
+        "x_train_noisy",
+        "x_test_noisy",
+        "train_images",
+        "test_images",
+        "DATASET",
+    ),  # with the reads of data, noisy_data and dae_model
     "predictions": ("x_test_denoised", "dae", "x_test", "x_test_noisy", "autoencoder"),
-    "view_results": ("fig_clean", "fig_results", "x_test", "x_test_noisy", "x_test_denoised", "x_train",
-                     "x_train_noisy", "reconstructions"),
+    "view_results": (
+        "fig_clean",
+        "fig_results",
+        "x_test",
+        "x_test_noisy",
+        "x_test_denoised",
+        "x_train",
+        "x_train_noisy",
+        "reconstructions",
+    ),
     "loss_curve": ("fig_loss", "history", "ae_history"),
 }
 
@@ -147,7 +174,10 @@ def judge(name, data):
     except Failed as err:
         return Result("failed", str(err))
     except Exception as err:  # a value no check foresaw: report it rather than crash the student's notebook
-        return Result("failed", f"the check could not inspect your variables ({type(err).__name__}: {err}); re-run the task's cell")
+        return Result(
+            "failed",
+            f"the check could not inspect your variables ({type(err).__name__}: {err}); re-run the task's cell",
+        )
 
 
 def blame(name, data):
@@ -171,18 +201,55 @@ def check(name, namespace=None):
 
 # ---------------------------------------------------------------- snapshots: the plain data a check reads
 
-PASS_THROUGH_LAYERS = ("InputLayer", "Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Flatten",
-                       "ActivityRegularization", "Identity")  # layers that change nothing at inference
-ACTIVATIONS = ("relu", "sigmoid", "linear", "tanh", "elu", "selu", "softplus", "softsign", "swish", "silu", "gelu",
-               "leaky_relu", "relu6", "hard_sigmoid", "exponential", "softmax", "mish")  # Keras built-ins a rebuild may use
+PASS_THROUGH_LAYERS = (
+    "InputLayer",
+    "Dropout",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "Flatten",
+    "ActivityRegularization",
+    "Identity",
+)  # layers that change nothing at inference
+ACTIVATIONS = (
+    "relu",
+    "sigmoid",
+    "linear",
+    "tanh",
+    "elu",
+    "selu",
+    "softplus",
+    "softsign",
+    "swish",
+    "silu",
+    "gelu",
+    "leaky_relu",
+    "relu6",
+    "hard_sigmoid",
+    "exponential",
+    "softmax",
+    "mish",
+)  # Keras built-ins a rebuild may use
 
 
 class ModelInfo:
     """A Keras model as data: its Dense layers (units, activation, kernel, bias, layer id) in order, how it was
     compiled and trained, and the layers a rebuild cannot reproduce."""
 
-    def __init__(self, ident, dense, compiled=False, adam=False, optimizer="", loss="", steps=0, params=0,
-                 unsupported=(), problem="", input_shape=None):
+    def __init__(
+        self,
+        ident,
+        dense,
+        compiled=False,
+        adam=False,
+        optimizer="",
+        loss="",
+        steps=0,
+        params=0,
+        unsupported=(),
+        problem="",
+        input_shape=None,
+    ):
         self.ident, self.dense, self.compiled, self.adam = ident, tuple(dense), compiled, adam
         self.input_shape = None if input_shape is None else tuple(input_shape)
         self.optimizer, self.loss, self.steps, self.params = optimizer, loss, steps, params
@@ -248,7 +315,9 @@ def as_numpy(value):
 def describe_model(model):
     """A model's Dense layers, weights and training settings as a ModelInfo (builds an unbuilt model first)."""
     problem = ""
-    if not model.built or any(not layer.weights for layer in flat_layers(model) if isinstance(layer, keras.layers.Dense)):
+    if not model.built or any(
+        not layer.weights for layer in flat_layers(model) if isinstance(layer, keras.layers.Dense)
+    ):
         try:
             model(np.zeros((1, INPUT_DIM), dtype="float32"))
         except Exception as err:
@@ -279,10 +348,19 @@ def describe_model(model):
         input_shape = tuple(int(n) for n in model.inputs[0].shape[1:])
     except Exception:  # a subclassed model has no declared input
         input_shape = None
-    return ModelInfo(id(model), [tuple(step) for step in dense], compiled=compiled,
-                     adam=isinstance(optimizer, keras.optimizers.Adam), optimizer=type(optimizer).__name__,
-                     loss=loss_name(model.loss) if compiled else "", steps=steps, params=params,
-                     unsupported=unsupported, problem=problem, input_shape=input_shape)
+    return ModelInfo(
+        id(model),
+        [tuple(step) for step in dense],
+        compiled=compiled,
+        adam=isinstance(optimizer, keras.optimizers.Adam),
+        optimizer=type(optimizer).__name__,
+        loss=loss_name(model.loss) if compiled else "",
+        steps=steps,
+        params=params,
+        unsupported=unsupported,
+        problem=problem,
+        input_shape=input_shape,
+    )
 
 
 def describe_figure(fig):
@@ -360,12 +438,16 @@ def pixel_rows(value, name):
     """Return value as a 2-D float array of flattened images with pixels in [0, 1], or raise Failed."""
     x = as_array(value, name)
     if x.ndim != 2:
-        raise Failed(f"{name} has shape {x.shape}: flatten each image to one row of {INPUT_DIM} values, "
-                     f"e.g. images.reshape(len(images), -1)")
+        raise Failed(
+            f"{name} has shape {x.shape}: flatten each image to one row of {INPUT_DIM} values, "
+            f"e.g. images.reshape(len(images), -1)"
+        )
     if x.shape[1] != INPUT_DIM or len(x) == 0:
         raise Failed(f"{name} has shape {x.shape}: it should hold rows of {INPUT_DIM} pixels (28x28 images flattened)")
     if x.dtype.kind != "f":
-        raise Failed(f"{name} holds integers ({x.dtype}), pixel values 0-255: scale them to floats in [0, 1] by dividing by 255")
+        raise Failed(
+            f"{name} holds integers ({x.dtype}), pixel values 0-255: scale them to floats in [0, 1] by dividing by 255"
+        )
     if not np.isfinite(x).all():
         raise Failed(f"{name} contains NaN or infinite values: rebuild it from the images")
     low, high = float(x.min()), float(x.max())
@@ -410,24 +492,31 @@ def type_name(value):
 def as_model(value, name):
     """Return value if it is a Keras model (a ModelInfo in the snapshot), else raise Failed."""
     if not isinstance(value, ModelInfo):
-        raise Failed(f"{name} should be a Keras model, got {type_name(value)}: build it with keras.Model "
-                     "(or helpers.build_autoencoder)")
+        raise Failed(
+            f"{name} should be a Keras model, got {type_name(value)}: build it with keras.Model "
+            "(or helpers.build_autoencoder)"
+        )
     return value
 
 
 def run_model(model, x, name, width=INPUT_DIM):
     """Return the model's output for x as numpy (its Dense layers rebuilt), checking one row of `width` finite values per image."""
     if model.unsupported:
-        raise Failed(f"{name} has a {model.unsupported[0]} layer, which the lab's checks cannot run: build it from "
-                     "keras.layers.Dense layers only")
+        raise Failed(
+            f"{name} has a {model.unsupported[0]} layer, which the lab's checks cannot run: build it from "
+            "keras.layers.Dense layers only"
+        )
     rebuilt = model.rebuilt()
     if rebuilt is None or rebuilt.input_shape[-1] != INPUT_DIM or model.input_shape not in (None, (INPUT_DIM,)):
-        raise Failed(f"{name} cannot take rows of {INPUT_DIM} pixels: give it a {INPUT_DIM}-value input, "
-                     f"keras.Input(shape=({INPUT_DIM},)), and Dense layers whose sizes follow one another")
-    out = np.asarray(keras.ops.convert_to_numpy(rebuilt(np.asarray(x, dtype="float32"), training=False)), dtype="float64")
+        raise Failed(
+            f"{name} cannot take rows of {INPUT_DIM} pixels: give it a {INPUT_DIM}-value input, "
+            f"keras.Input(shape=({INPUT_DIM},)), and Dense layers whose sizes follow one another"
+        )
+    out = np.asarray(
+        keras.ops.convert_to_numpy(rebuilt(np.asarray(x, dtype="float32"), training=False)), dtype="float64"
+    )
     if out.shape != (len(x), width):
-        raise Failed(f"{name} turns {len(x)} images into an output of shape {out.shape}; "
-                     f"expected ({len(x)}, {width})")
+        raise Failed(f"{name} turns {len(x)} images into an output of shape {out.shape}; expected ({len(x)}, {width})")
     if not np.isfinite(out).all():
         raise Failed(f"{name} outputs NaN or infinite values: rebuild it and train it again")
     return out
@@ -522,8 +611,10 @@ def check_architecture(model, name):
     run_model(model, probe, name)  # builds an unbuilt model and checks the input and output sizes
     steps = dense_steps(model)
     if len(steps) < 2:
-        raise Failed(f"{name} has {len(steps)} Dense layer(s): it needs a Dense({CODE_SIZE}, relu) code layer "
-                     f"and a Dense({INPUT_DIM}, sigmoid) output layer")
+        raise Failed(
+            f"{name} has {len(steps)} Dense layer(s): it needs a Dense({CODE_SIZE}, relu) code layer "
+            f"and a Dense({INPUT_DIM}, sigmoid) output layer"
+        )
     code_units, code_activation = min(steps[:-1], key=lambda step: step[0])
     out_units, out_activation = steps[-1]
     if code_units != CODE_SIZE:
@@ -531,14 +622,18 @@ def check_architecture(model, name):
     if code_activation != "relu":
         raise Failed(f"{name}'s code layer uses the {code_activation} activation: use activation='relu'")
     if out_activation != "sigmoid":
-        raise Failed(f"{name}'s output layer uses the {out_activation} activation: use activation='sigmoid', "
-                     "so outputs are pixels in [0, 1] as binary cross-entropy needs")
+        raise Failed(
+            f"{name}'s output layer uses the {out_activation} activation: use activation='sigmoid', "
+            "so outputs are pixels in [0, 1] as binary cross-entropy needs"
+        )
     if out_units != INPUT_DIM:
         raise Failed(f"{name}'s output layer has {out_units} units: it needs {INPUT_DIM}, one per pixel")
     params = model.params
     if params != PARAMS:
-        raise Failed(f"{name} has {params:,} weights, expected {PARAMS:,}: just two Dense layers, "
-                     f"{INPUT_DIM} -> {CODE_SIZE} (relu) -> {INPUT_DIM} (sigmoid)")
+        raise Failed(
+            f"{name} has {params:,} weights, expected {PARAMS:,}: just two Dense layers, "
+            f"{INPUT_DIM} -> {CODE_SIZE} (relu) -> {INPUT_DIM} (sigmoid)"
+        )
 
 
 def loss_name(loss):
@@ -553,8 +648,10 @@ def loss_name(loss):
 def check_compiled(model, name):
     """Raise Failed unless model was compiled with adam and binary cross-entropy."""
     if not model.compiled:
-        raise Failed(f"{name} is not compiled: {name}.compile(optimizer='adam', loss='binary_crossentropy') "
-                     "(or helpers.compile_autoencoder)")
+        raise Failed(
+            f"{name} is not compiled: {name}.compile(optimizer='adam', loss='binary_crossentropy') "
+            "(or helpers.compile_autoencoder)"
+        )
     if model.loss not in ("binary_crossentropy", "bce"):
         raise Failed(f"{name} is compiled with the loss {model.loss}: use loss='binary_crossentropy'")
     if not model.adam:
@@ -648,6 +745,7 @@ def normal_shape(zeros, factor):
 
 def rows_match(clean, noisy):
     """Whether each noisy row is the clean row of the same index (better correlated with it than with the next one)."""
+
     def correlation(a, b):
         """Mean correlation of the rows of a with the rows of b."""
         a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
@@ -662,25 +760,35 @@ def noise_mistake(name, clean_name, c, n):
     zeros = n[c == 0]
     enough = zeros.size >= 2000
     if enough and abs(np.mean(zeros <= 0) - 0.5) > 0.03:
-        return (f"{1 - np.mean(zeros <= 0):.0%} of its noise is positive, where half should be: the noise must have "
-                f"mean 0, {clean_name} + NOISE_FACTOR * rng.standard_normal({clean_name}.shape) (rng.random and "
-                "rng.uniform(0, 1) give positive numbers only), then clip")
+        return (
+            f"{1 - np.mean(zeros <= 0):.0%} of its noise is positive, where half should be: the noise must have "
+            f"mean 0, {clean_name} + NOISE_FACTOR * rng.standard_normal({clean_name}.shape) (rng.random and "
+            "rng.uniform(0, 1) give positive numbers only), then clip"
+        )
     factor, matches = fitted_noise(c, n)
     if enough and not normal_shape(zeros, factor):
-        return ("its noise is not normally distributed: draw it with rng.standard_normal (or rng.normal(0, 1, ...)), "
-                "not rng.uniform or rng.random, times NOISE_FACTOR, then clip")
+        return (
+            "its noise is not normally distributed: draw it with rng.standard_normal (or rng.normal(0, 1, ...)), "
+            "not rng.uniform or rng.random, times NOISE_FACTOR, then clip"
+        )
     if matches and abs(factor - NOISE_FACTOR) <= 0.03:
         return ""
-    if matches and abs(factor - NOISE_FACTOR ** 2) <= 0.03:
-        return (f"{name} looks like noise of factor {factor:.2f} = {NOISE_FACTOR} x {NOISE_FACTOR}: NOISE_FACTOR was "
-                "applied twice (as in NOISE_FACTOR * rng.normal(0, NOISE_FACTOR, ...)); multiply standard normal noise "
-                "by NOISE_FACTOR once")
+    if matches and abs(factor - NOISE_FACTOR**2) <= 0.03:
+        return (
+            f"{name} looks like noise of factor {factor:.2f} = {NOISE_FACTOR} x {NOISE_FACTOR}: NOISE_FACTOR was "
+            "applied twice (as in NOISE_FACTOR * rng.normal(0, NOISE_FACTOR, ...)); multiply standard normal noise "
+            "by NOISE_FACTOR once"
+        )
     if matches:
-        return (f"{name} looks like noise of factor {factor:.2f}, not {NOISE_FACTOR}: "
-                f"use NOISE_FACTOR ({NOISE_FACTOR}) times standard normal noise")
-    return (f"{name} does not look like {clean_name} plus Gaussian noise: build it as "
-            f"np.clip({clean_name} + NOISE_FACTOR * rng.standard_normal({clean_name}.shape), 0.0, 1.0) "
-            f"(or helpers.add_noise)")
+        return (
+            f"{name} looks like noise of factor {factor:.2f}, not {NOISE_FACTOR}: "
+            f"use NOISE_FACTOR ({NOISE_FACTOR}) times standard normal noise"
+        )
+    return (
+        f"{name} does not look like {clean_name} plus Gaussian noise: build it as "
+        f"np.clip({clean_name} + NOISE_FACTOR * rng.standard_normal({clean_name}.shape), 0.0, 1.0) "
+        f"(or helpers.add_noise)"
+    )
 
 
 def check_noise(ns, name, clean_name, other_name):
@@ -697,28 +805,38 @@ def check_noise(ns, name, clean_name, other_name):
     c, n = clean[:SAMPLE].astype("float64"), x[:SAMPLE].astype("float64")
     low, high = float(x.min()), float(x.max())
     if high > 50:  # far beyond what noise on [0, 1] images reaches
-        raise Failed(f"{name}'s pixels go up to {high:.0f}: the noise was added to the 0-255 images; add it to "
-                     f"{clean_name} (already scaled to [0, 1]), then clip")
+        raise Failed(
+            f"{name}'s pixels go up to {high:.0f}: the noise was added to the 0-255 images; add it to "
+            f"{clean_name} (already scaled to [0, 1]), then clip"
+        )
     if np.array_equal(c, n):
         raise Failed(f"{name} equals {clean_name}: add noise, {clean_name} + NOISE_FACTOR * N(0, 1), then clip")
     if 0 < high <= 1 / 255 + 1e-6 < float(c.max()):
-        raise Failed(f"{name}'s pixels only reach {high:.4f} (1/255): the noise was added and clipped before dividing "
-                     f"by 255; add it to {clean_name}, already in [0, 1]")
+        raise Failed(
+            f"{name}'s pixels only reach {high:.4f} (1/255): the noise was added and clipped before dividing "
+            f"by 255; add it to {clean_name}, already in [0, 1]"
+        )
     spread = float(np.std(n - c))
     if spread < 0.01 and abs(spread * 255 - NOISE_FACTOR) < 0.25:
-        raise Failed(f"{name} differs from {clean_name} by about {spread:.4f} a pixel, 255 times too little: the noise "
-                     f"was added to the 0-255 images before dividing by 255; add it to {clean_name}, already in [0, 1]")
+        raise Failed(
+            f"{name} differs from {clean_name} by about {spread:.4f} a pixel, 255 times too little: the noise "
+            f"was added to the 0-255 images before dividing by 255; add it to {clean_name}, already in [0, 1]"
+        )
     unclipped = low < 0 or high > 1
     n = np.clip(n, 0, 1)
     if not rows_match(c, n):
         if other_name in ns and built_from(ns[other_name], other_name, n):
             raise Failed(f"{name} was built from {other_name}: build it from {clean_name}")
-        raise Failed(f"{name}'s rows are not {clean_name}'s images in order: add noise to {clean_name} itself "
-                     "(no shuffling or reordering), so row i is image i made noisy")
+        raise Failed(
+            f"{name}'s rows are not {clean_name}'s images in order: add noise to {clean_name} itself "
+            "(no shuffling or reordering), so row i is image i made noisy"
+        )
     mistake = noise_mistake(name, clean_name, c, n)
     if unclipped:
-        raise Failed(f"{name}'s pixels run from {low:.2f} to {high:.2f}: clip them back to [0, 1] "
-                     "with np.clip(noisy, 0.0, 1.0)" + (f"; also, once clipped, {mistake}" if mistake else ""))
+        raise Failed(
+            f"{name}'s pixels run from {low:.2f} to {high:.2f}: clip them back to [0, 1] "
+            "with np.clip(noisy, 0.0, 1.0)" + (f"; also, once clipped, {mistake}" if mistake else "")
+        )
     if mistake:
         raise Failed(mistake if mistake.startswith(name) else f"{name}: {mistake}")
 
@@ -742,12 +860,16 @@ def dae_direction(dae, clean, noisy, factor=NOISE_FACTOR, clipped=True, history=
     trained = history.history["loss"][-1] if history is not None and len(history.history["loss"]) else None
     towards_noisy = trained is None or abs(trained - bce(noisy, from_noisy)) < abs(trained - loss)
     if ratio > NOISY_TARGET_RATIO and towards_noisy and loss < 0.6:
-        raise Suspect("dae learned to output noisy images: its targets must be the clean images, "
-                      "dae.fit(x_train_noisy, x_train, ...)")
+        raise Suspect(
+            "dae learned to output noisy images: its targets must be the clean images, "
+            "dae.fit(x_train_noisy, x_train, ...)"
+        )
     gap = loss - bce(clean, from_clean)
     if gap > CLEAN_INPUT_GAP:
-        raise Suspect("dae restores clean images far better than noisy ones, so it was trained on clean inputs: "
-                      "its inputs must be the noisy images, dae.fit(x_train_noisy, x_train, ...)")
+        raise Suspect(
+            "dae restores clean images far better than noisy ones, so it was trained on clean inputs: "
+            "its inputs must be the noisy images, dae.fit(x_train_noisy, x_train, ...)"
+        )
     return loss
 
 
@@ -757,11 +879,15 @@ def under_trained(dae, history, loss):
     epochs, batches = params.get("epochs"), params.get("steps")
     done = (f"{epochs} epoch(s) of {batches} batches, " if epochs and batches else "") + f"{dae.steps:,} steps in all"
     if dae.steps < LAB_STEPS / 2:
-        return (f"dae's test BCE is {loss:.2f} (about 0.31 expected): it trained too little ({done}; the lab trains "
-                f"30 epochs of all 60,000 images in batches of 128, {LAB_STEPS:,} steps): train it on all of "
-                "x_train_noisy -> x_train for 30 epochs, batch_size=128")
-    return (f"dae's test BCE is {loss:.2f} (about 0.31 expected) after {done}: it learned too little from its "
-            "training; compile it with optimizer='adam' at its default learning rate (0.001)")
+        return (
+            f"dae's test BCE is {loss:.2f} (about 0.31 expected): it trained too little ({done}; the lab trains "
+            f"30 epochs of all 60,000 images in batches of 128, {LAB_STEPS:,} steps): train it on all of "
+            "x_train_noisy -> x_train for 30 epochs, batch_size=128"
+        )
+    return (
+        f"dae's test BCE is {loss:.2f} (about 0.31 expected) after {done}: it learned too little from its "
+        "training; compile it with optimizer='adam' at its default learning rate (0.001)"
+    )
 
 
 def student_pairs(ns, clean_name, noisy_name, limit=10000):
@@ -797,9 +923,11 @@ def trained_on_test_set(ns, dae, factor, clipped):
         memory[noisy_name] = bce(clean, run_model(dae, fresh, "dae")) - bce(clean, run_model(dae, noisy, "dae"))
     test = memory.get("x_test_noisy", 0.0)
     if test > max(2 * memory.get("x_train_noisy", 0.0), TEST_SET_MEMORY):
-        raise Failed("dae was trained on the test set (it restores x_test_noisy much better than fresh noisy copies "
-                     "of the same images): train it on x_train_noisy -> x_train; the test set is only for validation "
-                     "and predictions")
+        raise Failed(
+            "dae was trained on the test set (it restores x_test_noisy much better than fresh noisy copies "
+            "of the same images): train it on x_train_noisy -> x_train; the test set is only for validation "
+            "and predictions"
+        )
 
 
 def validated_on_clean(ns, dae, history):
@@ -813,8 +941,10 @@ def validated_on_clean(ns, dae, history):
     right = bce(clean, run_model(dae, noisy, "dae"))
     on_clean = bce(clean, run_model(dae, clean, "dae"))
     if abs(last - on_clean) < VAL_LOSS_TOLERANCE < abs(last - right) / 3:
-        raise Failed(f"dae was validated on clean images (its last val_loss, {last:.4f}, is its loss on x_test -> "
-                     "x_test): validate on the noisy test images, validation_data=(x_test_noisy, x_test)")
+        raise Failed(
+            f"dae was validated on clean images (its last val_loss, {last:.4f}, is its loss on x_test -> "
+            "x_test): validate on the noisy test images, validation_data=(x_test_noisy, x_test)"
+        )
 
 
 # ---------------------------------------------------------------- figures
@@ -823,8 +953,9 @@ def validated_on_clean(ns, dae, history):
 def figure_rows(fig, name):
     """The flattened images a figure (FigureInfo) shows, grouped into its rows of axes, top row first."""
     if not isinstance(fig, FigureInfo):
-        raise Failed(f"{name} should be a matplotlib Figure, got {type_name(fig)}: "
-                     f"{name} = helpers.plot_rows(...) returns one")
+        raise Failed(
+            f"{name} should be a matplotlib Figure, got {type_name(fig)}: {name} = helpers.plot_rows(...) returns one"
+        )
     if not fig.rows:
         raise Failed(f"{name} shows no images: draw them with helpers.plot_rows (imshow in each axes)")
     return [list(row) for row in fig.rows]
@@ -894,13 +1025,15 @@ def check_data(ns):
         if expected is None:
             continue  # the given images were deleted or changed: check what we can without them
         k = min(100, len(x), len(expected))
-        as_rows = lambda images: images[:k].reshape(k, -1).astype("float64") / 255  # noqa: E731
+        as_rows = lambda images, k=k: images[:k].reshape(k, -1).astype("float64") / 255
         if len(x) != len(expected) or not same_rows(x[:k], as_rows(expected)):
             alt = images.get(other)
             if alt is not None and len(x) == len(alt) and same_rows(x[:k], as_rows(alt)):
                 raise Failed(f"{name} holds the images of {other}: build it from {source}")
-            raise Failed(f"{name} is not {source} scaled to [0, 1]: {name} = {source}.reshape(len({source}), -1) / 255 "
-                         f"(or helpers.prepare_images({source})), all {len(expected)} images")
+            raise Failed(
+                f"{name} is not {source} scaled to [0, 1]: {name} = {source}.reshape(len({source}), -1) / 255 "
+                f"(or helpers.prepare_images({source})), all {len(expected)} images"
+            )
     return "x_train and x_test are flattened, scaled to [0, 1] and complete"
 
 
@@ -913,16 +1046,20 @@ def check_regular_autoencoder(ns):
     check_architecture(autoencoder, "autoencoder")
     codes = run_model(encoder, x, "encoder", width=CODE_SIZE)
     if not shares_layers(encoder, autoencoder):
-        raise Failed("encoder is not the first half of autoencoder: build it from the same layers, "
-                     "keras.Model(inputs, code) (helpers.build_autoencoder returns both)")
+        raise Failed(
+            "encoder is not the first half of autoencoder: build it from the same layers, "
+            "keras.Model(inputs, code) (helpers.build_autoencoder returns both)"
+        )
     if codes.min() < 0:
         raise Failed("encoder's codes have negative values: its code layer should end in relu")
     check_compiled(autoencoder, "autoencoder")
     check_fitted(autoencoder, "autoencoder", "autoencoder.fit(x_train, x_train, epochs=10, ...)")
     loss = bce(x, run_model(autoencoder, x, "autoencoder"))
     if loss > MAX_BCE:
-        raise Suspect(f"autoencoder reconstructs the test images poorly (BCE {loss:.2f}, about 0.29 expected): "
-                     "train it on x_train -> x_train for 10 epochs")
+        raise Suspect(
+            f"autoencoder reconstructs the test images poorly (BCE {loss:.2f}, about 0.29 expected): "
+            "train it on x_train -> x_train for 10 epochs"
+        )
     return f"the autoencoder is trained (test BCE {loss:.3f})"
 
 
@@ -937,16 +1074,23 @@ def check_reconstructions(ns):
         value = as_array(ns[name], name)
         maker = "encoder" if model is encoder else "autoencoder"
         if value.shape != (len(x_test), width):
-            raise Failed(f"{name} has shape {value.shape}, expected {(len(x_test), width)}: "
-                         f"{name} = {maker}.predict(x_test)")
+            raise Failed(
+                f"{name} has shape {value.shape}, expected {(len(x_test), width)}: {name} = {maker}.predict(x_test)"
+            )
         if not same_rows(value[: len(x)].astype("float64"), run_model(model, x, maker, width)):
-            raise Failed(f"{name} is not what {maker} gives for x_test: {name} = {maker}.predict(x_test) "
-                         "(run it again after training)")
-    sources = row_sources(ns["fig_autoencoder"], "fig_autoencoder", ns, ["x_test", "reconstructions", "x_test_noisy", "x_train"])
+            raise Failed(
+                f"{name} is not what {maker} gives for x_test: {name} = {maker}.predict(x_test) "
+                "(run it again after training)"
+            )
+    sources = row_sources(
+        ns["fig_autoencoder"], "fig_autoencoder", ns, ["x_test", "reconstructions", "x_test_noisy", "x_train"]
+    )
     shown = [source for source, _ in sources]
     if sorted(map(str, shown)) != ["reconstructions", "x_test"]:
-        raise Failed(f"fig_autoencoder's rows show {describe_sources(shown)}: it should show x_test and reconstructions, "
-                     "helpers.plot_rows([x_test, reconstructions], [...])")
+        raise Failed(
+            f"fig_autoencoder's rows show {describe_sources(shown)}: it should show x_test and reconstructions, "
+            "helpers.plot_rows([x_test, reconstructions], [...])"
+        )
     if not same_images(sources):
         raise Failed("fig_autoencoder's two rows show different images: show the same images in both rows")
     return "codes, reconstructions and the figure come from the trained autoencoder"
@@ -998,7 +1142,9 @@ def check_dae_training(ns):
     check_fitted(dae, "dae", "history = dae.fit(x_train_noisy, x_train, epochs=30, batch_size=128, ...)")
     history = ns["history"]
     if not isinstance(history, HistoryInfo) or "loss" not in history.history:
-        raise Failed(f"history should be the History that fit returns, got {type_name(history)}: history = dae.fit(...)")
+        raise Failed(
+            f"history should be the History that fit returns, got {type_name(history)}: history = dae.fit(...)"
+        )
     if history.model != dae.ident:
         raise Failed("history comes from another model's training: history = dae.fit(x_train_noisy, x_train, ...)")
     factor, clipped = student_noise(ns)
@@ -1027,8 +1173,10 @@ def check_predictions(ns):
     x_test_noisy = earlier_images(ns, "x_test_noisy", "noisy_data")
     denoised = as_array(ns["x_test_denoised"], "x_test_denoised")
     if denoised.shape != x_test_noisy.shape:
-        raise Failed(f"x_test_denoised has shape {denoised.shape}, expected {x_test_noisy.shape}: "
-                     "x_test_denoised = dae.predict(x_test_noisy)")
+        raise Failed(
+            f"x_test_denoised has shape {denoised.shape}, expected {x_test_noisy.shape}: "
+            "x_test_denoised = dae.predict(x_test_noisy)"
+        )
     got = denoised[:SAMPLE].astype("float64")
     if same_rows(got, run_model(dae, sample_rows(x_test_noisy), "dae")):
         return "x_test_denoised is dae's output for x_test_noisy"
@@ -1038,8 +1186,10 @@ def check_predictions(ns):
     sources = [("x_test_noisy", x_test_noisy)]
     if is_image_array(x_test) and x_test.ndim == 2 and x_test.shape[1] == INPUT_DIM:
         if same_rows(got, run_model(dae, sample_rows(x_test), "dae")):
-            raise Failed("x_test_denoised was predicted from the clean x_test: predict from the noisy images, "
-                         "dae.predict(x_test_noisy)")
+            raise Failed(
+                "x_test_denoised was predicted from the clean x_test: predict from the noisy images, "
+                "dae.predict(x_test_noisy)"
+            )
         sources.append(("x_test", x_test))
     autoencoder = ns.get("autoencoder")
     if isinstance(autoencoder, ModelInfo):
@@ -1049,10 +1199,14 @@ def check_predictions(ns):
             except Failed:
                 break
             if made_by_autoencoder:
-                raise Failed(f"x_test_denoised was made by the regular autoencoder from {source}: "
-                             "use the denoising one, dae.predict(x_test_noisy)")
-    raise Failed("x_test_denoised is not dae's output for x_test_noisy: run x_test_denoised = dae.predict(x_test_noisy) "
-                 "again after training")
+                raise Failed(
+                    f"x_test_denoised was made by the regular autoencoder from {source}: "
+                    "use the denoising one, dae.predict(x_test_noisy)"
+                )
+    raise Failed(
+        "x_test_denoised is not dae's output for x_test_noisy: run x_test_denoised = dae.predict(x_test_noisy) "
+        "again after training"
+    )
 
 
 def check_view_results(ns):
@@ -1063,16 +1217,20 @@ def check_view_results(ns):
     earlier_rows(ns, clean_name, "data")
     clean_shown = [source for source, _ in row_sources(ns["fig_clean"], "fig_clean", ns, names)]
     if any(source != clean_name for source in clean_shown):
-        raise Failed(f"fig_clean shows {describe_sources(clean_shown)}: it should show clean test images, "
-                     "helpers.plot_rows([x_test], ['clean test images'])")
+        raise Failed(
+            f"fig_clean shows {describe_sources(clean_shown)}: it should show clean test images, "
+            "helpers.plot_rows([x_test], ['clean test images'])"
+        )
     earlier_images(ns, "x_test_noisy", "noisy_data")
     earlier_images(ns, "x_test_denoised", "predictions")
     sources = row_sources(ns["fig_results"], "fig_results", ns, names)
     expected = ["x_test", "x_test_denoised", "x_test_noisy"]
     shown = [source for source, _ in sources]
     if sorted(map(str, shown)) != expected:
-        raise Failed(f"fig_results' rows show {describe_sources(shown)}: it needs one row each of x_test_noisy, "
-                     "x_test_denoised and x_test, helpers.plot_rows([x_test_noisy, x_test_denoised, x_test], [...])")
+        raise Failed(
+            f"fig_results' rows show {describe_sources(shown)}: it needs one row each of x_test_noisy, "
+            "x_test_denoised and x_test, helpers.plot_rows([x_test_noisy, x_test_denoised, x_test], [...])"
+        )
     if not same_images(sources):
         raise Failed("fig_results' rows show different images: show the same images (e.g. the first ten) in every row")
     return "both figures show the right arrays"
@@ -1084,7 +1242,9 @@ def check_loss_curve(ns):
     history = prerequisite(ns, "history", "dae_training")
     fig = ns["fig_loss"]
     if not isinstance(fig, FigureInfo):
-        raise Failed(f"fig_loss should be a matplotlib Figure, got {type_name(fig)}: fig_loss = helpers.plot_history(history)")
+        raise Failed(
+            f"fig_loss should be a matplotlib Figure, got {type_name(fig)}: fig_loss = helpers.plot_history(history)"
+        )
     losses = history.history if isinstance(history, HistoryInfo) else None
     if not losses or "loss" not in losses:
         raise Blocked("dae_training", "history is not the History of dae's training: history = dae.fit(...)")

@@ -40,8 +40,11 @@ def quiet_native_logs():
             os.dup2(saved, 2)
             os.close(saved)
             held.seek(0)
-            kept = [line for line in held.read().decode("utf-8", "replace").splitlines(keepends=True)
-                    if not STARTUP_CHATTER.match(line)]
+            kept = [
+                line
+                for line in held.read().decode("utf-8", "replace").splitlines(keepends=True)
+                if not STARTUP_CHATTER.match(line)
+            ]
             if kept:
                 sys.stderr.write("".join(kept))
 
@@ -55,8 +58,8 @@ with quiet_native_logs():  # the backend prints its start-up lines when Keras fi
 
     if keras.backend.backend() != "tensorflow" and importlib.util.find_spec("tensorflow"):
         importlib.import_module("tensorflow")  # keras.utils.set_random_seed loads it on any backend: its lines too
-import matplotlib.pyplot as plt
-import numpy as np
+import matplotlib.pyplot as plt  # noqa: E402  (after Keras: see quiet_native_logs)
+import numpy as np  # noqa: E402
 
 DATA_DIR_ENV = "DAE_DATA_DIR"
 DEBIAN_DIRS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
@@ -143,7 +146,12 @@ def load_dataset(name="fashion_mnist", data_dir=None):
     try:
         return loader.load_data()  # Keras's cache, else its download (removes partial files itself)
     except Exception as err:
-        tried = [f"${DATA_DIR_ENV}", str(DEBIAN_DIRS.get(name, "(no Debian package)")), "the Keras cache", "the Keras download"]
+        tried = [
+            f"${DATA_DIR_ENV}",
+            str(DEBIAN_DIRS.get(name, "(no Debian package)")),
+            "the Keras cache",
+            "the Keras download",
+        ]
         raise DataError(
             f"Could not load {name}: tried {', '.join(tried)}; the download failed ({err}). "
             f"Fix: connect to the internet and run again, or put the four IDX files {', '.join(IDX_FILES)} "
@@ -168,11 +176,15 @@ def add_noise(images, noise_factor=0.5, rng=None, draw_dtype="float64"):
     """
     images = np.asarray(images)
     if not np.issubdtype(images.dtype, np.floating):
-        raise TypeError(f"add_noise needs float images in [0, 1], got {images.dtype}: scale to [0, 1] first (images / 255).")
+        raise TypeError(
+            f"add_noise needs float images in [0, 1], got {images.dtype}: scale to [0, 1] first (images / 255)."
+        )
     if np.isnan(images).any():
         raise ValueError("add_noise got NaN pixels: fix or drop those images first.")
     if images.size and (images.min() < 0 or images.max() > 1):
-        raise ValueError(f"add_noise needs images in [0, 1], got [{images.min():g}, {images.max():g}]: scale to [0, 1] first.")
+        raise ValueError(
+            f"add_noise needs images in [0, 1], got [{images.min():g}, {images.max():g}]: scale to [0, 1] first."
+        )
     if isinstance(noise_factor, bool) or not isinstance(noise_factor, (int, float, np.number)):
         raise TypeError(f"noise_factor must be a number such as 0.5, got {noise_factor!r}.")
     if not noise_factor >= 0:
@@ -200,7 +212,10 @@ def build_autoencoder(input_dim=784, code_size=32, name="autoencoder"):
 # (TensorFlow, JAX) or torch.compile (PyTorch), which Keras leaves off on a CPU unless asked.
 COMPILE_OPTIONS = {
     "tensorflow": {"steps_per_execution": 32, "jit_compile": True},
-    "jax": {"steps_per_execution": 1, "jit_compile": True},  # jit already fuses a step; 32 per call compiled longer, ran no faster
+    "jax": {
+        "steps_per_execution": 1,
+        "jit_compile": True,
+    },  # jit already fuses a step; 32 per call compiled longer, ran no faster
     "torch": {"steps_per_execution": 1, "jit_compile": False},  # Keras allows only 1 step per call on PyTorch
 }
 
@@ -228,13 +243,21 @@ def check_input_size(model, data):
         )
 
 
-def train_autoencoder(model, inputs, targets, validation_data=None, epochs=30, batch_size=128, verbose=2, callbacks=None):
+def train_autoencoder(
+    model, inputs, targets, validation_data=None, epochs=30, batch_size=128, verbose=2, callbacks=None
+):
     """Fit inputs -> targets with shuffling, validating each epoch if validation_data is given; return the History."""
     for data in (inputs, targets, *(validation_data or ())):
         check_input_size(model, data)
     return model.fit(
-        inputs, targets, epochs=epochs, batch_size=batch_size, shuffle=True,
-        validation_data=validation_data, verbose=verbose, callbacks=callbacks,
+        inputs,
+        targets,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        validation_data=validation_data,
+        verbose=verbose,
+        callbacks=callbacks,
     )
 
 
@@ -280,17 +303,25 @@ def figure_html(png, alt):
 def describe_figure(fig):
     """One line of alt text for a Figure: its image rows and their titles, or each plot's title, axes and legend."""
     image_axes = [ax for ax in fig.axes if ax.images and ax.get_label() != "<colorbar>"]
-    plots = [ax for ax in fig.axes if not ax.images and ax.get_label() != "<colorbar>" and (ax.lines or ax.patches or ax.collections)]
+    plots = [
+        ax
+        for ax in fig.axes
+        if not ax.images and ax.get_label() != "<colorbar>" and (ax.lines or ax.patches or ax.collections)
+    ]
     parts = []
     if len(image_axes) > 1:
         rows = {}
         for ax in image_axes:
             spec = ax.get_subplotspec()
             rows.setdefault(spec.rowspan.start if spec is not None else round(ax.get_position().y0, 3), []).append(ax)
-        titles = [next((t for ax in row for t in (ax.get_title(loc="left"), ax.get_title(), ax.get_ylabel()) if t), "")
-                  for row in rows.values()]
-        parts.append(f"{len(rows)} row(s) of {max(map(len, rows.values()))} images"
-                     + (f": {'; '.join(t for t in titles if t)}" if any(titles) else ""))
+        titles = [
+            next((t for ax in row for t in (ax.get_title(loc="left"), ax.get_title(), ax.get_ylabel()) if t), "")
+            for row in rows.values()
+        ]
+        parts.append(
+            f"{len(rows)} row(s) of {max(map(len, rows.values()))} images"
+            + (f": {'; '.join(t for t in titles if t)}" if any(titles) else "")
+        )
     elif image_axes:
         plots.insert(0, image_axes[0])
     for ax in plots:
@@ -308,9 +339,13 @@ def as_images(array, n, image_shape=(28, 28)):
     array = np.asarray(array)
     size = int(np.prod(image_shape))
     if array.ndim < 2 or int(np.prod(array.shape[1:])) != size:
-        raise ValueError(f"Expected images of {size} values ({image_shape[0]}x{image_shape[1]}), got an array of shape {array.shape}.")
+        raise ValueError(
+            f"Expected images of {size} values ({image_shape[0]}x{image_shape[1]}), got an array of shape {array.shape}."
+        )
     if len(array) < n:
-        raise ValueError(f"Asked for {n} images but the array holds only {len(array)}: pass n={len(array)} or more images.")
+        raise ValueError(
+            f"Asked for {n} images but the array holds only {len(array)}: pass n={len(array)} or more images."
+        )
     return array[:n].reshape(n, *image_shape)
 
 
@@ -323,9 +358,16 @@ def image_grid(n_rows, n_cols, image_shape=(28, 28)):
     fig_width = n_cols * width + (n_cols - 1) * GAP_INCHES + 2 * GAP_INCHES
     fig_height = n_rows * (ROW_TITLE_INCHES + height) + GAP_INCHES
     fig = plt.figure(figsize=(fig_width, fig_height), layout="none")
-    grid = fig.add_gridspec(n_rows, n_cols, left=GAP_INCHES / fig_width, right=1 - GAP_INCHES / fig_width,
-                            bottom=GAP_INCHES / fig_height, top=1 - ROW_TITLE_INCHES / fig_height,
-                            wspace=GAP_INCHES / width, hspace=ROW_TITLE_INCHES / height)
+    grid = fig.add_gridspec(
+        n_rows,
+        n_cols,
+        left=GAP_INCHES / fig_width,
+        right=1 - GAP_INCHES / fig_width,
+        bottom=GAP_INCHES / fig_height,
+        top=1 - ROW_TITLE_INCHES / fig_height,
+        wspace=GAP_INCHES / width,
+        hspace=ROW_TITLE_INCHES / height,
+    )
     axes = np.array([[fig.add_subplot(grid[r, c]) for c in range(n_cols)] for r in range(n_rows)], dtype=object)
     return fig, axes
 

@@ -9,6 +9,7 @@ helpers.plot_rows and the scores below work on all of them.
 import time
 
 import helpers  # first: it imports Keras without the backend's start-up chatter
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
@@ -98,7 +99,9 @@ def build_conv_autoencoder(image_shape=(28, 28), filters=64, name="conv_autoenco
     x = layers.Conv2D(filters, 4, strides=4, padding="same", activation="relu", name="patches")(x)
     code = layers.Conv2D(filters, 3, padding="same", activation="relu", name="code")(x)
     x = layers.Conv2D(filters, 3, padding="same", activation="relu", name="decode")(code)
-    x = layers.Conv2DTranspose(max(filters // 4, 1), 4, strides=2, padding="same", activation="relu", name="upsample")(x)
+    x = layers.Conv2DTranspose(max(filters // 4, 1), 4, strides=2, padding="same", activation="relu", name="upsample")(
+        x
+    )
     x = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="sigmoid", name="to_pixels")(x)
     outputs = layers.Reshape((height * width,), name="reconstruction")(x)
     return keras.Model(inputs, outputs, name=name), keras.Model(inputs, code, name=f"{name}_encoder")
@@ -123,14 +126,22 @@ def from_patches(patches, image_shape, patch):
 def correct_blocks(logits, inputs, image_shape, patch, filters, activation, name):
     """Keras layers: add to logits a correction that a 3x3 conv computes from patch x patch blocks of logits and inputs."""
     blocks = keras.layers.Concatenate(name=f"{name}_blocks")(
-        [to_patches(logits, image_shape, patch), to_patches(inputs, image_shape, patch)])
+        [to_patches(logits, image_shape, patch), to_patches(inputs, image_shape, patch)]
+    )
     y = keras.layers.Conv2D(filters, 3, padding="same", activation=activation, name=name)(blocks)
     y = keras.layers.Conv2D(patch * patch, 3, padding="same", name=f"{name}_correction")(y)
     return keras.layers.Add(name=f"{name}_logits")([logits, from_patches(y, image_shape, patch)])
 
 
-def build_hybrid_autoencoder(image_shape=(28, 28), hidden=(256, 256), filters=32, patch=4, fine_filters=16,
-                             activation="swish", name="hybrid_autoencoder"):
+def build_hybrid_autoencoder(
+    image_shape=(28, 28),
+    hidden=(256, 256),
+    filters=32,
+    patch=4,
+    fine_filters=16,
+    activation="swish",
+    name="hybrid_autoencoder",
+):
     """Build a dense DAE whose coarse output small convs on blocks of pixels correct; return (autoencoder, encoder).
 
     The dense layers see the whole image and draw its overall shape (their last hidden layer is the
@@ -146,11 +157,15 @@ def build_hybrid_autoencoder(image_shape=(28, 28), hidden=(256, 256), filters=32
     if fine_filters:
         (fine_filters,) = check_positive_ints("fine_filters", [fine_filters])
         if patch % 2:
-            raise ValueError(f"The fine stage halves the blocks, so patch must be even, got {patch}: use patch=4 or fine_filters=0.")
+            raise ValueError(
+                f"The fine stage halves the blocks, so patch must be even, got {patch}: use patch=4 or fine_filters=0."
+            )
     inputs = keras.Input(shape=(height * width,), name="inputs")
     x = inputs
     for i, units in enumerate(hidden):
-        x = keras.layers.Dense(units, activation=activation, name="code" if i == len(hidden) - 1 else f"dense_{i + 1}")(x)
+        x = keras.layers.Dense(units, activation=activation, name="code" if i == len(hidden) - 1 else f"dense_{i + 1}")(
+            x
+        )
     code = x
     logits = keras.layers.Dense(height * width, name="coarse_logits")(x)
     logits = correct_blocks(logits, inputs, (height, width), patch, filters, activation, "refine")
@@ -182,7 +197,10 @@ def predict_rows(model, rows, batch_size=1000):
     """Run model on rows in batches (plain calls: no tracing, so cheap for one-off models); return a numpy array."""
     helpers.check_input_size(model, rows)
     rows = np.asarray(rows, dtype="float32")
-    outputs = [keras.ops.convert_to_numpy(model(rows[i:i + batch_size], training=False)) for i in range(0, len(rows), batch_size)]
+    outputs = [
+        keras.ops.convert_to_numpy(model(rows[i : i + batch_size], training=False))
+        for i in range(0, len(rows), batch_size)
+    ]
     return np.concatenate(outputs) if outputs else np.zeros((0, *model.output_shape[1:]), "float32")
 
 
@@ -223,7 +241,9 @@ def compile_with_decay(model, steps, learning_rate=3e-3, loss="binary_crossentro
     return helpers.compile_autoencoder(model, optimizer=keras.optimizers.Adam(schedule), loss=loss)
 
 
-def fit_fresh_noise(model, clean, epochs=20, noise_factor=0.5, seed=None, batch_size=128, validation_data=None, budget=None):
+def fit_fresh_noise(
+    model, clean, epochs=20, noise_factor=0.5, seed=None, batch_size=128, validation_data=None, budget=None
+):
     """Train model to restore clean rows from a new noisy copy of them every epoch; return (losses per epoch, seconds per epoch).
 
     Fresh noise means the model never sees the same noisy image twice, so it cannot memorise the
@@ -239,7 +259,9 @@ def fit_fresh_noise(model, clean, epochs=20, noise_factor=0.5, seed=None, batch_
     for _ in range(epochs):
         start = time.perf_counter()
         noisy = helpers.add_noise(clean, noise_factor, rng, draw_dtype="float32")
-        history = helpers.train_autoencoder(model, noisy, clean, validation_data, epochs=1, batch_size=batch_size, verbose=0)
+        history = helpers.train_autoencoder(
+            model, noisy, clean, validation_data, epochs=1, batch_size=batch_size, verbose=0
+        )
         seconds.append(time.perf_counter() - start)
         for key, values in history.history.items():
             losses.setdefault(key, []).extend(values)
@@ -340,13 +362,15 @@ def mean_scores(clean, images, image_shape=(28, 28)):
 
 
 SSIM_WINDOW = 7  # scikit-image's default: a uniform 7x7 window
-SSIM_C1, SSIM_C2 = 0.01 ** 2, 0.03 ** 2  # its K1, K2 constants, squared, for data_range 1
+SSIM_C1, SSIM_C2 = 0.01**2, 0.03**2  # its K1, K2 constants, squared, for data_range 1
 
 
 def running_mean_matrix(size, window=SSIM_WINDOW):
     """Return the (size - window + 1, size) matrix that takes the means of every `window` neighbours of a column."""
     if not 0 < window <= size:
-        raise ValueError(f"SSIM's {window}x{window} window needs images at least {window} pixels high and wide, got {size}.")
+        raise ValueError(
+            f"SSIM's {window}x{window} window needs images at least {window} pixels high and wide, got {size}."
+        )
     starts = np.arange(size - window + 1)[:, None]
     columns = np.arange(size)[None, :]
     return ((columns >= starts) & (columns < starts + window)).astype("float32") / window
@@ -365,11 +389,14 @@ def ssim_rows(clean, images, image_shape=(28, 28)):
     a, b = ops.reshape(clean, (-1, height, width)), ops.reshape(images, (-1, height, width))
     stack = ops.stack([a, b, a * a, b * b, a * b], axis=1)
     mean_a, mean_b, mean_aa, mean_bb, mean_ab = ops.unstack(ops.matmul(rows, ops.matmul(stack, cols)), axis=1)
-    sample = SSIM_WINDOW ** 2 / (SSIM_WINDOW ** 2 - 1)
+    sample = SSIM_WINDOW**2 / (SSIM_WINDOW**2 - 1)
     var_a, var_b = sample * (mean_aa - mean_a * mean_a), sample * (mean_bb - mean_b * mean_b)
     cov = sample * (mean_ab - mean_a * mean_b)
-    ssim = ((2 * mean_a * mean_b + SSIM_C1) * (2 * cov + SSIM_C2)
-            / ((mean_a * mean_a + mean_b * mean_b + SSIM_C1) * (var_a + var_b + SSIM_C2)))
+    ssim = (
+        (2 * mean_a * mean_b + SSIM_C1)
+        * (2 * cov + SSIM_C2)
+        / ((mean_a * mean_a + mean_b * mean_b + SSIM_C1) * (var_a + var_b + SSIM_C2))
+    )
     return ops.mean(ssim, axis=(1, 2))
 
 
@@ -383,7 +410,9 @@ def loss_with_ssim(loss="mean_squared_error", ssim_weight=0.05, image_shape=(28,
     try:
         base = keras.losses.get(loss)
     except ValueError:
-        raise ValueError(f"Unknown loss {loss!r}: name a Keras loss such as 'mean_squared_error' or 'binary_crossentropy'.") from None
+        raise ValueError(
+            f"Unknown loss {loss!r}: name a Keras loss such as 'mean_squared_error' or 'binary_crossentropy'."
+        ) from None
     ssim_weight = check_non_negative("ssim_weight", ssim_weight, 0.05)
     check_image_shape(image_shape)
 
@@ -416,7 +445,11 @@ def fit_pca(x_train, n_components=32):
     x_train = np.asarray(x_train, dtype="float32")
     if x_train.ndim != 2 or len(x_train) < 2:
         raise ValueError(f"fit_pca needs at least 2 rows of pixels, got an array of shape {x_train.shape}.")
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 0 < n_components <= x_train.shape[1]:
+    if (
+        isinstance(n_components, bool)
+        or not isinstance(n_components, (int, np.integer))
+        or not 0 < n_components <= x_train.shape[1]
+    ):
         raise ValueError(f"n_components must be an integer from 1 to {x_train.shape[1]}, got {n_components!r}.")
     return PCA(n_components, svd_solver="covariance_eigh").fit(x_train)
 
@@ -478,11 +511,15 @@ def quality_rows(clean, noisy, x_train, autoencoders, image_shape=(28, 28), clas
 
 def format_table(rows):
     """Return quality rows as a markdown table, best PSNR first."""
-    lines = ["| method | kind | PSNR (dB) | SSIM | training (s) | denoising (s) |",
-             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| method | kind | PSNR (dB) | SSIM | training (s) | denoising (s) |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
     for r in sorted(rows, key=lambda r: -r["psnr"]):
         train = "–" if r["train_s"] is None else f"{r['train_s']:.0f}"
-        lines.append(f"| {r['method']} | {r['kind']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {train} | {r['denoise_s']:.1f} |")
+        lines.append(
+            f"| {r['method']} | {r['kind']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {train} | {r['denoise_s']:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -492,20 +529,35 @@ def quality_failures(rows, baseline, challengers):
     missing = [name for name in (baseline, *challengers) if name not in by_name]
     if missing:
         raise ValueError(f"No rows named {missing}: the table has {sorted(by_name)}.")
-    failures = [f"{name} ({by_name[name]['psnr']:.2f} dB) does not beat {baseline} ({by_name[baseline]['psnr']:.2f} dB)"
-                for name in challengers if by_name[name]["psnr"] <= by_name[baseline]["psnr"]]
+    failures = [
+        f"{name} ({by_name[name]['psnr']:.2f} dB) does not beat {baseline} ({by_name[baseline]['psnr']:.2f} dB)"
+        for name in challengers
+        if by_name[name]["psnr"] <= by_name[baseline]["psnr"]
+    ]
     classical = [r for r in rows if r["kind"] == "classical"]
     for ae in (r for r in rows if r["kind"] == "autoencoder"):
-        failures += [f"{ae['method']} ({ae['psnr']:.2f} dB) does not beat {c['method']} ({c['psnr']:.2f} dB)"
-                     for c in classical if ae["psnr"] <= c["psnr"]]
+        failures += [
+            f"{ae['method']} ({ae['psnr']:.2f} dB) does not beat {c['method']} ({c['psnr']:.2f} dB)"
+            for c in classical
+            if ae["psnr"] <= c["psnr"]
+        ]
     return failures
 
 
 # ---------------------------------------------------------------- code size x noise sweep
 
 
-def run_sweep(x_train, x_test, code_sizes=(16, 32, 64, 128), noise_factors=(0.3, 0.5, 0.7), epochs=3,
-              seed=0, image_shape=(28, 28), n_examples=4, batch_size=128):
+def run_sweep(
+    x_train,
+    x_test,
+    code_sizes=(16, 32, 64, 128),
+    noise_factors=(0.3, 0.5, 0.7),
+    epochs=3,
+    seed=0,
+    image_shape=(28, 28),
+    n_examples=4,
+    batch_size=128,
+):
     """Train one shallow DAE per (code size, noise factor) the lab's way; return scores, times and example images.
 
     One model is compiled per code size and rewound to the same starting weights for each noise factor.
@@ -521,9 +573,16 @@ def run_sweep(x_train, x_test, code_sizes=(16, 32, 64, 128), noise_factors=(0.3,
     rng = np.random.default_rng(seed)
     noisy_sets = {f: (helpers.add_noise(x_train, f, rng), helpers.add_noise(x_test, f, rng)) for f in noise_factors}
     shape = (len(code_sizes), len(noise_factors))
-    result = {"code_sizes": code_sizes, "noise_factors": noise_factors, "epochs": epochs,
-              "psnr": np.zeros(shape), "ssim": np.zeros(shape), "seconds": np.zeros(shape),
-              "noisy": {f: test[:n_examples] for f, (_, test) in noisy_sets.items()}, "denoised": {}}
+    result = {
+        "code_sizes": code_sizes,
+        "noise_factors": noise_factors,
+        "epochs": epochs,
+        "psnr": np.zeros(shape),
+        "ssim": np.zeros(shape),
+        "seconds": np.zeros(shape),
+        "noisy": {f: test[:n_examples] for f, (_, test) in noisy_sets.items()},
+        "denoised": {},
+    }
     for i, code_size in enumerate(code_sizes):
         keras.utils.set_random_seed(seed)
         model, _ = helpers.build_autoencoder(x_train.shape[1], code_size, name=f"dae_code_{code_size}")
@@ -549,8 +608,14 @@ def plot_sweep(sweep, metric="psnr"):
     image = ax.imshow(values, cmap="viridis", aspect="auto")
     middle = (values.min() + values.max()) / 2
     for (i, j), value in np.ndenumerate(values):
-        ax.text(j, i, f"{value:.1f}" if metric == "psnr" else f"{value:.2f}", ha="center", va="center",
-                color="white" if value < middle else "black")
+        ax.text(
+            j,
+            i,
+            f"{value:.1f}" if metric == "psnr" else f"{value:.2f}",
+            ha="center",
+            va="center",
+            color="white" if value < middle else "black",
+        )
     ax.set_xticks(range(len(sweep["noise_factors"])), [f"{f:g}" for f in sweep["noise_factors"]])
     ax.set_yticks(range(len(sweep["code_sizes"])), [str(c) for c in sweep["code_sizes"]])
     ax.set(xlabel="noise factor", ylabel="code size", title=f"mean test {'PSNR (dB)' if metric == 'psnr' else 'SSIM'}")
@@ -564,7 +629,9 @@ def plot_sweep_examples(sweep, image_shape=(28, 28)):
     factors, sizes = sweep["noise_factors"], sweep["code_sizes"]
     n = len(sweep["noisy"][factors[0]])
     rows = [("noisy", sweep["noisy"])] + [(f"code {c}", {f: sweep["denoised"][(c, f)] for f in factors}) for c in sizes]
-    fig, axes = plt.subplots(len(rows), n * len(factors), figsize=(n * len(factors) * 0.8, len(rows) * 0.85), squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), n * len(factors), figsize=(n * len(factors) * 0.8, len(rows) * 0.85), squeeze=False
+    )
     for r, (label, blocks) in enumerate(rows):
         for b, factor in enumerate(factors):
             for k, image in enumerate(helpers.as_images(blocks[factor], n, image_shape)):
@@ -645,7 +712,9 @@ def plot_epoch_gains(history):
     """Left: training and validation loss per epoch; right: how much each epoch lowered the validation loss (log scale)."""
     losses = history.history
     if len(losses.get("val_loss", [])) < 2:
-        raise ValueError("plot_epoch_gains needs a History with validation loss for 2 epochs or more: fit with validation_data.")
+        raise ValueError(
+            "plot_epoch_gains needs a History with validation loss for 2 epochs or more: fit with validation_data."
+        )
     epochs = np.arange(1, len(losses["val_loss"]) + 1)
     gains = -np.diff(losses["val_loss"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))

@@ -20,19 +20,23 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools"), str(ROOT / "tests" / "fixtures")
 
 def fixtures(folder):
     """Write the benchmark's submissions into folder: the cheap honest one, a blank one, one that raises; return paths."""
-    import make_fixtures
     import nbformat
+
+    import make_fixtures
 
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(make_fixtures.notebook(make_fixtures.ANSWERS), folder / "honest.ipynb")
     nbformat.write(nbformat.read(ROOT / "index.ipynb", as_version=4), folder / "blank.ipynb")
-    nbformat.write(nbformat.read(ROOT / "tests" / "fixtures" / "raises_in_task3.ipynb", as_version=4), folder / "raises.ipynb")
+    nbformat.write(
+        nbformat.read(ROOT / "tests" / "fixtures" / "raises_in_task3.ipynb", as_version=4), folder / "raises.ipynb"
+    )
     return sorted(folder.glob("*.ipynb"))
 
 
 def time_plain(path):
     """Seconds to execute the notebook plainly (errors allowed), as a student's kernel would."""
     import nbformat
+
     from run_notebook import KERNEL_ENV, notebook_client
 
     nb = nbformat.read(path, as_version=4)

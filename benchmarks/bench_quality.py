@@ -22,17 +22,20 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import helpers  # noqa: E402
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import helpers  # noqa: E402
 import levelup  # noqa: E402
 
 TUNE_GRID = {
     "Gaussian filter": [{"sigma": s} for s in (0.7, 1.0, 1.3, 1.6)],
     "median filter": [{"size": k} for k in (3, 5)],
     "TV (Chambolle)": [{"weight": w} for w in (0.1, 0.2, 0.3, 0.5)],
-    "non-local means": [{"h": h, "patch_size": p, "patch_distance": d} for h in (0.15, 0.2, 0.25) for p, d in ((3, 3), (5, 6))],
+    "non-local means": [
+        {"h": h, "patch_size": p, "patch_distance": d} for h in (0.15, 0.2, 0.25) for p, d in ((3, 3), (5, 6))
+    ],
     "PCA-32": [{"n_components": n} for n in (16, 32, 64)],
 }
 
@@ -64,7 +67,9 @@ def train_hybrid(x_train, seed, epochs, budget, batch_size=128):
     """Build the hybrid DAE and train it (MSE + SSIM loss) on fresh noise each epoch, its learning rate decaying to 0; return (model, seconds, epochs run)."""
     keras.utils.set_random_seed(seed)
     model, _ = levelup.build_denoiser("hybrid")
-    levelup.compile_with_decay(model, steps=epochs * math.ceil(len(x_train) / batch_size), loss=levelup.loss_with_ssim())
+    levelup.compile_with_decay(
+        model, steps=epochs * math.ceil(len(x_train) / batch_size), loss=levelup.loss_with_ssim()
+    )
     _, seconds = levelup.fit_fresh_noise(model, x_train, epochs, seed=seed, batch_size=batch_size, budget=budget)
     print(f"  {model.name}: {len(seconds)} epochs in {sum(seconds):.0f} s", flush=True)
     return model, sum(seconds), len(seconds)
@@ -74,8 +79,10 @@ def print_target(rows, budget, psnr=20.0, ssim=0.75):
     """Print, from unrounded scores, whether the best autoencoder meets the issue's target (PSNR, SSIM, training time)."""
     best = max((row for row in rows if row["kind"] == "autoencoder"), key=lambda row: row["psnr"])
     met = best["psnr"] >= psnr and best["ssim"] >= ssim and best["train_s"] <= budget
-    print(f"\nBest autoencoder: {best['method']}, {best['psnr']:.3f} dB, SSIM {best['ssim']:.4f}, trained in "
-          f"{best['train_s']:.0f} s. Target (>= {psnr:g} dB, SSIM >= {ssim:g}, <= {budget:g} s): {'met' if met else 'NOT met'}.")
+    print(
+        f"\nBest autoencoder: {best['method']}, {best['psnr']:.3f} dB, SSIM {best['ssim']:.4f}, trained in "
+        f"{best['train_s']:.0f} s. Target (>= {psnr:g} dB, SSIM >= {ssim:g}, <= {budget:g} s): {'met' if met else 'NOT met'}."
+    )
 
 
 def main(argv=None):
@@ -111,8 +118,10 @@ def main(argv=None):
     model, seconds, epochs = train_hybrid(x_train, args.seed, args.hybrid_epochs, args.budget)
     models[f"hybrid DAE, fresh noise ({epochs} epochs)"] = (model, seconds)
     rows = levelup.quality_rows(x_test[: args.n_test], x_test_noisy[: args.n_test], x_train, models)
-    print(f"\nNoise 0.5, the first {args.n_test} test images; mean PSNR and SSIM per image. "
-          f"Load average now {os.getloadavg()[0]:.1f}.\n")
+    print(
+        f"\nNoise 0.5, the first {args.n_test} test images; mean PSNR and SSIM per image. "
+        f"Load average now {os.getloadavg()[0]:.1f}.\n"
+    )
     print(levelup.format_table(rows))
     print_target(rows, args.budget)
 

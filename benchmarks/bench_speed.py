@@ -63,8 +63,18 @@ def run_worker(backend, recipe, args):
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     if recipe == "plain":
         env.setdefault("OMP_NUM_THREADS", str(os.cpu_count()))  # the backend's default threads, not helpers' choice
-    command = [sys.executable, __file__, "--worker", recipe, "--epochs", str(args.epochs),
-               "--samples", str(args.samples), "--seed", str(args.seed)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        recipe,
+        "--epochs",
+        str(args.epochs),
+        "--samples",
+        str(args.samples),
+        "--seed",
+        str(args.seed),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
@@ -76,7 +86,9 @@ def train_once(recipe, epochs, samples, seed):
     """In this process's backend: build the core DAE from seed, compile it by recipe and train; return a result dict."""
     sys.path.insert(0, str(ROOT))
     import helpers  # first: it imports Keras for the backend in KERAS_BACKEND
+
     import keras
+
     import levelup
 
     (train_images, _), (test_images, _) = helpers.load_dataset()
@@ -91,8 +103,12 @@ def train_once(recipe, epochs, samples, seed):
     else:
         model.compile(optimizer="adam", loss="binary_crossentropy")  # the original lab's recipe
     history, seconds = levelup.fit_timed(model, x_noisy, x_train, validation_data=(x_test_noisy, x_test), epochs=epochs)
-    return {"seconds": seconds, "val_loss": history.history["val_loss"][-1], "options": options,
-            "threads": os.environ.get("OMP_NUM_THREADS")}
+    return {
+        "seconds": seconds,
+        "val_loss": history.history["val_loss"][-1],
+        "options": options,
+        "threads": os.environ.get("OMP_NUM_THREADS"),
+    }
 
 
 def describe(backend, recipe, result):
@@ -123,29 +139,39 @@ def main(argv=None):
     backends = args.backends or installed_backends()
     runs = [(backend, recipe) for backend in backends for recipe in ("plain", "lab")]
     results = {run: [] for run in runs}
-    print(f"{args.samples} samples, {args.epochs} epochs, {args.repeats} repeats of {len(runs)} runs on "
-          f"{', '.join(backends)}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"{args.samples} samples, {args.epochs} epochs, {args.repeats} repeats of {len(runs)} runs on "
+        f"{', '.join(backends)}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
+        flush=True,
+    )
     for repeat in range(args.repeats):
         turn = repeat % len(runs)
         for backend, recipe in runs[turn:] + runs[:turn]:
             result = run_worker(backend, recipe, args)
             results[backend, recipe].append(result)
-            print(f"  repeat {repeat + 1} {backend:10s} {recipe:5s}: {np.median(result['seconds'][1:]):.2f} s/epoch "
-                  f"after a {result['seconds'][0]:.2f} s first epoch, val loss {result['val_loss']:.4f}", flush=True)
+            print(
+                f"  repeat {repeat + 1} {backend:10s} {recipe:5s}: {np.median(result['seconds'][1:]):.2f} s/epoch "
+                f"after a {result['seconds'][0]:.2f} s first epoch, val loss {result['val_loss']:.4f}",
+                flush=True,
+            )
 
     rate = matmul_rate()
     flop = epoch_flop(args.samples)
     steady = {run: np.median([s for r in results[run] for s in r["seconds"][1:]]) for run in runs}
     baseline = steady.get(("tensorflow", "plain"))
-    print("\n| backend and settings | s/epoch (median, epochs 2+) | first epoch (s) | vs plain TensorFlow | final val loss |")
+    print(
+        "\n| backend and settings | s/epoch (median, epochs 2+) | first epoch (s) | vs plain TensorFlow | final val loss |"
+    )
     print("| --- | ---: | ---: | ---: | ---: |")
     for run in sorted(runs, key=steady.get):
         first = np.median([r["seconds"][0] for r in results[run]])
         ratio = f"{baseline / steady[run]:.2f}x" if baseline else "n/a"
         val = np.median([r["val_loss"] for r in results[run]])
         print(f"| {describe(*run, results[run][0])} | {steady[run]:.2f} | {first:.2f} | {ratio} | {val:.4f} |")
-    print(f"| bound: {flop / 1e9:.1f} GFLOP of matrix multiplies at numpy's {rate / 1e9:.0f} GFLOP/s (float32) | "
-          f"{flop / rate:.2f} | | {f'{baseline * rate / flop:.1f}x' if baseline else 'n/a'} | |")
+    print(
+        f"| bound: {flop / 1e9:.1f} GFLOP of matrix multiplies at numpy's {rate / 1e9:.0f} GFLOP/s (float32) | "
+        f"{flop / rate:.2f} | | {f'{baseline * rate / flop:.1f}x' if baseline else 'n/a'} | |"
+    )
     print(f"\nload average now {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -28,8 +28,13 @@ class SandboxKernelManager(AsyncKernelManager):
     """A kernel manager that starts its kernel inside the sandbox, talking over IPC sockets in the job's folder."""
 
     def __init__(self, job, **kwargs):
-        super().__init__(transport="ipc", ip=str(job.sockets / "kernel"),
-                         connection_file=str(job.sockets / "kernel.json"), kernel_name="python3", **kwargs)
+        super().__init__(
+            transport="ipc",
+            ip=str(job.sockets / "kernel"),
+            connection_file=str(job.sockets / "kernel.json"),
+            kernel_name="python3",
+            **kwargs,
+        )
         self.job = job
 
     def format_kernel_cmd(self, extra_arguments=None):
@@ -38,8 +43,16 @@ class SandboxKernelManager(AsyncKernelManager):
         ids = sandbox.owner(self.job.sandbox, self.job.slot)
         if ids is not None:
             os.chown(self.connection_file, *ids)
-        return sandbox.kernel_command(command, self.job.sandbox, self.job.slot, self.job.limits, self.job.work,
-                                      self.job.sockets, self.job.lab_dir, self.job.env)
+        return sandbox.kernel_command(
+            command,
+            self.job.sandbox,
+            self.job.slot,
+            self.job.limits,
+            self.job.work,
+            self.job.sockets,
+            self.job.lab_dir,
+            self.job.env,
+        )
 
 
 class Job:
@@ -85,7 +98,9 @@ def export_cell(names, folder):
     """The code cell that has the kernel save the named variables into folder."""
     import nbformat
 
-    return nbformat.v4.new_code_cell(f'__import__("grading.export").export.save(globals(), {list(names)!r}, {str(folder)!r})')
+    return nbformat.v4.new_code_cell(
+        f'__import__("grading.export").export.save(globals(), {list(names)!r}, {str(folder)!r})'
+    )
 
 
 def judge_export(folder, tasks):
@@ -124,6 +139,7 @@ def run(notebook, tasks, job):
     """
     import nbformat
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
     from run_notebook import notebook_client
 
     with warnings.catch_warnings():
@@ -131,8 +147,10 @@ def run(notebook, tasks, job):
         nb = nbformat.read(notebook, as_version=4)
     numbers = {id(cell): number for number, cell in enumerate(nb.cells, 1)}  # the notebook's own cell numbers
     plan, unbounded = plan_cells(nb.cells, tasks)
-    steps = [(cell, None) if names is None else (export_cell(sorted(reads(names)), job.work / f"export-{number}"), names)
-             for number, (cell, names) in enumerate(plan)]
+    steps = [
+        (cell, None) if names is None else (export_cell(sorted(reads(names)), job.work / f"export-{number}"), names)
+        for number, (cell, names) in enumerate(plan)
+    ]
     nb.cells = [cell for cell, _ in steps]  # nbclient writes each executed cell back into nb.cells
     km = SandboxKernelManager(job)
     client = notebook_client(nb, job.work, job.timeout, km=km, allow_errors=False, startup_timeout=180)
@@ -149,8 +167,12 @@ def run(notebook, tasks, job):
         except CellExecutionError as err:
             if names is None:
                 raise
-            results.update({name: [ERROR, f"the notebook's code broke the export of its variables "
-                                          f"({err.ename}: {err.evalue})"] for name in names})
+            results.update(
+                {
+                    name: [ERROR, f"the notebook's code broke the export of its variables ({err.ename}: {err.evalue})"]
+                    for name in names
+                }
+            )
             return
         finally:
             cell.outputs = []  # keep the worker's memory small
@@ -175,8 +197,11 @@ def run(notebook, tasks, job):
     except CellTimeoutError:
         failure = [TIMED_OUT, f"after {job.timeout:g} s"]
     except DeadKernelError:
-        failure = [ERROR, "the kernel died (it used more than its memory limit of "
-                          f"{job.limits.describe_memory()}, or the notebook called exit())"]
+        failure = [
+            ERROR,
+            "the kernel died (it used more than its memory limit of "
+            f"{job.limits.describe_memory()}, or the notebook called exit())",
+        ]
     except RuntimeError as err:  # the kernel never became ready
         failure = [ERROR, f"the kernel did not start or stopped answering ({err})"]
     finally:

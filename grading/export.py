@@ -54,19 +54,35 @@ def encode(value, array, checks):
         return {"kind": "array", "file": array(value)}
     if isinstance(value, checks.ModelInfo):
         return {
-            "kind": "model", "ident": value.ident, "compiled": value.compiled, "adam": value.adam,
-            "optimizer": value.optimizer, "loss": value.loss, "steps": value.steps, "params": value.params,
-            "unsupported": list(value.unsupported), "problem": value.problem,
+            "kind": "model",
+            "ident": value.ident,
+            "compiled": value.compiled,
+            "adam": value.adam,
+            "optimizer": value.optimizer,
+            "loss": value.loss,
+            "steps": value.steps,
+            "params": value.params,
+            "unsupported": list(value.unsupported),
+            "problem": value.problem,
             "input_shape": None if value.input_shape is None else list(value.input_shape),
-            "dense": [[units, activation, array(kernel), array(bias), ident]
-                      for units, activation, kernel, bias, ident in value.dense],
+            "dense": [
+                [units, activation, array(kernel), array(bias), ident]
+                for units, activation, kernel, bias, ident in value.dense
+            ],
         }
     if isinstance(value, checks.FigureInfo):
-        return {"kind": "figure", "rows": [[array(image) for image in row] for row in value.rows],
-                "lines": [array(line) for line in value.lines]}
+        return {
+            "kind": "figure",
+            "rows": [[array(image) for image in row] for row in value.rows],
+            "lines": [array(line) for line in value.lines],
+        }
     if isinstance(value, checks.HistoryInfo):
-        return {"kind": "history", "history": {k: array(v) for k, v in value.history.items()},
-                "params": value.params, "model": value.model}
+        return {
+            "kind": "history",
+            "history": {k: array(v) for k, v in value.history.items()},
+            "params": value.params,
+            "model": value.model,
+        }
     if isinstance(value, checks.Foreign):
         return {"kind": "foreign", "type": value.type_name}
     return {"kind": "value", "value": value}
@@ -142,17 +158,26 @@ def decode(entry, reader, checks):
             dense.append((whole(units), text(activation), reader.array(kernel), reader.array(bias), whole(ident)))
         shape = entry["input_shape"]
         return checks.ModelInfo(
-            whole(entry["ident"]), dense, compiled=flag(entry["compiled"]), adam=flag(entry["adam"]),
-            optimizer=text(entry["optimizer"]), loss=text(entry["loss"]), steps=whole(entry["steps"]),
-            params=whole(entry["params"]), unsupported=[text(t) for t in entry["unsupported"]],
-            problem=text(entry["problem"]), input_shape=None if shape is None else [whole(n) for n in shape],
+            whole(entry["ident"]),
+            dense,
+            compiled=flag(entry["compiled"]),
+            adam=flag(entry["adam"]),
+            optimizer=text(entry["optimizer"]),
+            loss=text(entry["loss"]),
+            steps=whole(entry["steps"]),
+            params=whole(entry["params"]),
+            unsupported=[text(t) for t in entry["unsupported"]],
+            problem=text(entry["problem"]),
+            input_shape=None if shape is None else [whole(n) for n in shape],
         )
     if kind == "figure":
         rows = tuple(tuple(reader.array(name) for name in row) for row in entry["rows"])
         return checks.FigureInfo(rows, tuple(reader.array(name) for name in entry["lines"]))
     if kind == "history":
         history = {text(k): reader.array(v) for k, v in entry["history"].items()}
-        params = {text(k): v for k, v in entry["params"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        params = {
+            text(k): v for k, v in entry["params"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
         return checks.HistoryInfo(history, params, whole(entry["model"]))
     if kind == "foreign":
         return checks.Foreign(text(entry["type"]))

@@ -6,7 +6,12 @@ import io
 import re
 from typing import NamedTuple
 
-PASSED, FAILED, NOT_ATTEMPTED, BLOCKED = "passed", "failed", "not attempted", "blocked"  # what a check says (checks.STATUSES)
+PASSED, FAILED, NOT_ATTEMPTED, BLOCKED = (
+    "passed",
+    "failed",
+    "not attempted",
+    "blocked",
+)  # what a check says (checks.STATUSES)
 ERROR, TIMED_OUT, NOT_GRADED = "error", "timed out", "not graded"  # what the run says
 VERDICTS = (PASSED, FAILED, NOT_ATTEMPTED, BLOCKED, ERROR, TIMED_OUT, NOT_GRADED)  # only PASSED earns a point
 MAX_CELL_CHARS = 100  # of a task's message in grades.md (grades.csv keeps it whole)
@@ -32,8 +37,12 @@ class Row(NamedTuple):
 
     def to_json(self):
         """The row as JSON-ready data (the results store keeps it so)."""
-        return {"name": self.name, "results": {k: list(v) for k, v in self.results.items()}, "note": self.note,
-                "error": self.error}
+        return {
+            "name": self.name,
+            "results": {k: list(v) for k, v in self.results.items()},
+            "note": self.note,
+            "error": self.error,
+        }
 
     @classmethod
     def from_json(cls, data):
@@ -62,8 +71,10 @@ def cell_text(status, message, limit=None):
 def table_rows(rows, tasks, limit=None):
     """Header and rows of the table as lists of strings."""
     header = ["submission", *tasks, "total", "note"]
-    body = [[row.name, *(cell_text(*row.results[task], limit) for task in tasks), str(row.total), one_line(row.note, limit)]
-            for row in rows]
+    body = [
+        [row.name, *(cell_text(*row.results[task], limit) for task in tasks), str(row.total), one_line(row.note, limit)]
+        for row in rows
+    ]
     return header, body
 
 
@@ -102,13 +113,18 @@ def feedback_markdown(row, tasks):
 def feedback_html(row, tasks):
     """The same feedback as a self-contained HTML page (no scripts, no external files)."""
     esc = html.escape
-    items = "".join(f"<tr><td>{esc(task)}</td><td class='{esc(row.results[task][0].replace(' ', '-'))}'>"
-                    f"{esc(cell_text(*row.results[task]))}</td></tr>" for task in tasks)
+    items = "".join(
+        f"<tr><td>{esc(task)}</td><td class='{esc(row.results[task][0].replace(' ', '-'))}'>"
+        f"{esc(cell_text(*row.results[task]))}</td></tr>"
+        for task in tasks
+    )
     note = f"<p>Note: {esc(row.note)}</p>" if row.note else ""
     error = f"<h2>The error that stopped your notebook</h2><pre>{esc(row.error)}</pre>" if row.error else ""
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Feedback: {esc(row.name)}</title>"
-            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td{border:1px solid #ccc;padding:.3em}"
-            "table{border-collapse:collapse}.passed{color:#161}.failed,.error,.timed-out{color:#a11}.blocked{color:#a60}"
-            "pre{background:#f4f4f4;padding:1em;overflow:auto}</style></head><body>"
-            f"<h1>Feedback: {esc(row.name)}</h1><p><strong>{row.total} of {len(tasks)} tasks passed.</strong></p>{note}"
-            f"<table><tr><th>task</th><th>verdict</th></tr>{items}</table>{error}</body></html>\n")
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Feedback: {esc(row.name)}</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td{border:1px solid #ccc;padding:.3em}"
+        "table{border-collapse:collapse}.passed{color:#161}.failed,.error,.timed-out{color:#a11}.blocked{color:#a60}"
+        "pre{background:#f4f4f4;padding:1em;overflow:auto}</style></head><body>"
+        f"<h1>Feedback: {esc(row.name)}</h1><p><strong>{row.total} of {len(tasks)} tasks passed.</strong></p>{note}"
+        f"<table><tr><th>task</th><th>verdict</th></tr>{items}</table>{error}</body></html>\n"
+    )

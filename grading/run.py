@@ -55,9 +55,14 @@ def find_notebooks(path):
     notebooks = [p for p in files if p.suffix == ".ipynb"]
     skipped = [p for p in files if p.suffix != ".ipynb"]
     if not notebooks:
-        found = (f"; it holds only {len(skipped)} other file(s): {', '.join(str(p.relative_to(path)) for p in skipped[:5])}"
-                 if skipped else " (it is empty)")
-        raise UsageError(f"{path} holds no notebooks (*.ipynb){found}. Give the folder that holds the submitted notebooks.")
+        found = (
+            f"; it holds only {len(skipped)} other file(s): {', '.join(str(p.relative_to(path)) for p in skipped[:5])}"
+            if skipped
+            else " (it is empty)"
+        )
+        raise UsageError(
+            f"{path} holds no notebooks (*.ipynb){found}. Give the folder that holds the submitted notebooks."
+        )
     return notebooks, skipped
 
 
@@ -73,8 +78,10 @@ def name_submissions(notebooks, root):
     names = [p.stem if counts[p.stem] == 1 else p.relative_to(root).with_suffix("").as_posix() for p in notebooks]
     warnings_ = [
         f"{count} submissions share the name {stem!r}: their rows are named by path ("
-        + ", ".join(n for n, p in zip(names, notebooks) if p.stem == stem) + ")."
-        for stem, count in sorted(counts.items()) if count > 1
+        + ", ".join(n for n, p in zip(names, notebooks) if p.stem == stem)
+        + ")."
+        for stem, count in sorted(counts.items())
+        if count > 1
     ]
     return names, warnings_
 
@@ -101,13 +108,17 @@ def ensure_writable(folder):
         os.unlink(probe)
     except OSError as err:
         reason = "it is a file, not a folder" if folder.is_file() else (err.strerror or str(err))
-        raise UsageError(f"Cannot write the grade tables to {folder}: {reason}. Pass --out with a folder you can write to.") from None
+        raise UsageError(
+            f"Cannot write the grade tables to {folder}: {reason}. Pass --out with a folder you can write to."
+        ) from None
 
 
 def load_tasks(lab_dir=LAB_DIR):
     """Return checks.TASKS from the lab's checks.py."""
     if not (Path(lab_dir) / "checks.py").is_file():
-        raise UsageError(f"{Path(lab_dir) / 'checks.py'} is missing: the grader needs the lab's checks.py beside helpers.py.")
+        raise UsageError(
+            f"{Path(lab_dir) / 'checks.py'} is missing: the grader needs the lab's checks.py beside helpers.py."
+        )
     import checks
 
     return tuple(checks.TASKS)
@@ -126,7 +137,9 @@ def read_notebook(path):
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise NotGradable(f"not a notebook: malformed JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
+        raise NotGradable(
+            f"not a notebook: malformed JSON ({err.msg} at line {err.lineno} column {err.colno})"
+        ) from None
     if not isinstance(data, dict) or "nbformat" not in data:
         raise NotGradable("not a notebook: valid JSON but not in Jupyter's notebook format (no 'nbformat' key)")
     try:
@@ -149,10 +162,22 @@ class Workers:
     def run(self, folder, timeout, lab_dir):
         """Run a grader worker on the job in folder under a hard time limit; return None, or what went wrong."""
         command = [sys.executable, "-m", "grading.worker", str(folder)]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(lab_dir), str(Path(lab_dir) / "tools")]),
-               "TF_CPP_MIN_LOG_LEVEL": "2"}
-        proc = subprocess.Popen(command, cwd=lab_dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=die_with_parent)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(lab_dir), str(Path(lab_dir) / "tools")]),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
+        proc = subprocess.Popen(
+            command,
+            cwd=lab_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
         with self.lock:
             self.running.add(proc)
         try:
@@ -192,7 +217,7 @@ def kill(proc):
         pass
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def local_sandbox(slots):
     """sandbox.probe on this machine, once per process."""
     return sandbox.probe(slots)
@@ -214,7 +239,9 @@ def grade_task(name, notebook, tasks, timeout, limits):
     """The Dask task: grade one submission (its bytes) on this machine, in this machine's lab; return its Row."""
     slot = worker_slot()
     box = local_sandbox(slot + 1)
-    return grade_one(name, notebook, tasks, {"sandbox": box, "timeout": timeout, "lab_dir": LAB_DIR, "limits": limits}, slot)
+    return grade_one(
+        name, notebook, tasks, {"sandbox": box, "timeout": timeout, "lab_dir": LAB_DIR, "limits": limits}, slot
+    )
 
 
 def grade_one(name, notebook, tasks, settings, slot):
@@ -228,9 +255,16 @@ def grade_one(name, notebook, tasks, settings, slot):
         except NotGradable as err:
             return ungraded(name, tasks, str(err))
         box = settings["sandbox"]
-        job = {"tasks": list(tasks), "timeout": settings["timeout"], "lab_dir": str(settings["lab_dir"]), "slot": slot,
-               "users": [list(ids) for ids in box.users], "bwrap": box.bwrap, "missing": list(box.missing),
-               "limits": list(settings["limits"])}
+        job = {
+            "tasks": list(tasks),
+            "timeout": settings["timeout"],
+            "lab_dir": str(settings["lab_dir"]),
+            "slot": slot,
+            "users": [list(ids) for ids in box.users],
+            "bwrap": box.bwrap,
+            "missing": list(box.missing),
+            "limits": list(settings["limits"]),
+        }
         (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
         problem = WORKERS.run(folder, settings["timeout"], settings["lab_dir"])
         outcome = folder / "outcome.json"
@@ -257,13 +291,32 @@ def connect(scheduler, jobs):
         with Client(scheduler, timeout="20s") as client:
             yield client
         return
-    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, memory_limit=0,
-                      silence_logs=logging.ERROR, dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=jobs,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=0,
+            silence_logs=logging.ERROR,
+            dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
-def grade(path, jobs=1, timeout=600, out=None, force=False, scheduler=None, quiet=False, lab_dir=LAB_DIR, limits=None,
-          log=None):
+def grade(
+    path,
+    jobs=1,
+    timeout=600,
+    out=None,
+    force=False,
+    scheduler=None,
+    quiet=False,
+    lab_dir=LAB_DIR,
+    limits=None,
+    log=None,
+):
     """Grade every notebook at path on Dask, write the tables and feedback; return (rows, tasks, csv path, markdown path)."""
     log = log or sys.stderr
     say = (lambda *args: None) if quiet else (lambda text: print(text, file=log, flush=True))
@@ -275,7 +328,10 @@ def grade(path, jobs=1, timeout=600, out=None, force=False, scheduler=None, quie
     ensure_writable(csv_path.parent)
     tasks = load_tasks(lab_dir)
     if skipped:
-        print(f"Skipped {len(skipped)} file(s) that are not notebooks: {', '.join(str(p.relative_to(root)) for p in skipped)}", file=log)
+        print(
+            f"Skipped {len(skipped)} file(s) that are not notebooks: {', '.join(str(p.relative_to(root)) for p in skipped)}",
+            file=log,
+        )
     for warning in name_warnings:
         print(f"Warning: {warning}", file=log)
     if scheduler is None:
@@ -289,14 +345,21 @@ def grade(path, jobs=1, timeout=600, out=None, force=False, scheduler=None, quie
     todo = [(name, nb) for name, nb in zip(names, notebooks) if rows.get(name) is None]
     kept = len(names) - len(todo)
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"{jobs} at a time"
-    print(f"Grading {len(todo)} notebook(s), {where}, {timeout:g} s each at most"
-          + (f"; {kept} unchanged since the last run kept (--force regrades them)." if kept else "."), file=log)
+    print(
+        f"Grading {len(todo)} notebook(s), {where}, {timeout:g} s each at most"
+        + (f"; {kept} unchanged since the last run kept (--force regrades them)." if kept else "."),
+        file=log,
+    )
     if todo:
         with connect(scheduler, jobs) as client:
             if client.dashboard_link:
                 say(f"Dask dashboard: {client.dashboard_link}")
-            futures = {client.submit(grade_task, name, nb.read_bytes(), tasks, timeout, limits, key=f"grade-{keys[name]}",
-                                     pure=False): name for name, nb in todo}
+            futures = {
+                client.submit(
+                    grade_task, name, nb.read_bytes(), tasks, timeout, limits, key=f"grade-{keys[name]}", pure=False
+                ): name
+                for name, nb in todo
+            }
             progress = Progress(len(todo), say)
             try:
                 for future in as_completed(futures):
@@ -328,8 +391,11 @@ def collect(future, name, tasks):
     try:
         return future.result()
     except KilledWorker:
-        return Row(name, {task: (report.ERROR, f"worker lost: the worker grading it died {MAX_TRIES} times")
-                          for task in tasks}, "")
+        return Row(
+            name,
+            {task: (report.ERROR, f"worker lost: the worker grading it died {MAX_TRIES} times") for task in tasks},
+            "",
+        )
     except Exception as err:  # a grader bug on one submission must not stop the others
         return ungraded(name, tasks, f"the grader failed: {report.one_line(err)}")
 
@@ -346,7 +412,9 @@ class Progress:
         elapsed = time.monotonic() - self.start
         eta = elapsed / self.count * (self.total - self.count)
         bar = "#" * round(20 * self.count / self.total)
-        self.say(f"[{self.count}/{self.total}] [{bar:<20}] {name}: {status} · elapsed {minutes(elapsed)} · ETA {minutes(eta)}")
+        self.say(
+            f"[{self.count}/{self.total}] [{bar:<20}] {name}: {status} · elapsed {minutes(elapsed)} · ETA {minutes(eta)}"
+        )
 
 
 def minutes(seconds):

@@ -63,11 +63,14 @@ def probe(slots):
             missing.append(f"could not create the unprivileged sandbox users ({err})")
     bwrap = shutil.which("bwrap") or ""
     if not bwrap:
-        missing.append("bubblewrap is not installed (apt-get install bubblewrap), so kernels share the grader's "
-                       "files, processes and network")
+        missing.append(
+            "bubblewrap is not installed (apt-get install bubblewrap), so kernels share the grader's "
+            "files, processes and network"
+        )
     elif subprocess.run([bwrap, *namespaces(), "--ro-bind", "/", "/", "true"], capture_output=True).returncode != 0:
-        missing.append("bubblewrap cannot create namespaces here, so kernels share the grader's files, processes "
-                       "and network")
+        missing.append(
+            "bubblewrap cannot create namespaces here, so kernels share the grader's files, processes and network"
+        )
         bwrap = ""
     return Sandbox(users, bwrap, tuple(missing))
 
@@ -77,16 +80,36 @@ def ensure_user(name):
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", name], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                name,
+            ],
+            check=True,
+            capture_output=True,
+        )
         entry = pwd.getpwnam(name)
     return entry.pw_uid, entry.pw_gid
 
 
 def namespaces():
     """bubblewrap's options for new namespaces (not a user namespace: the user switch is setpriv's)."""
-    return ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session"]
+    return [
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+    ]
 
 
 def owner(sandbox, slot):
@@ -118,13 +141,35 @@ def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env):
     wrapped = list(command)
     ids = owner(sandbox, slot)
     if ids is not None:
-        wrapped = ["setpriv", f"--reuid={ids[0]}", f"--regid={ids[1]}", "--clear-groups", "--no-new-privs",
-                   "--inh-caps=-all", "--bounding-set=-all", "--", *wrapped]
+        wrapped = [
+            "setpriv",
+            f"--reuid={ids[0]}",
+            f"--regid={ids[1]}",
+            "--clear-groups",
+            "--no-new-privs",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+            *wrapped,
+        ]
     if sandbox.bwrap:
         mounts = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
         for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
             mounts += ["--symlink", os.readlink(top), top] if os.path.islink(top) else ["--ro-bind-try", top, top]
-        mounts += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
+        mounts += [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--perms",
+            "1777",
+            "--tmpfs",
+            "/tmp",
+            "--perms",
+            "1777",
+            "--tmpfs",
+            "/dev/shm",
+        ]
         readable = readable_paths(lab_dir, work)
         for folder in parent_folders([Path(work), Path(sockets), *(inside for _, inside in readable)]):
             mounts += ["--perms", "0755", "--dir", str(folder)]  # bwrap would make them private to root
@@ -135,8 +180,16 @@ def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env):
         for key, value in env.items():
             mounts += ["--setenv", key, value]
         wrapped = [sandbox.bwrap, *namespaces(), *mounts, "--", *wrapped]
-    return ["prlimit", f"--as={limits.memory}", f"--nproc={limits.processes}", f"--fsize={limits.file_size}",
-            f"--nofile={limits.open_files}", "--core=0", "--", *wrapped]
+    return [
+        "prlimit",
+        f"--as={limits.memory}",
+        f"--nproc={limits.processes}",
+        f"--fsize={limits.file_size}",
+        f"--nofile={limits.open_files}",
+        "--core=0",
+        "--",
+        *wrapped,
+    ]
 
 
 def parent_folders(paths):
@@ -150,9 +203,15 @@ def kernel_env(sandbox, work, lab_dir):
     lab_path = "/lab" if sandbox.bwrap else str(lab_dir)
     keep = ("KERAS_BACKEND", "DAE_DATA_DIR", "LANG", "TZ")
     env = {key: os.environ[key] for key in keep if key in os.environ}
-    env.update({
-        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(work), "MPLCONFIGDIR": str(Path(work) / ".matplotlib"), "MPLBACKEND": "agg",
-        "PYTHONPATH": lab_path, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONDONTWRITEBYTECODE": "1",
-    })
+    env.update(
+        {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(work),
+            "MPLCONFIGDIR": str(Path(work) / ".matplotlib"),
+            "MPLBACKEND": "agg",
+            "PYTHONPATH": lab_path,
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
     return env

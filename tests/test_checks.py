@@ -8,6 +8,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import helpers
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,7 +19,6 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import checks
-import helpers
 
 N_TRAIN, N_TEST, EPOCHS = 3000, 300, 5
 
@@ -33,7 +34,11 @@ def fit(model, inputs, targets, validation_data, seed=0, epochs=EPOCHS, batch_si
 def lab():
     """The variables of a correctly completed (small) lab, as a notebook would hold them."""
     (train_images, y_train), (test_images, y_test) = helpers.load_dataset()
-    ns = {"train_images": train_images[:N_TRAIN].copy(), "test_images": test_images[:N_TEST].copy(), "NOISE_FACTOR": 0.5}
+    ns = {
+        "train_images": train_images[:N_TRAIN].copy(),
+        "test_images": test_images[:N_TEST].copy(),
+        "NOISE_FACTOR": 0.5,
+    }
     ns["x_train"], ns["x_test"] = helpers.prepare_images(ns["train_images"]), helpers.prepare_images(ns["test_images"])
     keras.utils.set_random_seed(1)
     ns["autoencoder"], ns["encoder"] = helpers.build_autoencoder()
@@ -49,7 +54,9 @@ def lab():
     ns["history"] = fit(ns["dae"], ns["x_train_noisy"], ns["x_train"], (ns["x_test_noisy"], ns["x_test"]))
     ns["x_test_denoised"] = ns["dae"].predict(ns["x_test_noisy"], verbose=0)
     ns["fig_clean"] = helpers.plot_rows([ns["x_test"]], ["clean"])
-    ns["fig_results"] = helpers.plot_rows([ns["x_test_noisy"], ns["x_test_denoised"], ns["x_test"]], ["noisy", "denoised", "clean"])
+    ns["fig_results"] = helpers.plot_rows(
+        [ns["x_test_noisy"], ns["x_test_denoised"], ns["x_test"]], ["noisy", "denoised", "clean"]
+    )
     ns["fig_loss"] = helpers.plot_history(ns["history"])
     yield ns
     plt.close("all")
@@ -84,8 +91,17 @@ def assert_fails(ns, task, hint):
 
 
 def test_tasks_are_in_lab_order():
-    assert checks.TASKS == ("data", "regular_autoencoder", "reconstructions", "noisy_data", "dae_model",
-                            "dae_training", "predictions", "view_results", "loss_curve")
+    assert checks.TASKS == (
+        "data",
+        "regular_autoencoder",
+        "reconstructions",
+        "noisy_data",
+        "dae_model",
+        "dae_training",
+        "predictions",
+        "view_results",
+        "loss_curve",
+    )
 
 
 def test_a_correct_lab_passes_every_check(lab):
@@ -117,7 +133,10 @@ def test_check_prints_the_hint_of_a_failure(lab, capsys):
 
 
 def test_a_deleted_variable_reads_as_not_attempted(lab):
-    assert checks.evaluate("predictions", with_(lab, x_test_denoised=None)) == ("not attempted", "define x_test_denoised")
+    assert checks.evaluate("predictions", with_(lab, x_test_denoised=None)) == (
+        "not attempted",
+        "define x_test_denoised",
+    )
 
 
 def test_unknown_task_and_bad_namespace_give_a_failed_result(lab):
@@ -153,7 +172,10 @@ def test_blocked_has_its_own_line_and_never_counts_as_passed(lab, capsys):
     "change, hint",
     [
         (lambda ns: {"x_train": ns["train_images"].reshape(len(ns["train_images"]), -1)}, "dividing by 255"),
-        (lambda ns: {"x_train": ns["train_images"].reshape(len(ns["train_images"]), -1).astype("float32")}, "scale them to [0, 1]"),
+        (
+            lambda ns: {"x_train": ns["train_images"].reshape(len(ns["train_images"]), -1).astype("float32")},
+            "scale them to [0, 1]",
+        ),
         (lambda ns: {"x_test": ns["test_images"] / 255.0}, "flatten each image"),
         (lambda ns: {"x_train": ns["x_train"] / 255.0}, "divide the 0-255 images by 255 once"),
         (lambda ns: {"x_train": ns["x_test"]}, "x_train holds the images of test_images"),
@@ -182,26 +204,87 @@ def noisy(clean, factor=0.5, seed=5, clip=True):
         (lambda ns: {"x_test_noisy": noisy(ns["x_train"][:N_TEST])}, "x_test_noisy was built from x_train"),
         (lambda ns: {"x_train_noisy": noisy(ns["x_test"])}, "has the shape of x_test"),
         (lambda ns: {"x_test_noisy": ns["x_test"]}, "equals x_test"),
-        (lambda ns: {"x_test_noisy": noisy(ns["x_test"][::-1])}, "x_test_noisy's rows are not x_test's images in order"),
-        (lambda ns: {"x_test_noisy": helpers.prepare_images(ns["test_images"] + 0.5 * np.random.default_rng(5).standard_normal(
-            ns["test_images"].shape))}, "255 times too little: the noise was added to the 0-255 images before dividing"),
-        (lambda ns: {"x_test_noisy": helpers.prepare_images(np.clip(ns["test_images"] + 0.5 * np.random.default_rng(5).standard_normal(
-            ns["test_images"].shape), 0, 1))}, "added and clipped before dividing by 255"),
-        (lambda ns: {"x_test_noisy": ns["test_images"].reshape(N_TEST, -1) + 0.5 * np.random.default_rng(5).standard_normal((N_TEST, 784))},
-         "the noise was added to the 0-255 images; add it to x_test"),
-        (lambda ns: {"x_test_noisy": noisy(ns["x_test"], 0.25)}, "factor 0.25 = 0.5 x 0.5: NOISE_FACTOR was applied twice"),
-        (lambda ns: {"x_test_noisy": np.clip(ns["x_test"] + 0.5 * np.random.default_rng(5).uniform(-1.7, 1.7, (N_TEST, 784)), 0, 1)},
-         "not normally distributed"),
-        (lambda ns: {"x_test_noisy": np.clip(ns["x_test"] + 0.5 * np.random.default_rng(5).random((N_TEST, 784)), 0, 1)},
-         "100% of its noise is positive"),
-        (lambda ns: {"x_test_noisy": np.clip(ns["x_test"] + 0.5 * np.random.default_rng(5).normal(0.3, 1, (N_TEST, 784)), 0, 1)},
-         "of its noise is positive, where half should be: the noise must have mean 0"),
-        (lambda ns: {"x_test_noisy": noisy(ns["x_test"], 0.3, clip=False)}, "clip them back to [0, 1] with np.clip(noisy, 0.0, 1.0); "
-         "also, once clipped, x_test_noisy looks like noise of factor 0.30"),
+        (
+            lambda ns: {"x_test_noisy": noisy(ns["x_test"][::-1])},
+            "x_test_noisy's rows are not x_test's images in order",
+        ),
+        (
+            lambda ns: {
+                "x_test_noisy": helpers.prepare_images(
+                    ns["test_images"] + 0.5 * np.random.default_rng(5).standard_normal(ns["test_images"].shape)
+                )
+            },
+            "255 times too little: the noise was added to the 0-255 images before dividing",
+        ),
+        (
+            lambda ns: {
+                "x_test_noisy": helpers.prepare_images(
+                    np.clip(
+                        ns["test_images"] + 0.5 * np.random.default_rng(5).standard_normal(ns["test_images"].shape),
+                        0,
+                        1,
+                    )
+                )
+            },
+            "added and clipped before dividing by 255",
+        ),
+        (
+            lambda ns: {
+                "x_test_noisy": ns["test_images"].reshape(N_TEST, -1)
+                + 0.5 * np.random.default_rng(5).standard_normal((N_TEST, 784))
+            },
+            "the noise was added to the 0-255 images; add it to x_test",
+        ),
+        (
+            lambda ns: {"x_test_noisy": noisy(ns["x_test"], 0.25)},
+            "factor 0.25 = 0.5 x 0.5: NOISE_FACTOR was applied twice",
+        ),
+        (
+            lambda ns: {
+                "x_test_noisy": np.clip(
+                    ns["x_test"] + 0.5 * np.random.default_rng(5).uniform(-1.7, 1.7, (N_TEST, 784)), 0, 1
+                )
+            },
+            "not normally distributed",
+        ),
+        (
+            lambda ns: {
+                "x_test_noisy": np.clip(ns["x_test"] + 0.5 * np.random.default_rng(5).random((N_TEST, 784)), 0, 1)
+            },
+            "100% of its noise is positive",
+        ),
+        (
+            lambda ns: {
+                "x_test_noisy": np.clip(
+                    ns["x_test"] + 0.5 * np.random.default_rng(5).normal(0.3, 1, (N_TEST, 784)), 0, 1
+                )
+            },
+            "of its noise is positive, where half should be: the noise must have mean 0",
+        ),
+        (
+            lambda ns: {"x_test_noisy": noisy(ns["x_test"], 0.3, clip=False)},
+            "clip them back to [0, 1] with np.clip(noisy, 0.0, 1.0); "
+            "also, once clipped, x_test_noisy looks like noise of factor 0.30",
+        ),
     ],
-    ids=["not-clipped", "factor-0.3", "factor-1", "test-from-train", "test-from-train-rows", "train-from-test", "no-noise", "shuffled",
-         "before-scaling", "clipped-before-scaling", "on-0-255-images", "factor-twice", "uniform", "positive", "mean-0.15",
-         "not-clipped-and-factor-0.3"],
+    ids=[
+        "not-clipped",
+        "factor-0.3",
+        "factor-1",
+        "test-from-train",
+        "test-from-train-rows",
+        "train-from-test",
+        "no-noise",
+        "shuffled",
+        "before-scaling",
+        "clipped-before-scaling",
+        "on-0-255-images",
+        "factor-twice",
+        "uniform",
+        "positive",
+        "mean-0.15",
+        "not-clipped-and-factor-0.3",
+    ],
 )
 def test_noise_mistakes(lab, change, hint):
     assert_fails(with_(lab, **change(lab)), "noisy_data", hint)
@@ -221,10 +304,23 @@ def model(code=32, code_activation="relu", out_activation="sigmoid", out_units=7
         (lambda: model(code_activation="sigmoid"), "use activation='relu'"),
         (lambda: model(out_activation="relu"), "use activation='sigmoid'"),
         (lambda: model(out_units=10), "output of shape (4, 10); expected (4, 784)"),
-        (lambda: keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(32, "relu"),
-                                   keras.layers.Dense(784, "sigmoid")]), "cannot take rows of 784 pixels"),
-        (lambda: keras.Sequential([keras.layers.Dense(64, "relu"), keras.layers.Dense(32, "relu"),
-                                   keras.layers.Dense(784, "sigmoid")]), "expected 50,992"),
+        (
+            lambda: keras.Sequential(
+                [
+                    keras.Input((28, 28)),
+                    keras.layers.Flatten(),
+                    keras.layers.Dense(32, "relu"),
+                    keras.layers.Dense(784, "sigmoid"),
+                ]
+            ),
+            "cannot take rows of 784 pixels",
+        ),
+        (
+            lambda: keras.Sequential(
+                [keras.layers.Dense(64, "relu"), keras.layers.Dense(32, "relu"), keras.layers.Dense(784, "sigmoid")]
+            ),
+            "expected 50,992",
+        ),
         (lambda: "a model", "should be a Keras model"),
     ],
     ids=["code-16", "code-sigmoid", "output-relu", "output-10", "not-flat-input", "deeper", "not-a-model"],
@@ -270,7 +366,9 @@ def test_a_model_never_fitted_is_caught(lab):
     assert_fails(with_(lab, dae=dae), "dae_training", "dae was never fitted")
     autoencoder, encoder = helpers.build_autoencoder()
     helpers.compile_autoencoder(autoencoder)
-    assert_fails(with_(lab, autoencoder=autoencoder, encoder=encoder), "regular_autoencoder", "autoencoder was never fitted")
+    assert_fails(
+        with_(lab, autoencoder=autoencoder, encoder=encoder), "regular_autoencoder", "autoencoder was never fitted"
+    )
 
 
 def test_dae_trained_noisy_to_noisy_is_caught(lab, dae_noisy_to_noisy):
@@ -283,14 +381,19 @@ def test_dae_trained_clean_to_clean_is_caught(lab):
     history = fit(dae, lab["x_train"], lab["x_train"], (lab["x_test_noisy"], lab["x_test"]))
     assert_fails(with_(lab, dae=dae, history=history), "dae_training", "trained on clean inputs")
     # the regular autoencoder as the DAE: dae_model's mistake, which dae_training cannot be judged without
-    assert_blocked(with_(lab, dae=lab["autoencoder"], history=lab["ae_history"]), "dae_training", "dae_model", "build a new model")
+    assert_blocked(
+        with_(lab, dae=lab["autoencoder"], history=lab["ae_history"]), "dae_training", "dae_model", "build a new model"
+    )
 
 
 def test_history_must_be_kept_and_belong_to_the_dae(lab):
     assert_fails(with_(lab, history=None), "dae_training", "its History was not kept")
     assert_fails(with_(lab, history=lab["ae_history"]), "dae_training", "history comes from another model")
     untrained, _ = helpers.build_autoencoder()
-    assert checks.evaluate("dae_training", with_(lab, dae=untrained, history=None)) == ("not attempted", "define history")
+    assert checks.evaluate("dae_training", with_(lab, dae=untrained, history=None)) == (
+        "not attempted",
+        "define history",
+    )
 
 
 def test_predictions_must_come_from_the_noisy_test_set(lab):
@@ -311,26 +414,43 @@ def test_figures_must_show_the_right_arrays(lab):
     assert_fails(with_(lab, fig_results=other_images), "view_results", "rows show different images")
     assert_fails(with_(lab, fig_results=plt.figure()), "view_results", "shows no images")
     wrong_reconstructions = helpers.plot_rows([lab["x_test"], lab["x_test_noisy"]], ["o", "r"])
-    assert_fails(with_(lab, fig_autoencoder=wrong_reconstructions), "reconstructions", "should show x_test and reconstructions")
-    assert_fails(with_(lab, fig_loss=helpers.plot_history(lab["ae_history"])), "loss_curve", "regular autoencoder's losses")
+    assert_fails(
+        with_(lab, fig_autoencoder=wrong_reconstructions), "reconstructions", "should show x_test and reconstructions"
+    )
+    assert_fails(
+        with_(lab, fig_loss=helpers.plot_history(lab["ae_history"])), "loss_curve", "regular autoencoder's losses"
+    )
     plt.close("all")
 
 
 def test_reconstructions_must_come_from_the_test_set(lab):
     from_train = lab["autoencoder"].predict(lab["x_train"][:N_TEST][::-1], verbose=0)
-    assert_fails(with_(lab, reconstructions=from_train), "reconstructions", "reconstructions = autoencoder.predict(x_test)")
+    assert_fails(
+        with_(lab, reconstructions=from_train), "reconstructions", "reconstructions = autoencoder.predict(x_test)"
+    )
 
 
 def test_under_training_is_told_how_much_it_trained(lab):
     dae, _ = helpers.build_autoencoder()
-    history = fit(dae, lab["x_train_noisy"][:1000], lab["x_train"][:1000], None, epochs=1, batch_size=256,
-                  optimizer=keras.optimizers.Adam())
-    assert_fails(with_(lab, dae=dae, history=history), "dae_training", "it trained too little (1 epoch(s) of 4 batches, 4 steps")
+    history = fit(
+        dae,
+        lab["x_train_noisy"][:1000],
+        lab["x_train"][:1000],
+        None,
+        epochs=1,
+        batch_size=256,
+        optimizer=keras.optimizers.Adam(),
+    )
+    assert_fails(
+        with_(lab, dae=dae, history=history), "dae_training", "it trained too little (1 epoch(s) of 4 batches, 4 steps"
+    )
 
 
 def test_training_on_the_test_set_is_caught(lab):
     dae, _ = helpers.build_autoencoder()
-    history = fit(dae, lab["x_test_noisy"], lab["x_test"], (lab["x_test_noisy"], lab["x_test"]), epochs=30, batch_size=32)
+    history = fit(
+        dae, lab["x_test_noisy"], lab["x_test"], (lab["x_test_noisy"], lab["x_test"]), epochs=30, batch_size=32
+    )
     assert_fails(with_(lab, dae=dae, history=history), "dae_training", "dae was trained on the test set")
 
 
@@ -343,7 +463,9 @@ def test_validating_on_clean_images_is_caught(lab):
 @pytest.fixture(scope="module")
 def unclipped(lab):
     """The lab's variables from x_test_noisy on, with the noise left unclipped and a DAE trained on it."""
-    ns = with_(lab, x_train_noisy=noisy(lab["x_train"], clip=False), x_test_noisy=noisy(lab["x_test"], seed=6, clip=False))
+    ns = with_(
+        lab, x_train_noisy=noisy(lab["x_train"], clip=False), x_test_noisy=noisy(lab["x_test"], seed=6, clip=False)
+    )
     keras.utils.set_random_seed(3)
     ns["dae"], _ = helpers.build_autoencoder()
     ns["history"] = fit(ns["dae"], ns["x_train_noisy"], ns["x_train"], (ns["x_test_noisy"], ns["x_test"]))
@@ -360,14 +482,27 @@ def test_unclipped_noise_costs_only_the_noisy_data_task(unclipped):
     plt.close("all")
 
 
-@pytest.mark.parametrize("dae", [lambda: model(code_activation="sigmoid"), lambda: model(code=64)], ids=["code-sigmoid", "code-64"])
+@pytest.mark.parametrize(
+    "dae", [lambda: model(code_activation="sigmoid"), lambda: model(code=64)], ids=["code-sigmoid", "code-64"]
+)
 def test_another_architecture_costs_only_the_dae_model_task(lab, dae):
     dae = dae()  # a larger learning rate than the lab fixture's: at 0.003 a sigmoid code stays stuck at the mean image
-    history = fit(dae, lab["x_train_noisy"], lab["x_train"], (lab["x_test_noisy"], lab["x_test"]),
-                  optimizer=keras.optimizers.Adam(0.01))
+    history = fit(
+        dae,
+        lab["x_train_noisy"],
+        lab["x_train"],
+        (lab["x_test_noisy"], lab["x_test"]),
+        optimizer=keras.optimizers.Adam(0.01),
+    )
     denoised = dae.predict(lab["x_test_noisy"], verbose=0)
-    ns = with_(lab, dae=dae, history=history, x_test_denoised=denoised, fig_loss=helpers.plot_history(history),
-               fig_results=helpers.plot_rows([lab["x_test_noisy"], denoised, lab["x_test"]], ["n", "d", "c"]))
+    ns = with_(
+        lab,
+        dae=dae,
+        history=history,
+        x_test_denoised=denoised,
+        fig_loss=helpers.plot_history(history),
+        fig_results=helpers.plot_rows([lab["x_test_noisy"], denoised, lab["x_test"]], ["n", "d", "c"]),
+    )
     assert checks.evaluate("dae_model", ns).status == "failed"
     for task in ("dae_training", "predictions", "view_results", "loss_curve"):
         assert checks.evaluate(task, ns).status == "passed", (task, checks.evaluate(task, ns))
@@ -406,21 +541,41 @@ def test_reads_hold_the_reads_of_every_prerequisite():
 
 def test_other_noise_code_with_the_same_statistics_passes(lab):
     rng = np.random.default_rng(11)
-    ns = with_(lab, x_train_noisy=np.clip(lab["x_train"] + rng.normal(0, 0.5, lab["x_train"].shape), 0.0, 1.0),
-               x_test_noisy=np.clip(lab["x_test"] + 0.5 * rng.standard_normal(lab["x_test"].shape), 0, 1))
+    ns = with_(
+        lab,
+        x_train_noisy=np.clip(lab["x_train"] + rng.normal(0, 0.5, lab["x_train"].shape), 0.0, 1.0),
+        x_test_noisy=np.clip(lab["x_test"] + 0.5 * rng.standard_normal(lab["x_test"].shape), 0, 1),
+    )
     assert checks.evaluate("noisy_data", ns).status == "passed"
 
 
 def test_float64_data_passes(lab):
-    ns = with_(lab, x_train=lab["train_images"].reshape(N_TRAIN, 784) / 255, x_test=lab["test_images"].reshape(N_TEST, 784) / 255)
+    ns = with_(
+        lab,
+        x_train=lab["train_images"].reshape(N_TRAIN, 784) / 255,
+        x_test=lab["test_images"].reshape(N_TEST, 784) / 255,
+    )
     assert checks.evaluate("data", ns).status == "passed"
 
 
 def test_a_sequential_dae_with_an_adam_instance_batch_256_and_more_epochs_passes(lab):
-    dae = keras.Sequential([keras.Input((784,)), keras.layers.Dense(32), keras.layers.Activation("relu"),
-                            keras.layers.Dense(784, activation="sigmoid")])
-    history = fit(dae, lab["x_train_noisy"], lab["x_train"], (lab["x_test_noisy"], lab["x_test"]),
-                  epochs=15, batch_size=256, optimizer=keras.optimizers.Adam(0.003))
+    dae = keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(32),
+            keras.layers.Activation("relu"),
+            keras.layers.Dense(784, activation="sigmoid"),
+        ]
+    )
+    history = fit(
+        dae,
+        lab["x_train_noisy"],
+        lab["x_train"],
+        (lab["x_test_noisy"], lab["x_test"]),
+        epochs=15,
+        batch_size=256,
+        optimizer=keras.optimizers.Adam(0.003),
+    )
     ns = with_(lab, dae=dae, history=history, x_test_denoised=dae.predict(lab["x_test_noisy"], verbose=0))
     for task in ("dae_model", "dae_training", "predictions"):
         assert checks.evaluate(task, ns).status == "passed", checks.evaluate(task, ns)
@@ -429,7 +584,11 @@ def test_a_sequential_dae_with_an_adam_instance_batch_256_and_more_epochs_passes
 def test_figures_may_show_other_test_images_in_another_order(lab):
     picks = [250, 3, 77, 12, 199]
     rows = [lab["x_test"][picks], lab["x_test_noisy"][picks], lab["x_test_denoised"][picks]]
-    ns = with_(lab, fig_clean=helpers.plot_rows(rows[:1], ["c"], n=5), fig_results=helpers.plot_rows(rows, ["c", "n", "d"], n=5))
+    ns = with_(
+        lab,
+        fig_clean=helpers.plot_rows(rows[:1], ["c"], n=5),
+        fig_results=helpers.plot_rows(rows, ["c", "n", "d"], n=5),
+    )
     assert checks.evaluate("view_results", ns).status == "passed", checks.evaluate("view_results", ns)
     plt.close("all")
 
@@ -449,8 +608,18 @@ def test_a_subclassed_dae_passes_the_model_check(lab):
 
 def test_the_regular_autoencoder_trained_longer_passes(lab):
     autoencoder, encoder = helpers.build_autoencoder()
-    fit(autoencoder, lab["x_train"], lab["x_train"], None, epochs=12, batch_size=128, optimizer=keras.optimizers.Adam(0.003))
-    assert checks.evaluate("regular_autoencoder", with_(lab, autoencoder=autoencoder, encoder=encoder)).status == "passed"
+    fit(
+        autoencoder,
+        lab["x_train"],
+        lab["x_train"],
+        None,
+        epochs=12,
+        batch_size=128,
+        optimizer=keras.optimizers.Adam(0.003),
+    )
+    assert (
+        checks.evaluate("regular_autoencoder", with_(lab, autoencoder=autoencoder, encoder=encoder)).status == "passed"
+    )
 
 
 # ---------------------------------------------------------------- never raises
@@ -478,12 +647,22 @@ def odd_figures():
 
 
 ANY_VALUE = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=4),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=4),
     st.lists(st.one_of(st.floats(), st.lists(st.integers(), max_size=2)), max_size=4),
-    hnp.arrays(st.sampled_from(["uint8", "int64", "float16", "float32", "float64", "bool", "complex64", "U3"]),
-               hnp.array_shapes(min_dims=0, max_dims=3, max_side=4)),
-    hnp.arrays("float32", st.tuples(st.integers(1, 4), st.just(784)),
-               elements=st.floats(-2, 2, width=32), fill=st.sampled_from([0.0, 0.5, 1.0, np.nan, np.inf])),
+    hnp.arrays(
+        st.sampled_from(["uint8", "int64", "float16", "float32", "float64", "bool", "complex64", "U3"]),
+        hnp.array_shapes(min_dims=0, max_dims=3, max_side=4),
+    ),
+    hnp.arrays(
+        "float32",
+        st.tuples(st.integers(1, 4), st.just(784)),
+        elements=st.floats(-2, 2, width=32),
+        fill=st.sampled_from([0.0, 0.5, 1.0, np.nan, np.inf]),
+    ),
     st.sampled_from(["object", "dict", "model", "figure", "history"]),  # resolved in resolve()
 )
 
@@ -491,16 +670,46 @@ ANY_VALUE = st.one_of(
 def resolve(value, lab):
     """Turn the strategy's placeholders into objects hypothesis cannot build itself."""
     if isinstance(value, str) and value in ("object", "dict", "model", "figure", "history"):
-        return {"object": object(), "dict": {"loss": [1.0]}, "model": odd_models()[0],
-                "figure": odd_figures()[2], "history": lab["ae_history"]}[value]
+        return {
+            "object": object(),
+            "dict": {"loss": [1.0]},
+            "model": odd_models()[0],
+            "figure": odd_figures()[2],
+            "history": lab["ae_history"],
+        }[value]
     return value
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(task=st.sampled_from(checks.TASKS), name=st.sampled_from(sorted(
-    ["x_train", "x_test", "train_images", "test_images", "autoencoder", "encoder", "codes", "reconstructions",
-     "fig_autoencoder", "x_train_noisy", "x_test_noisy", "dae", "history", "x_test_denoised", "fig_clean",
-     "fig_results", "fig_loss", "ae_history"])), value=ANY_VALUE, alone=st.booleans())
+@given(
+    task=st.sampled_from(checks.TASKS),
+    name=st.sampled_from(
+        sorted(
+            [
+                "x_train",
+                "x_test",
+                "train_images",
+                "test_images",
+                "autoencoder",
+                "encoder",
+                "codes",
+                "reconstructions",
+                "fig_autoencoder",
+                "x_train_noisy",
+                "x_test_noisy",
+                "dae",
+                "history",
+                "x_test_denoised",
+                "fig_clean",
+                "fig_results",
+                "fig_loss",
+                "ae_history",
+            ]
+        )
+    ),
+    value=ANY_VALUE,
+    alone=st.booleans(),
+)
 def test_no_value_makes_a_check_raise(lab, task, name, value, alone):
     value = resolve(value, lab)
     ns = {name: value} if alone else with_(lab, **{name: value})
@@ -512,16 +721,30 @@ def test_no_value_makes_a_check_raise(lab, task, name, value, alone):
 
 @pytest.mark.parametrize("odd", range(4))
 def test_odd_models_give_a_hint(lab, odd):
-    for task, name in (("regular_autoencoder", "autoencoder"), ("regular_autoencoder", "encoder"), ("dae_model", "dae"),
-                       ("dae_training", "dae"), ("predictions", "dae"), ("reconstructions", "encoder")):
+    for task, name in (
+        ("regular_autoencoder", "autoencoder"),
+        ("regular_autoencoder", "encoder"),
+        ("dae_model", "dae"),
+        ("dae_training", "dae"),
+        ("predictions", "dae"),
+        ("reconstructions", "encoder"),
+    ):
         result = checks.evaluate(task, with_(lab, **{name: odd_models()[odd]}))
-        assert result.status in ("failed", "blocked") and not result.message.startswith("the check could not"), (task, name, result)
+        assert result.status in ("failed", "blocked") and not result.message.startswith("the check could not"), (
+            task,
+            name,
+            result,
+        )
 
 
 @pytest.mark.parametrize("odd", range(3))
 def test_odd_figures_give_a_hint(lab, odd):
-    for task, name in (("view_results", "fig_clean"), ("view_results", "fig_results"), ("reconstructions", "fig_autoencoder"),
-                       ("loss_curve", "fig_loss")):
+    for task, name in (
+        ("view_results", "fig_clean"),
+        ("view_results", "fig_results"),
+        ("reconstructions", "fig_autoencoder"),
+        ("loss_curve", "fig_loss"),
+    ):
         result = checks.evaluate(task, with_(lab, **{name: odd_figures()[odd]}))
         assert result.status == "failed" and not result.message.startswith("the check could not"), (task, name, result)
     plt.close("all")

@@ -25,8 +25,19 @@ spec.loader.exec_module(make_corpus)
 
 from grading.run import grade, load_tasks  # noqa: E402
 
-ISSUE = ("noise_unclipped", "under_trained", "code_sigmoid", "code_64", "test_noise_shuffled", "trained_on_test_set",
-         "validated_on_clean", "noise_before_scaling", "noise_factor_twice", "noise_uniform", "noise_mean_shifted")
+ISSUE = (
+    "noise_unclipped",
+    "under_trained",
+    "code_sigmoid",
+    "code_64",
+    "test_noise_shuffled",
+    "trained_on_test_set",
+    "validated_on_clean",
+    "noise_before_scaling",
+    "noise_factor_twice",
+    "noise_uniform",
+    "noise_mean_shifted",
+)
 MISTAKES = tuple(make_corpus.MISTAKES) if os.environ.get("DAE_CORPUS") == "all" else ISSUE
 VALID = tuple(make_corpus.VALID)
 
@@ -47,7 +58,10 @@ def test_blocked_is_a_verdict_of_its_own_that_earns_nothing():
     from grading import report
 
     assert set(checks.STATUSES) <= set(report.VERDICTS) and report.BLOCKED in checks.STATUSES
-    row = report.Row("alice", {"noisy_data": ("failed", "clip them"), "dae_training": ("blocked", "fix the noisy_data task first: x")})
+    row = report.Row(
+        "alice",
+        {"noisy_data": ("failed", "clip them"), "dae_training": ("blocked", "fix the noisy_data task first: x")},
+    )
     assert row.total == 0
     assert report.cell_text(*row.results["dae_training"]) == "blocked: fix the noisy_data task first: x"
     assert "class='blocked'" in report.feedback_html(row, ["noisy_data", "dae_training"])
@@ -57,7 +71,7 @@ def test_the_issue_lists_only_corpus_mistakes():
     assert set(ISSUE) <= set(make_corpus.MISTAKES)
     tasks = load_tasks()
     for name, (_, task, words, blocked) in make_corpus.MISTAKES.items():
-        assert task in tasks and words and set(blocked) <= set(tasks[tasks.index(task) + 1:]), name
+        assert task in tasks and words and set(blocked) <= set(tasks[tasks.index(task) + 1 :]), name
 
 
 @pytest.mark.parametrize("name", MISTAKES)

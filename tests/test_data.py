@@ -4,11 +4,11 @@ import gzip
 import struct
 from pathlib import Path
 
+import helpers
+
 import keras
 import numpy as np
 import pytest
-
-import helpers
 
 DEBIAN = helpers.DEBIAN_DIRS["fashion_mnist"]
 

@@ -148,7 +148,9 @@ def test_fixtures_are_what_make_fixtures_writes():
     assert make_fixtures.TASKS == load_tasks(), "make_fixtures.ANSWERS must answer every task in checks.TASKS"
     for name, content in make_fixtures.fixtures().items():
         expected = content if isinstance(content, str) else nbformat.writes(content) + "\n"
-        assert (FIXTURES / name).read_text(encoding="utf-8") == expected, f"run tests/fixtures/make_fixtures.py: {name} is stale"
+        assert (FIXTURES / name).read_text(encoding="utf-8") == expected, (
+            f"run tests/fixtures/make_fixtures.py: {name} is stale"
+        )
 
 
 # ---------------------------------------------------------------- mapping cells to tasks
@@ -162,11 +164,22 @@ def code(source):
 
 
 def test_cells_belong_to_the_next_check_and_level_up_cells_are_not_run():
-    cells = [code("setup"), code("x = 1"), code('check("a");'), code("y = 2"), code(" checks.check( 'b' )\n"), code("level up")]
+    cells = [
+        code("setup"),
+        code("x = 1"),
+        code('check("a");'),
+        code("y = 2"),
+        code(" checks.check( 'b' )\n"),
+        code("level up"),
+    ]
     plan, unbounded = execute.plan_cells(cells, ("a", "b"))
     assert unbounded == []
     assert [names if cell is None else cell.source for cell, names in plan] == [
-        "setup", "x = 1", ["a"], "y = 2", ["b"],  # cells that only call check are replaced by the evaluation
+        "setup",
+        "x = 1",
+        ["a"],
+        "y = 2",
+        ["b"],  # cells that only call check are replaced by the evaluation
     ]
 
 
@@ -175,7 +188,11 @@ def test_a_task_without_its_check_call_is_evaluated_after_every_cell():
     plan, unbounded = execute.plan_cells(cells, ("a", "b"))
     assert unbounded == ["b"]
     assert [names if cell is None else cell.source for cell, names in plan] == [
-        "setup", 'x = 1\ncheck("a")', ["a"], "level up", ["b"],  # a check call in a cell with code: the cell runs
+        "setup",
+        'x = 1\ncheck("a")',
+        ["a"],
+        "level up",
+        ["b"],  # a check call in a cell with code: the cell runs
     ]
 
 
@@ -220,13 +237,31 @@ def graded(tmp_path_factory):
     """
     loop_dir = tmp_path_factory.mktemp("loop")
     copy_fixture("endless_loop.ipynb", loop_dir)
-    command = [sys.executable, str(ROOT / "tools" / "grade.py"), str(loop_dir / "endless_loop.ipynb"), "--timeout", str(LOOP_TIMEOUT)]
-    loop = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    command = [
+        sys.executable,
+        str(ROOT / "tools" / "grade.py"),
+        str(loop_dir / "endless_loop.ipynb"),
+        "--timeout",
+        str(LOOP_TIMEOUT),
+    ]
+    loop = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
 
     subs = tmp_path_factory.mktemp("submissions")
     quick_answer_key(subs)
     shutil.copy(ROOT / "index.ipynb", subs)
-    for name in ("raises_in_task3.ipynb", "breaks_environment.ipynb", "half_right.ipynb", "malformed.ipynb", "not_a_notebook.ipynb"):
+    for name in (
+        "raises_in_task3.ipynb",
+        "breaks_environment.ipynb",
+        "half_right.ipynb",
+        "malformed.ipynb",
+        "not_a_notebook.ipynb",
+    ):
         shutil.copy(FIXTURES / name, subs)
     out = tmp_path_factory.mktemp("tables")
     before = snapshot(subs)
@@ -283,7 +318,10 @@ def test_files_that_are_not_notebooks_get_a_row_and_exit_status_1(graded):
     assert status == grade.EXIT_UNGRADED
     assert rows["malformed"]["note"].startswith("not a notebook: malformed JSON")
     assert rows["not_a_notebook"]["note"].startswith("not a notebook")
-    assert all(rows[name]["note"] == "" for name in ("solution", "index", "raises_in_task3", "breaks_environment", "half_right"))
+    assert all(
+        rows[name]["note"] == ""
+        for name in ("solution", "index", "raises_in_task3", "breaks_environment", "half_right")
+    )
 
 
 def test_submissions_are_never_modified(graded):
@@ -335,8 +373,9 @@ def test_graded_rows_get_feedback_files_and_whole_messages(graded):
 
 
 def test_export_round_trip_keeps_what_the_checks_read(tmp_path):
-    import checks
     import helpers
+
+    import checks
 
     model, _ = helpers.build_autoencoder(input_dim=784, code_size=32)
     namespace = {"x_test": np.zeros((5, 784), "float32"), "dae": model, "DATASET": "fashion_mnist", "junk": object()}
@@ -408,7 +447,6 @@ def test_honest_submission_keeps_full_marks_beside_hostile_ones(hostile_run):
 @needs_sandbox
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_submission_earns_only_its_real_work(hostile_run, name):
-    tasks = load_tasks()
     row = hostile_run[1][name]
     assert row["data"] == "passed"  # the one task it did before attacking
     assert row["total"] == "1", row
@@ -491,13 +529,39 @@ def test_a_cluster_by_address_grades_everything_when_a_worker_dies(tmp_path):
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tools'}"}
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env, "start_new_session": True}
-    scheduler = subprocess.Popen([bin_dir / "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                                  "--no-dashboard"], **quiet)
-    workers = [subprocess.Popen([bin_dir / "dask", "worker", address, "--nthreads", "1", "--name", str(n), "--no-dashboard",
-                                 "--memory-limit", "0"], **quiet) for n in range(2)]
+    scheduler = subprocess.Popen(
+        [bin_dir / "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+        **quiet,
+    )
+    workers = [
+        subprocess.Popen(
+            [
+                bin_dir / "dask",
+                "worker",
+                address,
+                "--nthreads",
+                "1",
+                "--name",
+                str(n),
+                "--no-dashboard",
+                "--memory-limit",
+                "0",
+            ],
+            **quiet,
+        )
+        for n in range(2)
+    ]
     try:
         time.sleep(5)  # the workers register
-        command = [sys.executable, str(ROOT / "tools" / "grade.py"), str(subs), "--scheduler", address, "--timeout", "120"]
+        command = [
+            sys.executable,
+            str(ROOT / "tools" / "grade.py"),
+            str(subs),
+            "--scheduler",
+            address,
+            "--timeout",
+            "120",
+        ]
         grader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(12)  # both workers are grading now
         os.killpg(workers[0].pid, signal.SIGKILL)  # a machine lost mid-run: its submission is graded elsewhere

@@ -4,11 +4,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import helpers
+
 import keras
 import numpy as np
 import pytest
-
-import helpers
 
 
 @pytest.fixture
@@ -197,12 +197,15 @@ def test_plot_rows_images_keep_their_size_whatever_the_titles(images, image_shap
     """Long row titles used to make tight_layout shrink every image to a few pixels."""
     rows = [images[:, : image_shape[0] * image_shape[1]]] * 2
     sizes = []
-    for titles in (["a", "b"], ["original", "reconstructed by the regular autoencoder, a much longer title than usual"]):
+    for titles in (
+        ["a", "b"],
+        ["original", "reconstructed by the regular autoencoder, a much longer title than usual"],
+    ):
         fig = helpers.plot_rows(rows, titles, image_shape=image_shape)
         fig.canvas.draw()
         sizes.append({tuple(np.round(ax.get_window_extent().size, 3)) for ax in fig.axes})
     assert sizes[0] == sizes[1] and len(sizes[0]) == 1
-    (width, _), = sizes[0]
+    ((width, _),) = sizes[0]
     assert width == pytest.approx(helpers.IMAGE_INCHES * fig.dpi)
 
 

@@ -2,13 +2,14 @@
 
 import math
 
+import helpers
+
 import keras
 import matplotlib
 import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-import helpers
 import levelup
 
 matplotlib.use("Agg")
@@ -26,7 +27,9 @@ def images():
 # ---------------------------------------------------------------- models
 
 
-@pytest.mark.parametrize("kind, code_shape", [("shallow", (32,)), ("deep", (64,)), ("conv", (7, 7, 8)), ("hybrid", (256,))])
+@pytest.mark.parametrize(
+    "kind, code_shape", [("shallow", (32,)), ("deep", (64,)), ("conv", (7, 7, 8)), ("hybrid", (256,))]
+)
 def test_every_kind_maps_flat_rows_to_flat_rows(kind, code_shape):
     options = {"filters": 8} if kind in ("conv", "hybrid") else {}
     model, encoder = levelup.build_denoiser(kind, **options)
@@ -72,7 +75,9 @@ def test_hybrid_autoencoder_adds_block_corrections_to_a_dense_guess():
     rows = np.random.default_rng(0).random((3, 784)).astype("float32")
 
     def coarse_guess():
-        return keras.ops.convert_to_numpy(keras.ops.sigmoid(coarse.predict(rows, verbose=0)))  # a backend tensor otherwise
+        return keras.ops.convert_to_numpy(
+            keras.ops.sigmoid(coarse.predict(rows, verbose=0))
+        )  # a backend tensor otherwise
 
     assert np.abs(model.predict(rows, verbose=0) - coarse_guess()).max() > 1e-3
     model.get_layer("refine_correction").set_weights([np.zeros((3, 3, 8, 16)), np.zeros(16)])
@@ -82,15 +87,21 @@ def test_hybrid_autoencoder_adds_block_corrections_to_a_dense_guess():
 
 def test_hybrid_model_without_fine_stage():
     model, _ = levelup.build_hybrid_autoencoder((28, 28), hidden=(64,), filters=8, fine_filters=0, activation="relu")
-    assert [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == ["refine", "refine_correction"]
+    assert [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == [
+        "refine",
+        "refine_correction",
+    ]
     assert model.get_layer("code").activation.__name__ == "relu"
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"image_shape": (25, 25)}, "divisible by 4; got 25x25"),
-    ({"image_shape": (27, 27), "patch": 3}, "patch must be even, got 3"),
-    ({"fine_filters": -2}, "fine_filters must be a non-empty list of positive integers"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"image_shape": (25, 25)}, "divisible by 4; got 25x25"),
+        ({"image_shape": (27, 27), "patch": 3}, "patch must be even, got 3"),
+        ({"fine_filters": -2}, "fine_filters must be a non-empty list of positive integers"),
+    ],
+)
 def test_hybrid_model_refuses_sizes_its_patches_do_not_tile(options, message):
     with pytest.raises(ValueError, match=message):
         levelup.build_denoiser("hybrid", **options)
@@ -115,7 +126,9 @@ def test_fit_fresh_noise_draws_new_noise_every_epoch(images, monkeypatch):
     drawn = []
     add_noise = helpers.add_noise
     monkeypatch.setattr(helpers, "add_noise", lambda *args, **kw: drawn.append(add_noise(*args, **kw)) or drawn[-1])
-    losses, seconds = levelup.fit_fresh_noise(model, images, epochs=3, seed=1, batch_size=4, validation_data=(images, images))
+    losses, seconds = levelup.fit_fresh_noise(
+        model, images, epochs=3, seed=1, batch_size=4, validation_data=(images, images)
+    )
     assert len(drawn) == len(seconds) == len(losses["loss"]) == len(losses["val_loss"]) == 3
     assert not np.array_equal(drawn[0], drawn[1]) and drawn[0].dtype == np.float32
     assert int(model.optimizer.iterations) == 9  # 12 rows, batch 4, 3 epochs
@@ -123,11 +136,14 @@ def test_fit_fresh_noise_draws_new_noise_every_epoch(images, monkeypatch):
     assert len(seconds) == 1
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"epochs": 0}, "epochs must be a non-empty list of positive integers"),
-    ({"noise_factor": -1}, "noise factor must be a number, 0 or more"),
-    ({"budget": -5}, "time budget must be a positive number of seconds"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"epochs": 0}, "epochs must be a non-empty list of positive integers"),
+        ({"noise_factor": -1}, "noise factor must be a number, 0 or more"),
+        ({"budget": -5}, "time budget must be a positive number of seconds"),
+    ],
+)
 def test_fit_fresh_noise_refuses_bad_settings(images, options, message):
     model, _ = levelup.build_denoiser("shallow", code_size=4)
     helpers.compile_autoencoder(model)
@@ -153,7 +169,9 @@ def test_deep_model_refuses_bad_hidden_sizes(hidden):
 
 def test_predict_rows_matches_predict_and_checks_the_input_size(images):
     model, _ = levelup.build_denoiser("shallow")
-    np.testing.assert_allclose(levelup.predict_rows(model, images, batch_size=5), model.predict(images, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        levelup.predict_rows(model, images, batch_size=5), model.predict(images, verbose=0), atol=1e-6
+    )
     with pytest.raises(ValueError):
         levelup.predict_rows(model, images[:, :625])
 
@@ -177,8 +195,10 @@ def test_fresh_noise_wrapper_shares_the_weights():
     model, _ = levelup.build_denoiser("shallow")
     wrapper = levelup.with_fresh_noise(model, 0.5, seed=0)
     assert {id(w) for w in model.weights} == {id(w) for w in wrapper.weights}
-    assert isinstance(keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(wrapper.layers[1])),
-                      levelup.ClippedGaussianNoise)
+    assert isinstance(
+        keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(wrapper.layers[1])),
+        levelup.ClippedGaussianNoise,
+    )
 
 
 @pytest.mark.parametrize("factor", [-0.1, "0.5", None, float("nan")])
@@ -260,22 +280,31 @@ def test_loss_with_ssim_adds_the_weighted_ssim_gap(images, loss, weight):
     np.testing.assert_allclose(combined, pixels + weight * (1 - ssim), rtol=1e-5)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: levelup.loss_with_ssim(ssim_weight=-1), "ssim_weight must be a number, 0 or more"),
-    (lambda: levelup.loss_with_ssim(ssim_weight="high"), "ssim_weight must be a number, 0 or more"),
-    (lambda: levelup.loss_with_ssim("psnr"), "Unknown loss 'psnr': name a Keras loss"),
-    (lambda: levelup.ssim_rows(np.zeros((1, 30)), np.zeros((1, 30)), (5, 6)), "7x7 window needs images at least 7 pixels"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: levelup.loss_with_ssim(ssim_weight=-1), "ssim_weight must be a number, 0 or more"),
+        (lambda: levelup.loss_with_ssim(ssim_weight="high"), "ssim_weight must be a number, 0 or more"),
+        (lambda: levelup.loss_with_ssim("psnr"), "Unknown loss 'psnr': name a Keras loss"),
+        (
+            lambda: levelup.ssim_rows(np.zeros((1, 30)), np.zeros((1, 30)), (5, 6)),
+            "7x7 window needs images at least 7 pixels",
+        ),
+    ],
+)
 def test_ssim_loss_refuses_bad_settings(call, message):
     with pytest.raises(ValueError, match=message):
         call()
 
 
-@pytest.mark.parametrize("clean, other, message", [
-    (np.zeros((3, 784)), np.zeros((2, 784)), "clean holds 3 images but images holds 2"),
-    (np.zeros((0, 784)), np.zeros((0, 784)), "No images to score"),
-    (np.zeros((2, 700)), np.zeros((2, 700)), "Expected images of 784 values"),
-])
+@pytest.mark.parametrize(
+    "clean, other, message",
+    [
+        (np.zeros((3, 784)), np.zeros((2, 784)), "clean holds 3 images but images holds 2"),
+        (np.zeros((0, 784)), np.zeros((0, 784)), "No images to score"),
+        (np.zeros((2, 700)), np.zeros((2, 700)), "Expected images of 784 values"),
+    ],
+)
 def test_scores_refuse_mismatched_or_empty_images(clean, other, message):
     with pytest.raises(ValueError, match=message):
         levelup.image_scores(clean, other)
@@ -311,10 +340,14 @@ def test_unknown_per_image_denoiser_is_named(images):
 def test_quality_rows_table_and_failures(images):
     noisy = helpers.add_noise(images, 0.3, np.random.default_rng(3))
     identity = keras.Sequential([keras.Input((784,)), keras.layers.Identity()])
-    rows = levelup.quality_rows(images, noisy, images, {"copy": (identity, 1.5)},
-                                classical_params={"Gaussian filter": {"sigma": 1.0}})
-    assert [(r["method"], r["kind"]) for r in rows] == [("noisy input", "none"), ("Gaussian filter", "classical"),
-                                                       ("copy", "autoencoder")]
+    rows = levelup.quality_rows(
+        images, noisy, images, {"copy": (identity, 1.5)}, classical_params={"Gaussian filter": {"sigma": 1.0}}
+    )
+    assert [(r["method"], r["kind"]) for r in rows] == [
+        ("noisy input", "none"),
+        ("Gaussian filter", "classical"),
+        ("copy", "autoencoder"),
+    ]
     assert rows[2]["psnr"] == pytest.approx(rows[0]["psnr"])  # an identity model is as bad as its input
     table = levelup.format_table(rows).splitlines()
     assert table[2].startswith("| Gaussian filter |") and len(table) == 5  # best PSNR first
@@ -342,12 +375,15 @@ def test_sweep_trains_every_setting_and_keeps_its_books(images):
     assert len(levelup.plot_sweep_examples(sweep).axes) == 3 * 3 * 2
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"code_sizes": ()}, "code_sizes must be a non-empty list"),
-    ({"noise_factors": ()}, "noise_factors is empty"),
-    ({"noise_factors": (0.5, -1)}, "noise factor must be a number, 0 or more"),
-    ({"n_examples": 0}, "n_examples must be from 1"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"code_sizes": ()}, "code_sizes must be a non-empty list"),
+        ({"noise_factors": ()}, "noise_factors is empty"),
+        ({"noise_factors": (0.5, -1)}, "noise factor must be a number, 0 or more"),
+        ({"n_examples": 0}, "n_examples must be from 1"),
+    ],
+)
 def test_empty_or_bad_sweeps_are_refused(images, options, message):
     with pytest.raises(ValueError, match=message):
         levelup.run_sweep(images, images, **options)
@@ -371,7 +407,7 @@ def test_reconstruction_errors_are_per_row_squared_errors(images):
     identity = keras.Sequential([keras.Input((784,)), keras.layers.Identity()])
     np.testing.assert_allclose(levelup.reconstruction_errors(identity, images), 0)
     zeros = keras.Sequential([keras.Input((784,)), keras.layers.Lambda(lambda x: x * 0)])
-    np.testing.assert_allclose(levelup.reconstruction_errors(zeros, images), np.mean(images ** 2, axis=1), rtol=1e-6)
+    np.testing.assert_allclose(levelup.reconstruction_errors(zeros, images), np.mean(images**2, axis=1), rtol=1e-6)
 
 
 def test_threshold_auc_and_rates_on_known_scores():
@@ -381,12 +417,15 @@ def test_threshold_auc_and_rates_on_known_scores():
     assert levelup.detection_rates(normal, anomalies, 89.1) == pytest.approx((2 / 3, 0.10))
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: levelup.pick_threshold([], 0.95), "errors of at least one normal sample"),
-    (lambda: levelup.pick_threshold([1.0], 1.5), "quantile must be between 0 and 1"),
-    (lambda: levelup.roc_auc([1.0], []), "at least one normal and one anomalous"),
-    (lambda: levelup.plot_error_histogram([], [1.0], 0.5), "at least one normal and one anomalous"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: levelup.pick_threshold([], 0.95), "errors of at least one normal sample"),
+        (lambda: levelup.pick_threshold([1.0], 1.5), "quantile must be between 0 and 1"),
+        (lambda: levelup.roc_auc([1.0], []), "at least one normal and one anomalous"),
+        (lambda: levelup.plot_error_histogram([], [1.0], 0.5), "at least one normal and one anomalous"),
+    ],
+)
 def test_anomaly_helpers_refuse_empty_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()

@@ -77,8 +77,11 @@ def test_no_solution_code_leaks_into_index(solution, index):
 
 
 def test_index_has_a_placeholder_per_answer_and_no_markers(solution, index):
-    regions = sum(cell.source.count(make_student.BEGIN) for cell in solution.cells
-                  if make_student.SOLUTION_ONLY not in make_student.tags(cell))
+    regions = sum(
+        cell.source.count(make_student.BEGIN)
+        for cell in solution.cells
+        if make_student.SOLUTION_ONLY not in make_student.tags(cell)
+    )
     text = "\n".join(cell.source for cell in index.cells)
     assert text.count(make_student.PLACEHOLDER) == regions > 0
     assert "SOLUTION" not in text
@@ -106,8 +109,11 @@ def test_index_stores_only_its_own_run_outputs(index):
 
 def test_every_check_passes_in_the_executed_solution(solution):
     """Stored outputs of the answer key: each check cell printed 'passed' (re-run `make lab` if not)."""
-    lines = ["".join(o.get("text", "") for o in c.outputs) for c in solution.cells
-             if c.cell_type == "code" and CHECK_CELL.fullmatch(c.source)]
+    lines = [
+        "".join(o.get("text", "") for o in c.outputs)
+        for c in solution.cells
+        if c.cell_type == "code" and CHECK_CELL.fullmatch(c.source)
+    ]
     assert lines == [f"{task}: passed\n" for task in checks.TASKS]
 
 
@@ -116,7 +122,9 @@ def test_expected_output_text_comes_from_the_solution_run(solution):
     previous_output, checked = "", 0
     for cell in solution.cells:
         if cell.cell_type == "code":
-            texts = [o.get("text", "") for o in cell.outputs] + [o.get("data", {}).get("text/plain", "") for o in cell.outputs]
+            texts = [o.get("text", "") for o in cell.outputs] + [
+                o.get("data", {}).get("text/plain", "") for o in cell.outputs
+            ]
             previous_output = re.sub(r"\s+", " ", ANSI.sub("", "".join(texts)))
         elif make_student.STUDENT_ONLY in make_student.tags(cell):
             for block in re.findall(r"```\n(.*?)```", cell.source, flags=re.DOTALL):
@@ -131,7 +139,9 @@ def test_figures_are_the_solutions_stored_images(solution):
     assert set(figures) == set(make_student.FIGURES.values())
     for name, png in figures.items():
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
-        assert (FIGURE_DIR / name).read_bytes() == png, f"{name} differs from solution.ipynb's figure: run `make student`"
+        assert (FIGURE_DIR / name).read_bytes() == png, (
+            f"{name} differs from solution.ipynb's figure: run `make student`"
+        )
 
 
 def test_every_figure_is_referenced_and_every_reference_resolves(index):
@@ -141,7 +151,9 @@ def test_every_figure_is_referenced_and_every_reference_resolves(index):
     assert [link for link in local if not (ROOT / link).is_file()] == []
     referenced = {(ROOT / link).resolve() for link in local}
     assert [path.name for path in sorted(FIGURE_DIR.iterdir()) if path.resolve() not in referenced] == []
-    student_links = {link for cell in index.cells if cell.cell_type == "markdown" for link in IMAGE_LINK.findall(cell.source)}
+    student_links = {
+        link for cell in index.cells if cell.cell_type == "markdown" for link in IMAGE_LINK.findall(cell.source)
+    }
     assert {f"{make_student.FIGURE_DIR}/{name}" for name in make_student.FIGURES.values()} <= student_links
 
 
@@ -154,14 +166,21 @@ def test_marked_regions_become_placeholders_and_given_lines_stay():
 
 
 def test_cells_are_cleared_tagged_cells_handled_and_output_is_deterministic():
-    nb = notebook(("code", "x = 1\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION", ["nbval-ignore-output"]),
-                  ("code", "secret = 1", ["solution-only"]), ("markdown", "Expected: 2", ["student-only"]), ("markdown", "# Title"))
+    nb = notebook(
+        ("code", "x = 1\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION", ["nbval-ignore-output"]),
+        ("code", "secret = 1", ["solution-only"]),
+        ("markdown", "Expected: 2", ["student-only"]),
+        ("markdown", "# Title"),
+    )
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="2\n")]
     nb.cells[0].execution_count = 7
     nb.cells[0].metadata["execution"] = {"iopub.status.busy": "2026-01-01"}
     student = make_student.make_student(nb)
     assert [(c.cell_type, c.source, c.metadata) for c in student.cells] == [
-        ("code", "x = 1\n# Your code here", {"tags": ["nbval-ignore-output"]}), ("markdown", "Expected: 2", {}), ("markdown", "# Title", {})]
+        ("code", "x = 1\n# Your code here", {"tags": ["nbval-ignore-output"]}),
+        ("markdown", "Expected: 2", {}),
+        ("markdown", "# Title", {}),
+    ]
     assert student.cells[0].outputs == [] and student.cells[0].execution_count is None
     assert make_student.notebook_bytes(make_student.make_student(nb)) == make_student.notebook_bytes(student)
 
@@ -176,7 +195,11 @@ def test_the_repository_solution_gives_byte_identical_output_twice(solution):
     [
         ([("code", "a = 1"), ("code", "### BEGIN SOLUTION\nb = 2")], 2, "without a matching ### END SOLUTION"),
         ([("code", "b = 2\n### END SOLUTION")], 1, "without a ### BEGIN SOLUTION before it"),
-        ([("markdown", "x"), ("code", "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n### END SOLUTION")], 2, "nested"),
+        (
+            [("markdown", "x"), ("code", "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n### END SOLUTION")],
+            2,
+            "nested",
+        ),
         ([("code", "a"), ("code", "b"), ("markdown", "Hint:\n### BEGIN SOLUTION\nsecret")], 3, "in a markdown cell"),
         ([("code", "a", ["solution-only", "student-only"])], 1, "tagged both"),
     ],
@@ -207,8 +230,20 @@ def test_a_solution_without_stored_figures_is_refused(tmp_path, solution):
 def test_the_command_writes_the_notebook_and_figures(tmp_path):
     """`tools/make_student.py` end to end, without the (slow) execution."""
     output = tmp_path / "index.ipynb"
-    done = subprocess.run([sys.executable, str(ROOT / "tools" / "make_student.py"), "--solution", str(SOLUTION),
-                           "--output", str(output), "--no-execute"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "make_student.py"),
+            "--solution",
+            str(SOLUTION),
+            "--output",
+            str(output),
+            "--no-execute",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "index.ipynb: " in done.stdout
     assert structure(nbformat.read(output, as_version=4)) == structure(nbformat.read(INDEX, as_version=4))
     assert sorted(p.name for p in (tmp_path / "index_files").iterdir()) == sorted(make_student.FIGURES.values())

@@ -43,7 +43,9 @@ def cards(nb):
 
 def helpers_table(nb):
     """The markdown of the 'Helpers you can use' cell."""
-    return next(cell.source for cell in nb.cells if cell.cell_type == "markdown" and "Helpers you can use" in cell.source)
+    return next(
+        cell.source for cell in nb.cells if cell.cell_type == "markdown" and "Helpers you can use" in cell.source
+    )
 
 
 # ---------------------------------------------------------------- task cards
@@ -54,11 +56,14 @@ def test_each_tasks_card_names_every_name_its_check_reads(index, task):
     text, number = cards(index)[task]
     missing = [name for name in checks.DEFINES[task] if f"`{name}" not in text]
     assert missing == [], f"the card of {task} does not name {missing}"
-    following = index.cells[number + 1:]
+    following = index.cells[number + 1 :]
     answer = next(cell for cell in following if cell.cell_type == "code")
     assert "# Your code here" in answer.source, "a card sits right above its task's code cell"
-    checked = next(CHECK_CELL.fullmatch(cell.source).group(1) for cell in following
-                   if cell.cell_type == "code" and CHECK_CELL.fullmatch(cell.source))
+    checked = next(
+        CHECK_CELL.fullmatch(cell.source).group(1)
+        for cell in following
+        if cell.cell_type == "code" and CHECK_CELL.fullmatch(cell.source)
+    )
     assert checked == task
 
 
@@ -69,7 +74,14 @@ def test_cards_come_in_the_order_of_the_checks(index):
 @pytest.mark.parametrize("task, epochs", [("regular_autoencoder", 10), ("dae_training", 30)])
 def test_training_cards_state_every_setting(index, task, epochs):
     text = cards(index)[task][0]
-    for setting in (f"{epochs} epochs", "batch size 128", "shuffled", "validated on", "verbose=2", "helpers.train_autoencoder"):
+    for setting in (
+        f"{epochs} epochs",
+        "batch size 128",
+        "shuffled",
+        "validated on",
+        "verbose=2",
+        "helpers.train_autoencoder",
+    ):
         assert setting in text, (task, setting)
 
 
@@ -79,28 +91,40 @@ def test_every_card_says_which_helper_or_that_it_is_by_hand(index):
 
 
 def test_the_loss_curve_is_its_own_section_before_the_discussion(index):
-    headings = [line for cell in index.cells if cell.cell_type == "markdown"
-                for line in cell.source.splitlines() if line.startswith("## ")]
+    headings = [
+        line
+        for cell in index.cells
+        if cell.cell_type == "markdown"
+        for line in cell.source.splitlines()
+        if line.startswith("## ")
+    ]
     assert headings.index("## Plot the loss curve") < headings.index("## Discussion")
     assert "**Task `loss_curve`**" not in next(c.source for c in index.cells if "## Discussion" in c.source)
 
 
 def test_the_helpers_table_introduces_every_helper_a_check_hint_names(index):
     table = helpers_table(index)
-    strings = [node.value for node in ast.walk(ast.parse((ROOT / "checks.py").read_text()))
-               if isinstance(node, ast.Constant) and isinstance(node.value, str)]  # the hints, not the code
+    strings = [
+        node.value
+        for node in ast.walk(ast.parse((ROOT / "checks.py").read_text()))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]  # the hints, not the code
     hinted = set(re.findall(r"helpers\.(\w+)", "\n".join(strings))) - {"py"}
     assert hinted, "checks.py's hints name helpers"
     assert sorted(name for name in hinted if f"`helpers.{name}(" not in table) == []
 
 
 def test_the_helpers_table_comes_before_the_first_task(index):
-    position = next(i for i, c in enumerate(index.cells) if c.cell_type == "markdown" and "Helpers you can use" in c.source)
+    position = next(
+        i for i, c in enumerate(index.cells) if c.cell_type == "markdown" and "Helpers you can use" in c.source
+    )
     assert position < min(number for _, number in cards(index).values())
 
 
 def test_level_up_cards_name_their_levelup_helpers(index):
-    sections = [cell.source for cell in index.cells if cell.cell_type == "markdown" and re.match(r"### \d\.", cell.source)]
+    sections = [
+        cell.source for cell in index.cells if cell.cell_type == "markdown" and re.match(r"### \d\.", cell.source)
+    ]
     assert len(sections) == 7
     for text in sections:
         assert "**Task (optional)" in text and "levelup." in text, text.splitlines()[0]
@@ -123,16 +147,25 @@ def test_the_student_notebook_never_mentions_tools_students_do_not_run(index):
 @pytest.mark.parametrize("path", [SOLUTION, INDEX], ids=["solution", "index"])
 def test_no_stderr_or_error_is_stored(path):
     nb = nbformat.read(path, as_version=4)
-    bad = [(number, output.get("name", output.output_type)) for number, cell in enumerate(nb.cells, start=1)
-           if cell.cell_type == "code" for output in cell.outputs
-           if output.output_type == "error" or output.get("name") == "stderr"]
+    bad = [
+        (number, output.get("name", output.output_type))
+        for number, cell in enumerate(nb.cells, start=1)
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "error" or output.get("name") == "stderr"
+    ]
     assert bad == []
 
 
 def test_keras_progress_never_shows_more_steps_than_an_epoch_has(solution):
     """Training cells log with verbose=2 (or 0): one summary line per epoch, its step count the epoch's."""
-    steps = [(int(done), int(total)) for cell in solution.cells if cell.cell_type == "code" for output in cell.outputs
-             for done, total in re.findall(r"^(\d+)/(\d+) - ", output.get("text", ""), flags=re.MULTILINE)]
+    steps = [
+        (int(done), int(total))
+        for cell in solution.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        for done, total in re.findall(r"^(\d+)/(\d+) - ", output.get("text", ""), flags=re.MULTILINE)
+    ]
     assert len(steps) >= 40
     assert [pair for pair in steps if pair[0] != pair[1]] == []
     for cell in solution.cells:
@@ -140,8 +173,13 @@ def test_keras_progress_never_shows_more_steps_than_an_epoch_has(solution):
 
 
 def test_every_stored_figure_has_alt_text(solution):
-    images = [output for cell in solution.cells if cell.cell_type == "code" for output in cell.outputs
-              if "image/png" in output.get("data", {})]
+    images = [
+        output
+        for cell in solution.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if "image/png" in output.get("data", {})
+    ]
     assert len(images) >= 11
     for output in images:
         alt = output.metadata.get("image/png", {}).get("alt", "")
@@ -185,19 +223,25 @@ def test_saving_in_jupyterlab_changes_nothing(path):
 
 def test_quiet_start_a_fresh_interpreter_importing_helpers_and_checks_prints_nothing_to_stderr():
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
-    done = subprocess.run([sys.executable, "-c", "import helpers, checks"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", "import helpers, checks"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0 and done.stderr == ""
 
 
 def tiny_notebook(path):
     """A three-cell notebook under two headings whose second cell prints a timing."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# Title\n## First part"), nbformat.v4.new_code_cell("x = 6 * 7\nprint(x)"),
-                nbformat.v4.new_markdown_cell("## Second part\n### Details"),
-                nbformat.v4.new_code_cell("import time\nstart = time.perf_counter()\n"
-                                          "print(f'took {time.perf_counter() - start:.6f} s; 469/469 - 1s - 2ms/step')"),
-                nbformat.v4.new_code_cell("x + 1")]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Title\n## First part"),
+        nbformat.v4.new_code_cell("x = 6 * 7\nprint(x)"),
+        nbformat.v4.new_markdown_cell("## Second part\n### Details"),
+        nbformat.v4.new_code_cell(
+            "import time\nstart = time.perf_counter()\n"
+            "print(f'took {time.perf_counter() - start:.6f} s; 469/469 - 1s - 2ms/step')"
+        ),
+        nbformat.v4.new_code_cell("x + 1"),
+    ]
     nbformat.write(nb, path)
 
 
@@ -207,8 +251,11 @@ def test_run_notebook_shows_progress_and_a_summary_and_leaves_an_unchanged_noteb
     command = [sys.executable, str(ROOT / "tools" / "run_notebook.py"), str(path)]
     first = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
     lines = first.stdout.splitlines()
-    assert lines[:3] == ["tiny.ipynb: cell 1 of 3 · First part", "tiny.ipynb: cell 2 of 3 · Second part › Details",
-                         "tiny.ipynb: cell 3 of 3 · Second part › Details"]
+    assert lines[:3] == [
+        "tiny.ipynb: cell 1 of 3 · First part",
+        "tiny.ipynb: cell 2 of 3 · Second part › Details",
+        "tiny.ipynb: cell 3 of 3 · Second part › Details",
+    ]
     assert re.fullmatch(rf"{re.escape(str(path))}: 3 code cells run in \d+ s; outputs written back", lines[3])
     assert len(lines) == 4
     stored = path.read_bytes()
@@ -228,7 +275,9 @@ def test_timings_are_masked_but_other_changes_are_not():
     assert run_notebook.without_timings(old) != run_notebook.without_timings(other)
     table = "| method | PSNR (dB) | training (s) |\n| --- | ---: | ---: |\n| deep | 18.10 | {} |"
     assert run_notebook.mask_table_seconds(table.format(36)) == run_notebook.mask_table_seconds(table.format(41))
-    assert run_notebook.mask_table_seconds(table.format(36)) != run_notebook.mask_table_seconds(table.format(36).replace("18.10", "18.20"))
+    assert run_notebook.mask_table_seconds(table.format(36)) != run_notebook.mask_table_seconds(
+        table.format(36).replace("18.10", "18.20")
+    )
 
 
 def test_make_lab_runs_the_solution_with_progress():

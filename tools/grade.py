@@ -32,11 +32,13 @@ EXIT_UNGRADED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 def positive(kind):
     """argparse type: a positive number of the given kind."""
+
     def parse(text):
         value = kind(text)
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
         return value
+
     return parse
 
 
@@ -47,36 +49,56 @@ def interrupt(signum, frame):
 
 def main(argv=None):
     """Command line: grade.py PATH [--jobs N] [--timeout S] [--out DIR] [--force]."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog="Exit status: 0 all graded, 1 some not gradable, 2 bad arguments, 130 interrupted.")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Exit status: 0 all graded, 1 some not gradable, 2 bad arguments, 130 interrupted.",
+    )
     parser.add_argument("path", help="a notebook, or a folder searched recursively for *.ipynb")
-    parser.add_argument("--jobs", type=positive(int), default=1,
-                        help="worker processes of the local Dask cluster, submissions graded at once (default 1)")
+    parser.add_argument(
+        "--jobs",
+        type=positive(int),
+        default=1,
+        help="worker processes of the local Dask cluster, submissions graded at once (default 1)",
+    )
     parser.add_argument("--scheduler", help="grade on a running Dask cluster instead, e.g. tcp://10.0.0.5:8786")
-    parser.add_argument("--timeout", type=positive(float), default=600, help="seconds one submission may run (default 600)")
-    parser.add_argument("--out", help="folder for grades.csv, grades.md and feedback/ (default: beside the submissions)")
+    parser.add_argument(
+        "--timeout", type=positive(float), default=600, help="seconds one submission may run (default 600)"
+    )
+    parser.add_argument(
+        "--out", help="folder for grades.csv, grades.md and feedback/ (default: beside the submissions)"
+    )
     parser.add_argument("--force", action="store_true", help="regrade every submission, even unchanged ones")
     parser.add_argument("--quiet", action="store_true", help="no progress lines and no table on stdout (for scripts)")
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, interrupt)  # `kill` stops the workers too, as Ctrl-C does
     try:
-        rows, tasks, csv_path, md_path = grade(args.path, args.jobs, args.timeout, args.out, args.force,
-                                               args.scheduler, args.quiet)
+        rows, tasks, csv_path, md_path = grade(
+            args.path, args.jobs, args.timeout, args.out, args.force, args.scheduler, args.quiet
+        )
     except UsageError as err:
         print(f"grade.py: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("grade.py: interrupted; running notebooks stopped, no table written "
-              "(finished results are kept: run the same command again to go on).", file=sys.stderr)
+        print(
+            "grade.py: interrupted; running notebooks stopped, no table written "
+            "(finished results are kept: run the same command again to go on).",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
     if not args.quiet:
         print(report.to_markdown(rows, tasks), end="")
-    print(f"Wrote {csv_path}, {md_path} and feedback for each submission in {csv_path.parent / 'feedback'}", file=sys.stderr)
+    print(
+        f"Wrote {csv_path}, {md_path} and feedback for each submission in {csv_path.parent / 'feedback'}",
+        file=sys.stderr,
+    )
     ungraded = [row.name for row in rows if not row.graded]
     if ungraded:
-        print(f"Could not grade {len(ungraded)} submission(s): {', '.join(ungraded)} (see the note column).", file=sys.stderr)
+        print(
+            f"Could not grade {len(ungraded)} submission(s): {', '.join(ungraded)} (see the note column).",
+            file=sys.stderr,
+        )
         return EXIT_UNGRADED
     return 0
 

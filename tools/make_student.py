@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import nbformat
+
 from run_notebook import KERNEL_ENV, KERNELSPEC, notebook_bytes, notebook_client, write_atomic
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -63,8 +64,10 @@ def strip_solution(source, number):
         kind = marker(line)
         if kind == BEGIN:
             if inside:
-                raise SolutionError(f"cell {number}: a {BEGIN} line inside another marked region (nested markers); "
-                                    f"close the first region with {END} first")
+                raise SolutionError(
+                    f"cell {number}: a {BEGIN} line inside another marked region (nested markers); "
+                    f"close the first region with {END} first"
+                )
             inside = True
             lines.append(line[: len(line) - len(line.lstrip())] + PLACEHOLDER)
         elif kind == END:
@@ -86,8 +89,10 @@ def check_cell(cell, number):
     if cell.cell_type != "code":
         for line in cell.source.splitlines():
             if marker(line):
-                raise SolutionError(f"cell {number}: a solution marker ({marker(line)}) in a {cell.cell_type} cell; "
-                                    "markers belong in code cells only")
+                raise SolutionError(
+                    f"cell {number}: a solution marker ({marker(line)}) in a {cell.cell_type} cell; "
+                    "markers belong in code cells only"
+                )
     else:
         strip_solution(cell.source, number)
 
@@ -137,18 +142,23 @@ def find_figures(solution):
         names = [name for name in figure_variables(cell.source) if name in FIGURES]
         if not names:
             continue
-        images = [output.data["image/png"] for output in cell.get("outputs", [])
-                  if "image/png" in output.get("data", {})]
+        images = [
+            output.data["image/png"] for output in cell.get("outputs", []) if "image/png" in output.get("data", {})
+        ]
         if len(names) != 1 or len(images) != 1:
-            raise SolutionError(f"cell {number}: assigns {', '.join(names)} but stores {len(images)} image(s); "
-                                "give each figure its own cell and run `make lab` so solution.ipynb holds its image")
+            raise SolutionError(
+                f"cell {number}: assigns {', '.join(names)} but stores {len(images)} image(s); "
+                "give each figure its own cell and run `make lab` so solution.ipynb holds its image"
+            )
         if names[0] in found:
             raise SolutionError(f"cell {number}: {names[0]} is assigned in two cells; assign each figure once")
         found[names[0]] = base64.b64decode(images[0])
     missing = sorted(set(FIGURES) - set(found))
     if missing:
-        raise SolutionError(f"solution.ipynb holds no stored figure for {', '.join(missing)}: "
-                            "run `make lab` first so its figure cells are executed")
+        raise SolutionError(
+            f"solution.ipynb holds no stored figure for {', '.join(missing)}: "
+            "run `make lab` first so its figure cells are executed"
+        )
     return {FIGURES[name]: png for name, png in found.items()}
 
 
@@ -185,8 +195,10 @@ def main(argv=None):
     except SolutionError as err:
         print(f"{args.solution}: {err}; nothing written.", file=sys.stderr)
         return 1
-    print(f"{args.output}: {len(student.cells)} cells; {FIGURE_DIR}/: {', '.join(sorted(figures))} "
-          f"({time.perf_counter() - start:.0f} s)")
+    print(
+        f"{args.output}: {len(student.cells)} cells; {FIGURE_DIR}/: {', '.join(sorted(figures))} "
+        f"({time.perf_counter() - start:.0f} s)"
+    )
     return 0
 
 

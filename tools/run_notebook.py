@@ -39,8 +39,14 @@ class IPCKernelManager(AsyncKernelManager):
 
 def notebook_client(notebook, directory, timeout=600, kernel_manager_class=IPCKernelManager, **options):
     """The lab's one NotebookClient: a fresh python3 kernel on IPC sockets, cells run in directory."""
-    return NotebookClient(notebook, timeout=timeout, kernel_name="python3", kernel_manager_class=kernel_manager_class,
-                          resources={"metadata": {"path": str(directory)}}, **options)
+    return NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        kernel_manager_class=kernel_manager_class,
+        resources={"metadata": {"path": str(directory)}},
+        **options,
+    )
 
 
 def write_atomic(path, data):
@@ -82,6 +88,7 @@ def mask_table_seconds(text):
 
 def without_timings(outputs):
     """Outputs as comparable data with every timing (durations, per-step times, seconds columns) masked."""
+
     def mask(value):
         if isinstance(value, str):
             return TIMING.sub("<t>", mask_table_seconds(value))
@@ -90,6 +97,7 @@ def without_timings(outputs):
         if isinstance(value, dict):
             return {key: mask(item) for key, item in value.items()}
         return value
+
     return mask(nbformat.from_dict(outputs))
 
 
@@ -120,13 +128,18 @@ def section_titles(notebook):
 def progress_printer(notebook, name, stream=sys.stdout):
     """An nbclient on_cell_start hook printing 'name: cell n of N · section' for each code cell."""
     titles = section_titles(notebook)
-    numbers = {index: n for n, index in enumerate(
-        (i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"), start=1)}
+    numbers = {
+        index: n
+        for n, index in enumerate((i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"), start=1)
+    }
 
     def show(cell, cell_index, **_):
         """Print one progress line."""
         if cell_index in numbers:
-            print(f"{name}: cell {numbers[cell_index]} of {len(numbers)} · {titles[cell_index]}", file=stream, flush=True)
+            print(
+                f"{name}: cell {numbers[cell_index]} of {len(numbers)} · {titles[cell_index]}", file=stream, flush=True
+            )
+
     return show
 
 
@@ -140,7 +153,8 @@ def execute_notebook(path, timeout=600, progress=True):
     stored = copy.deepcopy(nb)
     hook = progress_printer(nb, path.name) if progress else None
     notebook_client(nb, path.parent, timeout, record_timing=False, on_cell_start=hook).execute(
-        env={**os.environ, **KERNEL_ENV})
+        env={**os.environ, **KERNEL_ENV}
+    )
     keep_stored_outputs(stored, nb)
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     data = notebook_bytes(nb)
