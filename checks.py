@@ -565,9 +565,10 @@ def student_noise(ns):
     for clean_name, noisy_name in (("x_test", "x_test_noisy"), ("x_train", "x_train_noisy")):
         try:
             clean = pixel_rows(ns[clean_name], clean_name)[:SAMPLE].astype("float64")
-            noisy = as_array(ns[noisy_name], noisy_name)[:SAMPLE].astype("float64")
+            noisy = as_array(ns[noisy_name], noisy_name).astype("float64")
         except (KeyError, Failed):
             continue
+        noisy = noisy[:SAMPLE] if noisy.ndim else noisy  # a scalar has no rows
         if clean.shape != noisy.shape or not np.isfinite(noisy).all():
             continue
         kind = noise_kind(clean, noisy)
@@ -894,9 +895,10 @@ def student_pairs(ns, clean_name, noisy_name, limit=10000):
     """(clean, noisy) first rows of the student's arrays as float32 when both are usable rows of the same shape, else None."""
     try:
         clean = pixel_rows(ns[clean_name], clean_name)[:limit]
-        noisy = as_array(ns[noisy_name], noisy_name)[:limit]
+        noisy = as_array(ns[noisy_name], noisy_name)
     except (KeyError, Failed):
         return None
+    noisy = noisy[:limit] if noisy.ndim else noisy  # a scalar has no rows
     if noisy.shape != clean.shape or not np.isfinite(noisy).all():
         return None
     return np.asarray(clean, "float32"), np.asarray(noisy, "float32")
