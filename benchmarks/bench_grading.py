@@ -8,6 +8,7 @@
 """
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -41,7 +42,8 @@ def time_plain(path):
 
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    notebook_client(nb, path.parent, 600, allow_errors=True).execute(env={**__import__("os").environ, **KERNEL_ENV})
+    env = {**os.environ, **KERNEL_ENV, "PYTHONPATH": str(ROOT)}  # the lab's modules, as beside index.ipynb
+    notebook_client(nb, path.parent, 600, allow_errors=True).execute(env=env)
     return time.perf_counter() - start
 
 
