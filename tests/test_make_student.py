@@ -20,16 +20,6 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CHECK_CELL = re.compile(r'check\("\w+"\);?')
 
 
-@pytest.fixture(scope="module")
-def solution():
-    return nbformat.read(SOLUTION, as_version=4)
-
-
-@pytest.fixture(scope="module")
-def index():
-    return nbformat.read(INDEX, as_version=4)
-
-
 def structure(nb):
     """What the generator decides, without what running it adds: (type, id, source, tags) per cell."""
     return [(c.cell_type, c.get("id"), c.source, c.get("metadata", {}).get("tags", [])) for c in nb.cells]

@@ -21,16 +21,6 @@ CARD = re.compile(r"\*\*Task `(\w+)`\*\*")
 CHECK_CELL = re.compile(r'check\("(\w+)"\);?')
 
 
-@pytest.fixture(scope="module")
-def solution():
-    return nbformat.read(SOLUTION, as_version=4)
-
-
-@pytest.fixture(scope="module")
-def index():
-    return nbformat.read(INDEX, as_version=4)
-
-
 def cards(nb):
     """{task: (card text, the index of the card's cell)} for every markdown task card."""
     found = {}
