@@ -72,6 +72,24 @@ def test_add_noise_rejects_bad_input(data, factor, error, message):
         helpers.add_noise(data, factor, rng=0)
 
 
+def test_fresh_noise_layer_is_clipped_training_noise_and_identity_otherwise():
+    layer = helpers.ClippedGaussianNoise(0.5, seed=1)
+    x = np.full((2000, 50), 0.5, "float32")
+    noisy = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert noisy.min() >= 0 and noisy.max() <= 1
+    reference = helpers.add_noise(x, 0.5, np.random.default_rng(0))  # the same noise, drawn by numpy
+    assert abs(noisy.mean() - reference.mean()) < 0.01 and abs(noisy.std() - reference.std()) < 0.01  # ~0.5, ~0.359
+    again = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert not np.array_equal(noisy, again)  # a new draw every call
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
+
+
+@pytest.mark.parametrize("factor", [-0.1, "0.5", None, float("nan")])
+def test_fresh_noise_refuses_bad_factors(factor):
+    with pytest.raises(ValueError, match="noise factor must be a number, 0 or more"):
+        helpers.ClippedGaussianNoise(factor)
+
+
 # ---------------------------------------------------------------- models
 
 
