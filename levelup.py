@@ -230,6 +230,7 @@ def plot_sweep_examples(sweep, image_shape=IMAGE_SHAPE, axes=None):
     """Example images of a sweep: helpers.plot_rows for each noise factor, side by side (the noisy row, then a row per code size).
 
     axes, if given, holds (1 + code sizes) rows of (examples x noise factors) axes. Returns the Figure.
+
     Defined in the level-up section '2. Code size against noise level'.
     """
     factors, sizes = sweep["noise_factors"], sweep["code_sizes"]
@@ -272,6 +273,7 @@ def build_denoiser(kind, image_shape=IMAGE_SHAPE, name=None, **options):
     """Build a 'shallow', 'deep' or 'conv' autoencoder for flat rows of image_shape pixels; return (autoencoder, encoder).
 
     options go to the builder: code_size (shallow), hidden (deep), filters (conv).
+
     Defined in the level-up section '3. A deep DAE'.
     """
     helpers.check_choice("model kind", kind, MODEL_KINDS)
