@@ -1,7 +1,7 @@
 """The lab's constants, input checks, data, noise, model and plotting helpers for the denoising-autoencoder lab.
 
-Each concept has its home here, and checks.py and levelup.py call it: the lab's numbers
-(the lab's constants), what a bad input raises (checking inputs), the noise (add_noise in numpy,
+Each concept has its home in one section here, and checks.py and levelup.py call it: the lab's
+constants, what a bad input raises (checking inputs), the noise (add_noise in numpy,
 ClippedGaussianNoise in Keras, and the statistics checks.py recognises it by), the loss
 (mean_bce) and the plots (each takes an optional axis and returns its Figure).
 
