@@ -27,16 +27,12 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 import helpers  # first: it imports Keras without the backend's start-up chatter
+from helpers import CODE_SIZE, INPUT_DIM, NOISE_FACTOR, PARAMS  # the lab's numbers, defined in helpers
 
 import keras
 import numpy as np
 from matplotlib.figure import Figure
-from scipy.special import ndtr
 
-NOISE_FACTOR = 0.5
-INPUT_DIM = 784
-CODE_SIZE = 32
-PARAMS = INPUT_DIM * CODE_SIZE + CODE_SIZE + CODE_SIZE * INPUT_DIM + INPUT_DIM  # 50,992
 SAMPLE = 300  # test images a check runs a model on: stable statistics, a few milliseconds on a CPU
 MAX_BCE = 0.40  # test BCE a trained model beats easily (about 0.29 after the lab's training, 0.69 untrained)
 MAX_BCE_OTHER = 0.45  # the bar for a DAE of another architecture (dae_model's mistake): the mean image scores 0.49
@@ -522,12 +518,6 @@ def run_model(model, x, name, width=INPUT_DIM):
     return out
 
 
-def bce(targets, predictions):
-    """Mean binary cross-entropy as Keras computes it (predictions clipped to [1e-7, 1 - 1e-7])."""
-    p = np.clip(predictions, 1e-7, 1 - 1e-7)
-    return float(np.mean(-(targets * np.log(p) + (1 - targets) * np.log(1 - p))))
-
-
 def same_rows(a, b, atol=1e-3):
     """Whether two arrays have the same shape and values (up to float rounding)."""
     return a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=0))
@@ -543,10 +533,7 @@ def reference_images(dataset, factor=NOISE_FACTOR, clipped=True):
     """(clean, noisy): the dataset's first SAMPLE test images, loaded here, with fresh noise (REFERENCE_SEED)."""
     (_, _), (test_images, _) = helpers.load_dataset(dataset)
     clean = helpers.prepare_images(test_images[:SAMPLE])
-    if clipped:
-        return clean, helpers.add_noise(clean, factor, np.random.default_rng(REFERENCE_SEED))
-    noise = np.random.default_rng(REFERENCE_SEED).standard_normal(clean.shape)
-    return clean, (clean + factor * noise).astype("float32")
+    return clean, helpers.add_noise(clean, factor, np.random.default_rng(REFERENCE_SEED), clip=clipped)
 
 
 def reference(ns, factor=NOISE_FACTOR, clipped=True):
@@ -571,7 +558,7 @@ def student_noise(ns):
         noisy = noisy[:SAMPLE] if noisy.ndim else noisy  # a scalar has no rows
         if clean.shape != noisy.shape or not np.isfinite(noisy).all():
             continue
-        kind = noise_kind(clean, noisy)
+        kind = helpers.noise_kind(clean, noisy)
         if kind is not None and kind[0] >= 0.05:  # weaker noise cannot show what a DAE learned
             return float(np.clip(round(kind[0] * 20) / 20, 0.1, 1.0)), kind[1]
     return NOISE_FACTOR, True
@@ -668,44 +655,6 @@ def check_fitted(model, name, how):
 # ---------------------------------------------------------------- noise
 
 
-def noisy_mean(clean, factor=NOISE_FACTOR):
-    """E[clip(c + factor * N(0, 1), 0, 1)] for each clean pixel value c."""
-    a, b = -clean / factor, (1 - clean) / factor
-    pdf = lambda t: np.exp(-t * t / 2) / np.sqrt(2 * np.pi)  # noqa: E731
-    return clean * (ndtr(b) - ndtr(a)) + factor * (pdf(a) - pdf(b)) + (1 - ndtr(b))
-
-
-def profile(clean, noisy):
-    """Mean noisy pixel for clean pixels in each of 10 value bins (bins with few pixels are NaN)."""
-    bins = np.minimum((clean * 10).astype(int), 9)
-    counts = np.bincount(bins.ravel(), minlength=10)
-    sums = np.bincount(bins.ravel(), weights=noisy.ravel(), minlength=10)
-    return np.where(counts >= 2000, sums / np.maximum(counts, 1), np.nan)
-
-
-def noise_factor(clean, noisy, draws):
-    """The factor f for which clip(clean + f * draws) is as far from clean (mean |difference|) as noisy is."""
-    target = np.mean(np.abs(noisy - clean))
-    spread = lambda f: np.mean(np.abs(np.clip(clean + f * draws, 0, 1) - clean))  # noqa: E731
-    low, high = 0.0, 4.0
-    for _ in range(30):  # bisection: the spread grows with f
-        mid = (low + high) / 2
-        low, high = (mid, high) if spread(mid) < target else (low, mid)
-    return (low + high) / 2
-
-
-def looks_like_noise(clean, noisy, factor):
-    """Whether noisy matches clean + factor * N(0, 1), clipped, in its mean pixel for each clean value."""
-    difference = profile(clean, noisy) - profile(clean, noisy_mean(clean, factor))
-    return bool(np.nanmax(np.abs(difference), initial=0.0) < 0.03)
-
-
-def fitted_noise(clean, noisy):
-    """(noise factor that explains noisy, whether clean + that noise matches noisy's statistics)."""
-    factor = noise_factor(clean, noisy, np.random.default_rng(0).standard_normal(clean.shape))
-    return factor, looks_like_noise(clean, noisy, factor)
-
-
 def shape_of(value):
     """The array shape of value, or None when it has none."""
     try:
@@ -722,26 +671,7 @@ def built_from(value, name, noisy):
         return False
     if len(clean) < len(noisy):
         return False
-    return fitted_noise(clean[: len(noisy)].astype("float64"), noisy)[1]
-
-
-def noise_kind(clean, noisy):
-    """(factor, clipped) of clean + factor * N(0, 1) noise (clipped to [0, 1] or not) that explains noisy, or None."""
-    if noisy.min() >= 0 and noisy.max() <= 1:
-        factor, matches = fitted_noise(clean, noisy)
-        return (factor, True) if matches else None
-    difference = noisy - clean
-    factor = float(np.std(difference))
-    tails = float(np.mean(np.abs(difference) > 2 * factor))  # 4.6 % for a normal distribution
-    return (factor, False) if abs(np.mean(difference)) < 0.05 * factor and 0.035 < tails < 0.06 else None
-
-
-def normal_shape(zeros, factor):
-    """Whether the noisy values of clean-black pixels spread as clip(factor * N(0, 1)) does: their share in 3 bins."""
-    edges = np.minimum([0, factor / 2, factor, 2 * factor], 1)  # below 1, where clipping piles values up
-    expected = np.diff(ndtr(edges / factor))
-    shares = np.array([np.mean((zeros > lo) & (zeros < hi)) for lo, hi in zip(edges[:-1], edges[1:])])
-    return bool(np.max(np.abs(shares - expected)) < 0.02)
+    return helpers.fitted_noise(clean[: len(noisy)].astype("float64"), noisy)[1]
 
 
 def rows_match(clean, noisy):
@@ -760,14 +690,14 @@ def noise_mistake(name, clean_name, c, n):
     """What is wrong with n (clipped to [0, 1]) as c plus clipped noise of factor 0.5, or "" when nothing is."""
     zeros = n[c == 0]
     enough = zeros.size >= 2000
-    if enough and abs(np.mean(zeros <= 0) - 0.5) > 0.03:
+    if enough and not helpers.centred(zeros):
         return (
             f"{1 - np.mean(zeros <= 0):.0%} of its noise is positive, where half should be: the noise must have "
             f"mean 0, {clean_name} + NOISE_FACTOR * rng.standard_normal({clean_name}.shape) (rng.random and "
             "rng.uniform(0, 1) give positive numbers only), then clip"
         )
-    factor, matches = fitted_noise(c, n)
-    if enough and not normal_shape(zeros, factor):
+    factor, matches = helpers.fitted_noise(c, n)
+    if enough and not helpers.normal_shape(zeros, factor):
         return (
             "its noise is not normally distributed: draw it with rng.standard_normal (or rng.normal(0, 1, ...)), "
             "not rng.uniform or rng.random, times NOISE_FACTOR, then clip"
@@ -855,17 +785,17 @@ def dae_direction(dae, clean, noisy, factor=NOISE_FACTOR, clipped=True, history=
     """
     from_noisy = run_model(dae, noisy, "dae")
     from_clean = run_model(dae, clean, "dae")
-    expected = noisy_mean(clean, factor) if clipped else clean
+    expected = helpers.noisy_mean(clean, factor) if clipped else clean
     ratio = np.mean((from_noisy - clean) ** 2) / max(np.mean((from_noisy - expected) ** 2), 1e-12)
-    loss = bce(clean, from_noisy)
+    loss = helpers.mean_bce(clean, from_noisy)
     trained = history.history["loss"][-1] if history is not None and len(history.history["loss"]) else None
-    towards_noisy = trained is None or abs(trained - bce(noisy, from_noisy)) < abs(trained - loss)
+    towards_noisy = trained is None or abs(trained - helpers.mean_bce(noisy, from_noisy)) < abs(trained - loss)
     if ratio > NOISY_TARGET_RATIO and towards_noisy and loss < 0.6:
         raise Suspect(
             "dae learned to output noisy images: its targets must be the clean images, "
             "dae.fit(x_train_noisy, x_train, ...)"
         )
-    gap = loss - bce(clean, from_clean)
+    gap = loss - helpers.mean_bce(clean, from_clean)
     if gap > CLEAN_INPUT_GAP:
         raise Suspect(
             "dae restores clean images far better than noisy ones, so it was trained on clean inputs: "
@@ -919,10 +849,10 @@ def trained_on_test_set(ns, dae, factor, clipped):
         if pair is None:
             continue
         clean, noisy = pair
-        draws = np.random.default_rng(REFERENCE_SEED + seed).standard_normal(clean.shape)
-        fresh = clean + factor * draws
-        fresh = np.clip(fresh, 0, 1) if clipped else fresh
-        memory[noisy_name] = bce(clean, run_model(dae, fresh, "dae")) - bce(clean, run_model(dae, noisy, "dae"))
+        fresh = helpers.add_noise(clean, factor, np.random.default_rng(REFERENCE_SEED + seed), clip=clipped)
+        memory[noisy_name] = helpers.mean_bce(clean, run_model(dae, fresh, "dae")) - helpers.mean_bce(
+            clean, run_model(dae, noisy, "dae")
+        )
     test = memory.get("x_test_noisy", 0.0)
     if test > max(2 * memory.get("x_train_noisy", 0.0), TEST_SET_MEMORY):
         raise Suspect(  # a model of the wrong architecture can show this by chance: then dae_model blocks it
@@ -940,8 +870,8 @@ def validated_on_clean(ns, dae, history):
         return
     clean, noisy = pair
     last = float(values[-1])
-    right = bce(clean, run_model(dae, noisy, "dae"))
-    on_clean = bce(clean, run_model(dae, clean, "dae"))
+    right = helpers.mean_bce(clean, run_model(dae, noisy, "dae"))
+    on_clean = helpers.mean_bce(clean, run_model(dae, clean, "dae"))
     if abs(last - on_clean) < VAL_LOSS_TOLERANCE < abs(last - right) / 3:
         raise Failed(
             f"dae was validated on clean images (its last val_loss, {last:.4f}, is its loss on x_test -> "
@@ -1056,7 +986,7 @@ def check_regular_autoencoder(ns):
         raise Failed("encoder's codes have negative values: its code layer should end in relu")
     check_compiled(autoencoder, "autoencoder")
     check_fitted(autoencoder, "autoencoder", "autoencoder.fit(x_train, x_train, epochs=10, ...)")
-    loss = bce(x, run_model(autoencoder, x, "autoencoder"))
+    loss = helpers.mean_bce(x, run_model(autoencoder, x, "autoencoder"))
     if loss > MAX_BCE:
         raise Suspect(
             f"autoencoder reconstructs the test images poorly (BCE {loss:.2f}, about 0.29 expected): "

@@ -1,4 +1,9 @@
-"""Data, noise, model and plotting helpers for the denoising-autoencoder lab.
+"""The lab's constants, input checks, data, noise, model and plotting helpers for the denoising-autoencoder lab.
+
+Each concept has its home in one section here, and checks.py and levelup.py call it: the lab's
+constants, what a bad input raises (checking inputs), the noise (add_noise in numpy,
+ClippedGaussianNoise in Keras, and the statistics checks.py recognises it by), the loss
+(mean_bce) and the plots (each takes an optional axis and returns its Figure).
 
 Nothing here runs on import. Randomness comes only from the seed or numpy
 Generator you pass in. Only `keras` APIs are used, so any Keras 3 backend works.
@@ -60,6 +65,15 @@ with quiet_native_logs():  # the backend prints its start-up lines when Keras fi
         importlib.import_module("tensorflow")  # keras.utils.set_random_seed loads it on any backend: its lines too
 import matplotlib.pyplot as plt  # noqa: E402  (after Keras: see quiet_native_logs)
 import numpy as np  # noqa: E402
+from scipy.special import ndtr  # noqa: E402
+
+# ---------------------------------------------------------------- the lab's constants
+
+IMAGE_SHAPE = (28, 28)  # Fashion-MNIST and MNIST images
+INPUT_DIM = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]  # 784 pixels a row once flattened
+CODE_SIZE = 32  # the code layer of the lab's autoencoders
+NOISE_FACTOR = 0.5  # x + NOISE_FACTOR * N(0, 1), clipped to [0, 1]
+PARAMS = INPUT_DIM * CODE_SIZE + CODE_SIZE + CODE_SIZE * INPUT_DIM + INPUT_DIM  # 50,992 weights and biases
 
 DATA_DIR_ENV = "DAE_DATA_DIR"
 DEBIAN_DIRS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
@@ -76,6 +90,110 @@ IDX_TYPES = {0x08: np.uint8}
 
 class DataError(RuntimeError):
     """A data file is missing, truncated or corrupt."""
+
+
+# ---------------------------------------------------------------- checking inputs
+# One error type per mistake: a value of the wrong type raises WrongTypeError, a number out of
+# range raises ValueError; the message names the value and the fix.
+
+
+class WrongTypeError(TypeError, ValueError):
+    """A value of the wrong type, such as the string "0.5" where a number belongs.
+
+    Also a ValueError, so that `except ValueError` catches every input the lab's helpers refuse.
+    """
+
+
+def is_integer(value):
+    """Whether value is a Python or numpy integer (not a bool)."""
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+
+
+def is_number(value):
+    """Whether value is a real Python or numpy number (not a bool)."""
+    return is_integer(value) or isinstance(value, (float, np.floating))
+
+
+def check_positive_int(label, value):
+    """Return value, or raise WrongTypeError unless it is an integer, ValueError unless it is 1 or more."""
+    message = f"{label} must be a positive integer, got {value!r}."
+    if not is_integer(value):
+        raise WrongTypeError(message)
+    if value <= 0:
+        raise ValueError(message)
+    return value
+
+
+def check_positive_ints(label, values):
+    """Return values as a tuple, or raise WrongTypeError unless they are integers, ValueError unless 1 or more (and some)."""
+    values = tuple(values)
+    message = f"{label} must be a non-empty list of positive integers, got {values!r}."
+    if not all(is_integer(v) for v in values):
+        raise WrongTypeError(message)
+    if not values or any(v <= 0 for v in values):
+        raise ValueError(message)
+    return values
+
+
+def check_non_negative(label, value, example):
+    """Return value as a float, or raise WrongTypeError unless it is a number, ValueError unless it is 0 or more."""
+    message = f"{label} must be a number, 0 or more, such as {example}; got {value!r}."
+    if not is_number(value):
+        raise WrongTypeError(message)
+    if not value >= 0:  # NaN too
+        raise ValueError(message)
+    return float(value)
+
+
+def check_noise_factor(noise_factor):
+    """Return noise_factor as a float, or raise WrongTypeError unless it is a number, ValueError unless 0 or more."""
+    return check_non_negative("A noise factor", noise_factor, NOISE_FACTOR)
+
+
+def check_budget(seconds):
+    """Return seconds, or raise WrongTypeError unless it is a number, ValueError unless it is positive (a time budget)."""
+    message = f"The time budget must be a positive number of seconds, got {seconds!r}."
+    if not is_number(seconds):
+        raise WrongTypeError(message)
+    if not seconds > 0:
+        raise ValueError(message)
+    return seconds
+
+
+def check_image_shape(image_shape, multiple=1):
+    """Return image_shape as (height, width), or raise unless it is two positive sizes, multiples of multiple."""
+    try:
+        height, width = (int(v) for v in image_shape)
+    except (TypeError, ValueError):
+        raise WrongTypeError(
+            f"image_shape must be (height, width), such as {IMAGE_SHAPE}; got {image_shape!r}."
+        ) from None
+    if height <= 0 or width <= 0:
+        raise ValueError(f"image_shape must be two positive sizes, got {image_shape!r}.")
+    if height % multiple or width % multiple:
+        raise ValueError(
+            f"The conv autoencoder shrinks images {multiple} times, so height and width must be divisible by "
+            f"{multiple}; got {height}x{width}: crop or pad the images (e.g. to 28x28), or use kind='deep'."
+        )
+    return height, width
+
+
+def check_choice(label, value, choices):
+    """Return value, or raise ValueError naming the choices unless it is one of them."""
+    if value not in choices:
+        raise ValueError(f"Unknown {label} {value!r}: use one of {', '.join(repr(c) for c in choices)}.")
+    return value
+
+
+def check_input_size(model, data):
+    """Raise ValueError if data's rows don't match the model's input size."""
+    expected = model.input_shape[-1]
+    got = np.shape(data)[-1] if np.ndim(data) else None
+    if got != expected:
+        raise ValueError(
+            f"{model.name} takes rows of {expected} values, data has shape {np.shape(data)}: "
+            "flatten images with prepare_images first, or build the model with input_dim matching the data."
+        )
 
 
 # ---------------------------------------------------------------- data
@@ -137,8 +255,7 @@ def keras_cache_dir(name):
 
 def load_dataset(name="fashion_mnist", data_dir=None):
     """Load Fashion-MNIST or MNIST as uint8 ((x_train, y_train), (x_test, y_test)), offline first."""
-    if name not in KERAS_LOADERS:
-        raise ValueError(f"Unknown dataset {name!r}: use one of {sorted(KERAS_LOADERS)}.")
+    check_choice("dataset", name, KERAS_LOADERS)
     directory = find_data_dir(name, data_dir)
     if directory is not None:
         return read_idx_dir(directory)
@@ -167,16 +284,21 @@ def prepare_images(images):
 
 
 # ---------------------------------------------------------------- noise
+# The lab's noise, x + NOISE_FACTOR * N(0, 1) clipped to [0, 1], in one place: drawn in numpy
+# (add_noise) and in Keras (ClippedGaussianNoise), and the statistics checks.py recognises it by
+# (fitted_noise, noise_kind, normal_shape). To change the noise, change all three here; the
+# thresholds below were measured for this Gaussian noise, and checks.noise_mistake's hints name it.
 
 
-def add_noise(images, noise_factor=0.5, rng=None, draw_dtype="float64"):
+def add_noise(images, noise_factor=NOISE_FACTOR, rng=None, draw_dtype="float64", clip=True):
     """Return images + noise_factor * N(0, 1), clipped back to [0, 1]; rng is a seed or Generator.
 
-    draw_dtype="float32" draws the noise about three times faster (a different random stream).
+    draw_dtype="float32" draws the noise about three times faster (a different random stream);
+    clip=False leaves the values out of [0, 1] (the checks use it to mimic a student's missing np.clip).
     """
     images = np.asarray(images)
     if not np.issubdtype(images.dtype, np.floating):
-        raise TypeError(
+        raise WrongTypeError(
             f"add_noise needs float images in [0, 1], got {images.dtype}: scale to [0, 1] first (images / 255)."
         )
     if np.isnan(images).any():
@@ -185,22 +307,101 @@ def add_noise(images, noise_factor=0.5, rng=None, draw_dtype="float64"):
         raise ValueError(
             f"add_noise needs images in [0, 1], got [{images.min():g}, {images.max():g}]: scale to [0, 1] first."
         )
-    if isinstance(noise_factor, bool) or not isinstance(noise_factor, (int, float, np.number)):
-        raise TypeError(f"noise_factor must be a number such as 0.5, got {noise_factor!r}.")
-    if not noise_factor >= 0:
-        raise ValueError(f"noise_factor must be 0 or more, got {noise_factor}.")
+    noise_factor = check_noise_factor(noise_factor)
     noise = np.random.default_rng(rng).standard_normal(images.shape, dtype=draw_dtype)
-    return np.clip(images + noise.dtype.type(noise_factor) * noise, 0.0, 1.0).astype("float32")
+    noisy = images + noise.dtype.type(noise_factor) * noise
+    return (np.clip(noisy, 0.0, 1.0) if clip else noisy).astype("float32")
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+class ClippedGaussianNoise(keras.layers.Layer):
+    """Add noise_factor * N(0, 1) and clip to [0, 1] in training only, drawing fresh noise for every batch."""
+
+    def __init__(self, noise_factor=NOISE_FACTOR, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.noise_factor = check_noise_factor(noise_factor)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        if not training:
+            return inputs
+        noise = keras.random.normal(keras.ops.shape(inputs), seed=self.seed_generator, dtype=inputs.dtype)
+        return keras.ops.clip(inputs + self.noise_factor * noise, 0.0, 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "noise_factor": self.noise_factor, "seed": self.seed}
+
+
+def noisy_mean(clean, factor=NOISE_FACTOR):
+    """E[clip(c + factor * N(0, 1), 0, 1)] for each clean pixel value c."""
+    a, b = -clean / factor, (1 - clean) / factor
+    pdf = lambda t: np.exp(-t * t / 2) / np.sqrt(2 * np.pi)  # noqa: E731
+    return clean * (ndtr(b) - ndtr(a)) + factor * (pdf(a) - pdf(b)) + (1 - ndtr(b))
+
+
+def mean_profile(clean, noisy):
+    """Mean noisy pixel for clean pixels in each of 10 value bins (bins with few pixels are NaN)."""
+    bins = np.minimum((clean * 10).astype(int), 9)
+    counts = np.bincount(bins.ravel(), minlength=10)
+    sums = np.bincount(bins.ravel(), weights=noisy.ravel(), minlength=10)
+    return np.where(counts >= 2000, sums / np.maximum(counts, 1), np.nan)
+
+
+def estimate_noise_factor(clean, noisy, draws):
+    """The factor f for which clip(clean + f * draws) is as far from clean (mean |difference|) as noisy is."""
+    target = np.mean(np.abs(noisy - clean))
+    spread = lambda f: np.mean(np.abs(np.clip(clean + f * draws, 0, 1) - clean))  # noqa: E731
+    low, high = 0.0, 4.0
+    for _ in range(30):  # bisection: the spread grows with f
+        mid = (low + high) / 2
+        low, high = (mid, high) if spread(mid) < target else (low, mid)
+    return (low + high) / 2
+
+
+def looks_like_noise(clean, noisy, factor):
+    """Whether noisy matches clean + factor * N(0, 1), clipped, in its mean pixel for each clean value."""
+    difference = mean_profile(clean, noisy) - mean_profile(clean, noisy_mean(clean, factor))
+    return bool(np.nanmax(np.abs(difference), initial=0.0) < 0.03)
+
+
+def fitted_noise(clean, noisy):
+    """(noise factor that explains noisy, whether clean + that noise matches noisy's statistics)."""
+    factor = estimate_noise_factor(clean, noisy, np.random.default_rng(0).standard_normal(clean.shape))
+    return factor, looks_like_noise(clean, noisy, factor)
+
+
+def noise_kind(clean, noisy):
+    """(factor, clipped) of clean + factor * N(0, 1) noise (clipped to [0, 1] or not) that explains noisy, or None."""
+    if noisy.min() >= 0 and noisy.max() <= 1:
+        factor, matches = fitted_noise(clean, noisy)
+        return (factor, True) if matches else None
+    difference = noisy - clean
+    factor = float(np.std(difference))
+    tails = float(np.mean(np.abs(difference) > 2 * factor))  # 4.6 % for a normal distribution
+    return (factor, False) if abs(np.mean(difference)) < 0.05 * factor and 0.035 < tails < 0.06 else None
+
+
+def centred(zeros):
+    """Whether about half the noisy values of clean-black pixels are 0: noise of mean 0, half of it clipped away."""
+    return bool(abs(np.mean(zeros <= 0) - 0.5) <= 0.03)
+
+
+def normal_shape(zeros, factor):
+    """Whether the noisy values of clean-black pixels spread as clip(factor * N(0, 1)) does: their share in 3 bins."""
+    edges = np.minimum([0, factor / 2, factor, 2 * factor], 1)  # below 1, where clipping piles values up
+    expected = np.diff(ndtr(edges / factor))
+    shares = np.array([np.mean((zeros > lo) & (zeros < hi)) for lo, hi in zip(edges[:-1], edges[1:])])
+    return bool(np.max(np.abs(shares - expected)) < 0.02)
 
 
 # ---------------------------------------------------------------- models
 
 
-def build_autoencoder(input_dim=784, code_size=32, name="autoencoder"):
+def build_autoencoder(input_dim=INPUT_DIM, code_size=CODE_SIZE, name="autoencoder"):
     """Build input_dim -> code_size (relu) -> input_dim (sigmoid); return (autoencoder, encoder)."""
-    for label, value in (("input_dim", input_dim), ("code_size", code_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            raise ValueError(f"{label} must be a positive integer, got {value!r}.")
+    check_positive_int("input_dim", input_dim)
+    check_positive_int("code_size", code_size)
     inputs = keras.Input(shape=(input_dim,), name="inputs")
     code = keras.layers.Dense(code_size, activation="relu", name="code")(inputs)
     outputs = keras.layers.Dense(input_dim, activation="sigmoid", name="reconstruction")(code)
@@ -232,17 +433,6 @@ def compile_autoencoder(model, optimizer="adam", loss="binary_crossentropy", **o
     return model
 
 
-def check_input_size(model, data):
-    """Raise ValueError if data's rows don't match the model's input size."""
-    expected = model.input_shape[-1]
-    got = np.shape(data)[-1] if np.ndim(data) else None
-    if got != expected:
-        raise ValueError(
-            f"{model.name} takes rows of {expected} values, data has shape {np.shape(data)}: "
-            "flatten images with prepare_images first, or build the model with input_dim matching the data."
-        )
-
-
 def train_autoencoder(
     model, inputs, targets, validation_data=None, epochs=30, batch_size=128, verbose=2, callbacks=None
 ):
@@ -262,8 +452,13 @@ def train_autoencoder(
 
 
 def mean_bce(targets, predictions):
-    """Mean binary cross-entropy between target and predicted pixels, as Keras computes it."""
-    return float(keras.ops.mean(keras.losses.binary_crossentropy(targets, predictions)))
+    """Mean binary cross-entropy of predicted against target pixels, as Keras computes it (predictions clipped to [1e-7, 1 - 1e-7]).
+
+    In numpy, in the predictions' precision: float32 gives Keras's own number, float64 (as checks.py passes) a more exact one.
+    """
+    epsilon = keras.config.epsilon()
+    targets, p = np.asarray(targets), np.clip(np.asarray(predictions), epsilon, 1 - epsilon)
+    return float(np.mean(-(targets * np.log(p) + (1 - targets) * np.log(1 - p)), dtype="float64"))
 
 
 # ---------------------------------------------------------------- plotting
@@ -334,7 +529,7 @@ def describe_figure(fig):
     return ("Figure: " + "; ".join(parts)) if parts else "Figure"
 
 
-def as_images(array, n, image_shape=(28, 28)):
+def as_images(array, n, image_shape=IMAGE_SHAPE):
     """Return the first n images of array reshaped to image_shape, or raise ValueError."""
     array = np.asarray(array)
     size = int(np.prod(image_shape))
@@ -349,7 +544,7 @@ def as_images(array, n, image_shape=(28, 28)):
     return array[:n].reshape(n, *image_shape)
 
 
-def image_grid(n_rows, n_cols, image_shape=(28, 28)):
+def image_grid(n_rows, n_cols, image_shape=IMAGE_SHAPE):
     """A Figure sized to hold n_rows x n_cols images IMAGE_INCHES wide, each row under a title strip; return (fig, axes).
 
     The layout is fixed in inches (no tight_layout), so long titles never shrink the images.
@@ -372,7 +567,7 @@ def image_grid(n_rows, n_cols, image_shape=(28, 28)):
     return fig, axes
 
 
-def plot_rows(rows, titles, n=10, image_shape=(28, 28), axes=None):
+def plot_rows(rows, titles, n=10, image_shape=IMAGE_SHAPE, axes=None):
     """Show the first n images of each array in rows, one titled row per array; return the Figure.
 
     Each image is IMAGE_INCHES wide whatever the titles say; pass axes (len(rows) x n) to draw into your own figure.
@@ -396,17 +591,29 @@ def plot_rows(rows, titles, n=10, image_shape=(28, 28), axes=None):
     return fig
 
 
+def figure_and_axes(ax=None, figsize=(6, 3.5)):
+    """Return (ax's Figure, ax), or a new Figure of figsize inches (constrained layout) and its one axes."""
+    if ax is not None:
+        return ax.figure, ax
+    return plt.subplots(figsize=figsize, layout="constrained")
+
+
+def plot_curves(curves, ylabel="loss", title=None, ax=None):
+    """Plot several per-epoch curves ({label: values}) on one axes (ax if given); return the Figure."""
+    if not curves:
+        raise ValueError("plot_curves needs at least one curve: pass {label: values}.")
+    fig, ax = figure_and_axes(ax)
+    for label, values in curves.items():
+        ax.plot(np.arange(1, len(values) + 1), values, label=label)
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    ax.legend()
+    return fig
+
+
 def plot_history(history, title="Denoising autoencoder", ax=None):
     """Plot training and validation loss per epoch from a Keras History (into ax if given); return the Figure."""
     losses = history.history
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
-    else:
-        fig = ax.figure
-    epochs = np.arange(1, len(losses["loss"]) + 1)
-    ax.plot(epochs, losses["loss"], label="training loss")
+    curves = {"training loss": losses["loss"]}
     if "val_loss" in losses:
-        ax.plot(epochs, losses["val_loss"], label="validation loss")
-    ax.set(xlabel="epoch", ylabel="binary cross-entropy", title=title)
-    ax.legend()
-    return fig
+        curves["validation loss"] = losses["val_loss"]
+    return plot_curves(curves, ylabel="binary cross-entropy", title=title, ax=ax)

@@ -1,12 +1,12 @@
 """Print the quality table: PSNR and SSIM of classical denoisers and the lab's autoencoders, with training times.
 
-Every method is scored on the same noisy Fashion-MNIST test images (noise 0.5, seeded), with the
+Every method is scored on the same noisy Fashion-MNIST test images (the lab's noise, seeded), with the
 same code the notebook calls (levelup.quality_rows). The autoencoders are trained here, the lab's
 way (helpers.compile_autoencoder) on all 60,000 training images: the shallow 784-32-784 DAE and a
 128-unit one for 30 epochs, the deep DAE for --deep-epochs, the convolutional DAE for as many
 epochs as fit in --budget seconds, and the hybrid DAE (dense layers + a conv over 4x4 blocks) on
-fresh noise every epoch, with an MSE + SSIM loss and a decaying learning rate, for --hybrid-epochs,
-stopping at --budget.
+fresh noise every epoch, with an MSE + SSIM loss and a decaying learning rate (benchmarks/hybrid.py),
+for --hybrid-epochs, stopping at --budget.
 `--tune` instead prints the grid that picked the classical denoisers' settings
 (levelup.CLASSICAL_PARAMS), scored on training images.
 
@@ -23,11 +23,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import helpers  # noqa: E402
+from helpers import NOISE_FACTOR  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import levelup  # noqa: E402
+from benchmarks import hybrid  # noqa: E402
 
 TUNE_GRID = {
     "Gaussian filter": [{"sigma": s} for s in (0.7, 1.0, 1.3, 1.6)],
@@ -43,7 +45,7 @@ TUNE_GRID = {
 def tune(x_train, seed):
     """Print each classical denoiser's PSNR and SSIM over its grid, on 300 held-back training images."""
     clean = x_train[-300:]
-    noisy = helpers.add_noise(clean, 0.5, np.random.default_rng(seed))
+    noisy = helpers.add_noise(clean, NOISE_FACTOR, np.random.default_rng(seed))
     print("| method | settings | PSNR (dB) | SSIM |\n| --- | --- | ---: | ---: |")
     for method, grid in TUNE_GRID.items():
         for params in grid:
@@ -56,7 +58,7 @@ def train(kind, data, seed, epochs, budget=None, **options):
     """Build and train one autoencoder the lab's way; return (model, seconds, epochs run)."""
     x_noisy, x_clean = data
     keras.utils.set_random_seed(seed)
-    model, _ = levelup.build_denoiser(kind, **options)
+    model, _ = hybrid.build_denoiser(kind, **options)
     helpers.compile_autoencoder(model)
     _, seconds = levelup.fit_timed(model, x_noisy, x_clean, epochs=epochs, budget=budget)
     print(f"  {model.name}: {len(seconds)} epochs in {sum(seconds):.0f} s", flush=True)
@@ -66,11 +68,9 @@ def train(kind, data, seed, epochs, budget=None, **options):
 def train_hybrid(x_train, seed, epochs, budget, batch_size=128):
     """Build the hybrid DAE and train it (MSE + SSIM loss) on fresh noise each epoch, its learning rate decaying to 0; return (model, seconds, epochs run)."""
     keras.utils.set_random_seed(seed)
-    model, _ = levelup.build_denoiser("hybrid")
-    levelup.compile_with_decay(
-        model, steps=epochs * math.ceil(len(x_train) / batch_size), loss=levelup.loss_with_ssim()
-    )
-    _, seconds = levelup.fit_fresh_noise(model, x_train, epochs, seed=seed, batch_size=batch_size, budget=budget)
+    model, _ = hybrid.build_denoiser("hybrid")
+    hybrid.compile_with_decay(model, steps=epochs * math.ceil(len(x_train) / batch_size), loss=hybrid.loss_with_ssim())
+    _, seconds = hybrid.fit_fresh_noise(model, x_train, epochs, seed=seed, batch_size=batch_size, budget=budget)
     print(f"  {model.name}: {len(seconds)} epochs in {sum(seconds):.0f} s", flush=True)
     return model, sum(seconds), len(seconds)
 
@@ -104,13 +104,13 @@ def main(argv=None):
     if not 0 < args.n_test <= len(x_test):
         parser.error(f"--n-test must be from 1 to {len(x_test)}")
     rng = np.random.default_rng(args.seed)  # drawn in the notebook's order: training noise, then test noise
-    data = (helpers.add_noise(x_train, 0.5, rng), x_train)
-    x_test_noisy = helpers.add_noise(x_test, 0.5, rng)
+    data = (helpers.add_noise(x_train, NOISE_FACTOR, rng), x_train)
+    x_test_noisy = helpers.add_noise(x_test, NOISE_FACTOR, rng)
     print(f"training on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
     models = {}
-    for code_size in (32, 128):
+    for code_size in (helpers.CODE_SIZE, 128):
         model, seconds, epochs = train("shallow", data, args.seed, 30, code_size=code_size)
-        models[f"shallow DAE 784-{code_size}-784 ({epochs} epochs)"] = (model, seconds)
+        models[f"shallow DAE {helpers.INPUT_DIM}-{code_size}-{helpers.INPUT_DIM} ({epochs} epochs)"] = (model, seconds)
     model, seconds, epochs = train("deep", data, args.seed, args.deep_epochs)
     models[f"deep DAE 784-256-128-64 ({epochs} epochs)"] = (model, seconds)
     model, seconds, epochs = train("conv", data, args.seed, 1000, budget=args.budget, filters=args.filters)
@@ -119,7 +119,7 @@ def main(argv=None):
     models[f"hybrid DAE, fresh noise ({epochs} epochs)"] = (model, seconds)
     rows = levelup.quality_rows(x_test[: args.n_test], x_test_noisy[: args.n_test], x_train, models)
     print(
-        f"\nNoise 0.5, the first {args.n_test} test images; mean PSNR and SSIM per image. "
+        f"\nNoise {NOISE_FACTOR:g}, the first {args.n_test} test images; mean PSNR and SSIM per image. "
         f"Load average now {os.getloadavg()[0]:.1f}.\n"
     )
     print(levelup.format_table(rows))

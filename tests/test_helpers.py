@@ -72,6 +72,53 @@ def test_add_noise_rejects_bad_input(data, factor, error, message):
         helpers.add_noise(data, factor, rng=0)
 
 
+def test_fresh_noise_layer_is_clipped_training_noise_and_identity_otherwise():
+    layer = helpers.ClippedGaussianNoise(0.5, seed=1)
+    x = np.full((2000, 50), 0.5, "float32")
+    noisy = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert noisy.min() >= 0 and noisy.max() <= 1
+    reference = helpers.add_noise(x, 0.5, np.random.default_rng(0))  # the same noise, drawn by numpy
+    assert abs(noisy.mean() - reference.mean()) < 0.01 and abs(noisy.std() - reference.std()) < 0.01  # ~0.5, ~0.359
+    again = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert not np.array_equal(noisy, again)  # a new draw every call
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
+
+
+@pytest.mark.parametrize("factor", [-0.1, "0.5", None, float("nan")])
+def test_fresh_noise_refuses_bad_factors(factor):
+    with pytest.raises(ValueError, match="noise factor must be a number, 0 or more"):
+        helpers.ClippedGaussianNoise(factor)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: helpers.add_noise(np.zeros((2, 784)), "0.5"),
+        lambda: helpers.ClippedGaussianNoise("0.5"),
+        lambda: helpers.check_noise_factor("0.5"),
+        lambda: helpers.build_autoencoder(code_size="32"),
+    ],
+)
+def test_a_value_of_the_wrong_type_raises_the_same_error_everywhere(call):
+    with pytest.raises(helpers.WrongTypeError) as caught:
+        call()
+    assert isinstance(caught.value, TypeError) and isinstance(caught.value, ValueError)
+
+
+def test_the_statistics_recognise_the_lab_noise_and_its_factor(images):
+    clean = images[:300].astype("float64")
+    noisy = helpers.add_noise(clean, helpers.NOISE_FACTOR, rng=3).astype("float64")
+    factor, matches = helpers.fitted_noise(clean, noisy)
+    assert matches and factor == pytest.approx(helpers.NOISE_FACTOR, abs=0.03)
+    assert helpers.noise_kind(clean, noisy)[1] is True
+    unclipped = helpers.add_noise(clean, helpers.NOISE_FACTOR, rng=3, clip=False).astype("float64")
+    assert helpers.noise_kind(clean, unclipped) == (pytest.approx(helpers.NOISE_FACTOR, abs=0.03), False)
+    assert (
+        helpers.fitted_noise(clean, np.clip(clean + 0.5 * np.random.default_rng(3).random(clean.shape), 0, 1))[1]
+        is False
+    )
+
+
 # ---------------------------------------------------------------- models
 
 
@@ -180,6 +227,12 @@ def test_plot_rows_takes_square_images_too(images):
 def test_plot_rows_rejects_bad_input(rows, titles, n, message):
     with pytest.raises(ValueError, match=message):
         helpers.plot_rows(rows, titles, n=n)
+
+
+def test_lab_constants_agree_with_the_model():
+    model, _ = helpers.build_autoencoder()
+    assert model.count_params() == helpers.PARAMS == 50_992
+    assert helpers.INPUT_DIM == 784 == np.prod(helpers.IMAGE_SHAPE) and helpers.CODE_SIZE == 32
 
 
 def test_plot_history_draws_both_losses():
