@@ -80,7 +80,7 @@ def ensure_user(name):
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(
+        made = subprocess.run(
             [
                 "useradd",
                 "--system",
@@ -92,10 +92,13 @@ def ensure_user(name):
                 "/usr/sbin/nologin",
                 name,
             ],
-            check=True,
             capture_output=True,
+            text=True,
         )
-        entry = pwd.getpwnam(name)
+        try:
+            entry = pwd.getpwnam(name)  # also there when another grader created it at the same moment
+        except KeyError:
+            raise OSError(f"useradd {name} failed: {made.stderr.strip()}") from None
     return entry.pw_uid, entry.pw_gid
 
 
