@@ -14,6 +14,10 @@ REQUIREMENTS := $(if $(filter tensorflow,$(BACKEND)),requirements.txt,requiremen
 NBVAL_MODE := $(if $(filter tensorflow,$(BACKEND)),,--nbval-lax)
 # The end-to-end grading runs (tests marked heavy) do not depend on the backend: only the default runs them.
 HEAVY := $(if $(filter tensorflow,$(BACKEND)),,-m "not heavy")
+# Test files run in parallel, whole files at a time (nbval needs a notebook's cells in one kernel, in order; a
+# module's fixtures run once): one process per core, at most 4. Serial: make test PYTEST_JOBS=0.
+PYTEST_JOBS ?= auto
+PARALLEL := -n $(PYTEST_JOBS) --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 export KERAS_BACKEND := $(BACKEND)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
@@ -28,10 +32,10 @@ lint: setup  ## ruff: the code is formatted and passes the linter (ruff.toml)
 	$(BIN)/ruff check .
 
 test: setup lint  ## the linter, unit tests, then nbval re-executes the notebooks
-	$(BIN)/python -m pytest $(NBVAL_MODE) $(HEAVY)
+	$(BIN)/python -m pytest $(PARALLEL) $(NBVAL_MODE) $(HEAVY)
 
 unit: setup  ## the unit tests alone (no notebooks)
-	$(BIN)/python -m pytest tests $(HEAVY)
+	$(BIN)/python -m pytest $(PARALLEL) tests $(HEAVY)
 
 ci:  ## what CI runs: everything on TensorFlow and JAX, the unit tests on PyTorch
 	$(MAKE) test BACKEND=tensorflow

@@ -1,51 +1,19 @@
-"""Tests for the grader (tools/grade.py over grading/): bad input, the tables, the export format, the sandbox,
-and real grading runs on fixture notebooks, honest and hostile."""
+"""Tests for the grader (tools/grade.py over grading/): bad input, mapping cells to tasks, and real grading runs
+on the answer key, the blank notebook and broken fixtures (execute, report)."""
 
-import contextlib
-import csv
 import importlib.util
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
-sys.path.insert(0, str(ROOT / "tools"))  # grade.py imports its sibling run_notebook.py, as it does when run as a script
-spec = importlib.util.spec_from_file_location("grade", ROOT / "tools" / "grade.py")
-grade = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(grade)
-
-import run_notebook  # noqa: E402
-from grading import execute, export, sandbox  # noqa: E402
-from grading.run import load_tasks  # noqa: E402
-
-
-def run(argv, capsys):
-    """Run the grader's command line in this process; return (exit status, stdout, stderr)."""
-    status = grade.main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def read_csv(path):
-    """The grade table as {submission: row dict}."""
-    with open(path, newline="", encoding="utf-8") as f:
-        return {row["submission"]: row for row in csv.DictReader(f)}
-
-
-def copy_fixture(name, folder):
-    """Copy one fixture notebook into folder; return its new path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy(FIXTURES / name, folder))
-
+import run_notebook
+from grading import execute
+from grading.run import load_tasks
+from grading_support import FIXTURES, ROOT, copy_fixture, grade, read_csv, run, snapshot
 
 # ---------------------------------------------------------------- bad input (no kernel runs)
 
@@ -199,11 +167,6 @@ def test_a_task_without_its_check_call_is_evaluated_after_every_cell():
 # ---------------------------------------------------------------- real grading runs
 
 
-def snapshot(folder):
-    """Every file under folder with its bytes and modification time."""
-    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 LOOP_TIMEOUT = 45  # seconds: the endless loop's time limit (the run before the loop takes about 15 s)
 
 
@@ -344,237 +307,6 @@ def test_endless_loop_is_stopped_by_the_time_limit(graded):
     assert stdout == (loop_dir / "endless_loop-grades.md").read_text()
 
 
-def read_until(stream, prefix):
-    """Read lines from stream until one starts with prefix (a library may print lines of its own first)."""
-    for line in stream:
-        if line.startswith(prefix):
-            return line
-    raise AssertionError(f"the stream ended without a line starting {prefix!r}")
-
-
-def test_terminating_the_grader_stops_it_without_writing_a_table(tmp_path):
-    notebook = copy_fixture("endless_loop.ipynb", tmp_path)
-    command = [sys.executable, str(ROOT / "tools" / "grade.py"), str(notebook)]
-    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    read_until(proc.stderr, "Grading 1 notebook(s)")  # the worker starts now
-    time.sleep(3)
-    start = time.monotonic()
-    proc.terminate()
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == grade.EXIT_INTERRUPTED, stderr
-    assert "no table written" in stderr
-    assert time.monotonic() - start < 15
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["endless_loop.ipynb"]
-
-
 def test_graded_rows_get_feedback_files_and_whole_messages(graded):
     _, rows, tasks, _, _, _ = graded
     assert len(rows["half_right"]["noisy_data"]) > 100  # grades.csv keeps the whole hint; grades.md shortens it
-
-
-# ---------------------------------------------------------------- the export format (untrusted input)
-
-
-def test_export_round_trip_keeps_what_the_checks_read(tmp_path):
-    import helpers
-
-    import checks
-
-    model, _ = helpers.build_autoencoder(input_dim=784, code_size=32)
-    namespace = {"x_test": np.zeros((5, 784), "float32"), "dae": model, "DATASET": "fashion_mnist", "junk": object()}
-    export.save(namespace, ["x_test", "dae", "DATASET", "junk", "missing"], tmp_path / "out")
-    data = export.load(tmp_path / "out")
-    assert set(data) == {"x_test", "dae", "DATASET", "junk"}
-    assert data["x_test"].shape == (5, 784) and data["DATASET"] == "fashion_mnist"
-    assert isinstance(data["junk"], checks.Foreign) and data["junk"].type_name == "object"
-    assert [step[:2] for step in data["dae"].dense] == [(32, "relu"), (784, "sigmoid")]
-    assert data["dae"].params == 50_992
-
-
-def test_export_refuses_links_pickles_and_oversized_files(tmp_path, monkeypatch):
-    folder = tmp_path / "out"
-    export.save({"x": np.ones(3)}, ["x"], folder)
-    (folder / "0.npy").unlink()
-    (folder / "0.npy").symlink_to("/etc/passwd")  # a link to a file the kernel cannot read itself
-    with pytest.raises(export.BadExport, match="0.npy"):
-        export.load(folder)
-    (folder / "0.npy").unlink()
-    np.save(folder / "0.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(export.BadExport, match="malformed"):
-        export.load(folder)
-    np.save(folder / "0.npy", np.ones(1000))
-    monkeypatch.setattr(export, "MAX_ARRAY_BYTES", 100)
-    with pytest.raises(export.BadExport, match="too large"):
-        export.load(folder)
-    (folder / "manifest.json").write_text('{"x": {"kind": "array", "file": "../../etc/passwd"}}')
-    with pytest.raises(export.BadExport, match="not one it could have written"):
-        export.load(folder)
-
-
-# ---------------------------------------------------------------- hostile submissions in the sandbox
-
-SANDBOX = sandbox.probe(1)
-needs_sandbox = pytest.mark.skipif(not SANDBOX.complete, reason="; ".join(SANDBOX.missing) or "sandbox available")
-HOSTILE = sorted(p.stem for p in FIXTURES.glob("hostile_*.ipynb"))
-
-
-@pytest.fixture(scope="module")
-def hostile_run(tmp_path_factory):
-    """Grade every hostile fixture beside an honest submission: (rows, files before, files after, lab files before/after)."""
-    spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
-    make_fixtures = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_fixtures)
-    import nbformat
-
-    subs = tmp_path_factory.mktemp("hostile")
-    nbformat.write(make_fixtures.notebook(make_fixtures.ANSWERS), subs / "honest.ipynb")
-    for name in HOSTILE:
-        shutil.copy(FIXTURES / f"{name}.ipynb", subs)
-    (subs / "SECRET").write_text("another student's work")
-    out = tmp_path_factory.mktemp("hostile-tables")
-    lab = {p: p.read_bytes() for p in [ROOT / "checks.py", ROOT / "helpers.py", *ROOT.glob("grading/*.py")]}
-    before = snapshot(subs), snapshot(out)
-    status = grade.main([str(subs), "--jobs", "2", "--timeout", "120", "--out", str(out)])
-    after = snapshot(subs), {p: v for p, v in snapshot(out).items() if p.parent == out / ".grades"}
-    lab_after = {p: p.read_bytes() for p in lab}
-    return status, read_csv(out / "grades.csv"), before, after, lab, lab_after, out
-
-
-@needs_sandbox
-def test_honest_submission_keeps_full_marks_beside_hostile_ones(hostile_run):
-    status, rows, *_ = hostile_run
-    assert status == 0
-    assert rows["honest"]["total"] == "9"
-
-
-@needs_sandbox
-@pytest.mark.parametrize("name", HOSTILE)
-def test_hostile_submission_earns_only_its_real_work(hostile_run, name):
-    row = hostile_run[1][name]
-    assert row["data"] == "passed"  # the one task it did before attacking
-    assert row["total"] == "1", row
-    assert "read outside the sandbox" not in str(row) and "reached" not in str(row)
-
-
-@needs_sandbox
-def test_hostile_submissions_get_plain_verdicts(hostile_run):
-    rows = hostile_run[1]
-    assert rows["hostile_memory"]["regular_autoencoder"] == "error: out of memory (limit 6 GiB)"
-    assert rows["hostile_fork"]["regular_autoencoder"].startswith("error: too many processes (limit")
-    assert rows["hostile_exit"]["regular_autoencoder"].startswith("error: the kernel died")
-
-
-@needs_sandbox
-def test_nothing_outside_the_sandbox_changes(hostile_run):
-    _, _, before, after, lab, lab_after, out = hostile_run
-    assert before[0] == after[0]  # the submissions folder
-    assert lab == lab_after  # the lab's checks, helpers and grader
-    assert sorted(p.name for p in out.iterdir()) == [".grades", "feedback", "grades.csv", "grades.md"]
-
-
-@needs_sandbox
-@pytest.mark.heavy
-def test_killed_grader_keeps_finished_results_and_grades_only_the_rest(tmp_path):
-    subs = tmp_path / "subs"
-    subs.mkdir()
-    for name in ("a", "b", "c"):
-        shutil.copy(ROOT / "index.ipynb", subs / f"{name}.ipynb")
-    command = [sys.executable, str(ROOT / "tools" / "grade.py"), str(subs), "--timeout", "120"]
-    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    read_until(proc.stderr, "[1/3]")
-    proc.kill()  # SIGKILL: no handler runs
-    proc.wait()
-    assert not (subs / "grades.csv").exists()
-    again = subprocess.run(command, capture_output=True, text=True)
-    assert again.returncode == 0, again.stderr
-    assert "Grading 2 notebook(s)" in again.stderr and "1 unchanged since the last run kept" in again.stderr
-    assert set(read_csv(subs / "grades.csv")) == {"a", "b", "c"}
-    forced = subprocess.run([*command, "--force"], capture_output=True, text=True)
-    assert "Grading 3 notebook(s)" in forced.stderr
-
-
-# ---------------------------------------------------------------- grading on Dask
-
-
-def cheap_class(folder, names=("a", "b", "c")):
-    """A folder of blank student notebooks (each grades in seconds), one per name."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        shutil.copy(ROOT / "index.ipynb", folder / f"{name}.ipynb")
-    shutil.copy(FIXTURES / "raises_in_task3.ipynb", folder)
-    return folder
-
-
-def test_two_local_dask_workers_give_the_same_table_as_one(tmp_path, capsys):
-    subs = cheap_class(tmp_path / "subs", ("a", "b"))
-    tables = {}
-    for jobs in (1, 2):
-        status, _, err = run([subs, "--jobs", jobs, "--out", tmp_path / f"jobs{jobs}", "--quiet"], capsys)
-        assert status == 0, err
-        tables[jobs] = (tmp_path / f"jobs{jobs}" / "grades.csv").read_text()
-    assert tables[1] == tables[2]
-    assert read_csv(tmp_path / "jobs2" / "grades.csv")["raises_in_task3"]["total"] == "2"
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 nobody listens on now."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.mark.heavy
-def test_a_cluster_by_address_grades_everything_when_a_worker_dies(tmp_path):
-    subs = cheap_class(tmp_path / "subs")
-    address = f"tcp://127.0.0.1:{free_port()}"
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tools'}"}
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env, "start_new_session": True}
-    scheduler = subprocess.Popen(
-        [bin_dir / "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
-        **quiet,
-    )
-    workers = [
-        subprocess.Popen(
-            [
-                bin_dir / "dask",
-                "worker",
-                address,
-                "--nthreads",
-                "1",
-                "--name",
-                str(n),
-                "--no-dashboard",
-                "--memory-limit",
-                "0",
-            ],
-            **quiet,
-        )
-        for n in range(2)
-    ]
-    try:
-        time.sleep(5)  # the workers register
-        command = [
-            sys.executable,
-            str(ROOT / "tools" / "grade.py"),
-            str(subs),
-            "--scheduler",
-            address,
-            "--timeout",
-            "120",
-        ]
-        grader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(12)  # both workers are grading now
-        os.killpg(workers[0].pid, signal.SIGKILL)  # a machine lost mid-run: its submission is graded elsewhere
-        out, err = grader.communicate(timeout=600)
-        assert grader.returncode == 0, err
-        rows = read_csv(subs / "grades.csv")
-        assert set(rows) == {"a", "b", "c", "raises_in_task3"}
-        assert [rows[name]["total"] for name in ("a", "b", "c", "raises_in_task3")] == ["0", "0", "0", "2"]
-        assert all(row["note"] == "" for row in rows.values())
-    finally:
-        for proc in (*workers, scheduler):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)

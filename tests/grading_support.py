@@ -1,0 +1,53 @@
+"""What the grader's tests share: the command line loaded as a module, and readers of its tables and folders."""
+
+import csv
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+sys.path.insert(0, str(ROOT / "tools"))  # grade.py imports its sibling run_notebook.py, as it does when run as a script
+spec = importlib.util.spec_from_file_location("grade", ROOT / "tools" / "grade.py")
+grade = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(grade)
+
+from grading import sandbox  # noqa: E402
+
+SANDBOX = sandbox.probe(1)
+needs_sandbox = pytest.mark.skipif(not SANDBOX.complete, reason="; ".join(SANDBOX.missing) or "sandbox available")
+
+
+def run(argv, capsys):
+    """Run the grader's command line in this process; return (exit status, stdout, stderr)."""
+    status = grade.main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def read_csv(path):
+    """The grade table as {submission: row dict}."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return {row["submission"]: row for row in csv.DictReader(f)}
+
+
+def copy_fixture(name, folder):
+    """Copy one fixture notebook into folder; return its new path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(FIXTURES / name, folder))
+
+
+def snapshot(folder):
+    """Every file under folder with its bytes and modification time."""
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def read_until(stream, prefix):
+    """Read lines from stream until one starts with prefix (a library may print lines of its own first)."""
+    for line in stream:
+        if line.startswith(prefix):
+            return line
+    raise AssertionError(f"the stream ended without a line starting {prefix!r}")
