@@ -687,7 +687,7 @@ def rows_match(clean, noisy):
 
 
 def noise_mistake(name, clean_name, c, n):
-    """What is wrong with n (clipped to [0, 1]) as c plus clipped noise of factor 0.5, or "" when nothing is."""
+    """What is wrong with n (clipped to [0, 1]) as c plus clipped noise of factor NOISE_FACTOR, or "" when nothing is."""
     zeros = n[c == 0]
     enough = zeros.size >= 2000
     if enough and not helpers.centred(zeros):
@@ -723,7 +723,7 @@ def noise_mistake(name, clean_name, c, n):
 
 
 def check_noise(ns, name, clean_name, other_name):
-    """Raise Failed unless ns[name] is ns[clean_name] plus clipped Gaussian noise of factor 0.5."""
+    """Raise Failed unless ns[name] is ns[clean_name] plus clipped Gaussian noise of factor NOISE_FACTOR."""
     clean = earlier_rows(ns, clean_name, "data")
     other_shape = shape_of(ns.get(other_name))
     x = as_array(ns[name], name)
@@ -1034,11 +1034,11 @@ def describe_sources(sources):
 
 
 def check_noisy_data(ns):
-    """x_train_noisy and x_test_noisy: each clean set plus 0.5 * N(0, 1) noise, clipped to [0, 1]."""
+    """x_train_noisy and x_test_noisy: each clean set plus NOISE_FACTOR * N(0, 1) noise, clipped to [0, 1]."""
     require(ns, *DEFINES["noisy_data"])
     check_noise(ns, "x_train_noisy", "x_train", "x_test")
     check_noise(ns, "x_test_noisy", "x_test", "x_train")
-    return "both noisy sets are their clean set plus clipped noise of factor 0.5"
+    return f"both noisy sets are their clean set plus clipped noise of factor {NOISE_FACTOR:g}"
 
 
 def check_dae_model(ns):

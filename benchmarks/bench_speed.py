@@ -94,9 +94,12 @@ def train_once(recipe, epochs, samples, seed):
     (train_images, _), (test_images, _) = helpers.load_dataset()
     rng = np.random.default_rng(seed)
     x_train, x_test = helpers.prepare_images(train_images[:samples]), helpers.prepare_images(test_images)
-    x_noisy, x_test_noisy = helpers.add_noise(x_train, 0.5, rng), helpers.add_noise(x_test, 0.5, rng)
+    x_noisy, x_test_noisy = (
+        helpers.add_noise(x_train, helpers.NOISE_FACTOR, rng),
+        helpers.add_noise(x_test, helpers.NOISE_FACTOR, rng),
+    )
     keras.utils.set_random_seed(seed)
-    model, _ = helpers.build_autoencoder(784, 32, name="dae")
+    model, _ = helpers.build_autoencoder(helpers.INPUT_DIM, helpers.CODE_SIZE, name="dae")
     options = helpers.compile_options() if recipe == "lab" else {}
     if recipe == "lab":
         helpers.compile_autoencoder(model)
