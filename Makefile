@@ -18,6 +18,9 @@ HEAVY := $(if $(filter tensorflow,$(BACKEND)),,-m "not heavy")
 # module's fixtures run once): one process per core, at most 4. Serial: make test PYTEST_JOBS=0.
 PYTEST_JOBS ?= auto
 PARALLEL := -n $(PYTEST_JOBS) --maxprocesses 4 --dist loadfile --no-loadscope-reorder
+# PyTorch's OpenMP threads wait for work by spinning: with test processes sharing the cores, one thread each
+# (README "Backends": 4.8 s an epoch against 7-15 s for two on a busy 2-core machine).
+TEST_THREADS := $(if $(filter torch,$(BACKEND)),OMP_NUM_THREADS=1)
 export KERAS_BACKEND := $(BACKEND)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
@@ -32,10 +35,10 @@ lint: setup  ## ruff: the code is formatted and passes the linter (ruff.toml)
 	$(BIN)/ruff check .
 
 test: setup lint  ## the linter, unit tests, then nbval re-executes the notebooks
-	$(BIN)/python -m pytest $(PARALLEL) $(NBVAL_MODE) $(HEAVY)
+	$(TEST_THREADS) $(BIN)/python -m pytest $(PARALLEL) $(NBVAL_MODE) $(HEAVY)
 
 unit: setup  ## the unit tests alone (no notebooks)
-	$(BIN)/python -m pytest $(PARALLEL) tests $(HEAVY)
+	$(TEST_THREADS) $(BIN)/python -m pytest $(PARALLEL) tests $(HEAVY)
 
 ci:  ## what CI runs: everything on TensorFlow and JAX, the unit tests on PyTorch
 	$(MAKE) test BACKEND=tensorflow

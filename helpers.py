@@ -54,10 +54,6 @@ def quiet_native_logs():
                 sys.stderr.write("".join(kept))
 
 
-# PyTorch's CPU kernels wait for their OpenMP threads by spinning: for this lab's small layers one
-# thread is faster, several times so on a busy machine (README "Backends"). Read when torch loads.
-if os.environ.get("KERAS_BACKEND") == "torch":
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
 with quiet_native_logs():  # the backend prints its start-up lines when Keras first imports it
     import keras
 

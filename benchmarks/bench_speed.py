@@ -61,8 +61,6 @@ def matmul_rate(size=1024, repeats=7):
 def run_worker(backend, recipe, args):
     """Train once in a fresh process on backend; return its result dict (seconds per epoch, val losses, settings)."""
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    if recipe == "plain":
-        env.setdefault("OMP_NUM_THREADS", str(os.cpu_count()))  # the backend's default threads, not helpers' choice
     command = [
         sys.executable,
         __file__,
@@ -119,7 +117,7 @@ def describe(backend, recipe, result):
     if recipe == "plain":
         return f"{backend}, plain compile('adam', 'binary_crossentropy')"
     settings = ", ".join(f"{key}={value}" for key, value in result["options"].items())
-    threads = f", OMP_NUM_THREADS={result['threads']}" if backend == "torch" else ""
+    threads = f", OMP_NUM_THREADS={result['threads']}" if backend == "torch" and result["threads"] else ""
     return f"{backend}, lab: {settings}{threads}"
 
 

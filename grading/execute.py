@@ -9,6 +9,7 @@ import math
 import os
 import re
 import shutil
+import subprocess
 import time
 import warnings
 
@@ -54,6 +55,12 @@ class SandboxKernelManager(AsyncKernelManager):
             self.job.env,
         )
 
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        """Launch the kernel with its own output going nowhere: the grader reads only the export, and a kernel
+        printing gigabytes to its file descriptors must fill neither the grader's memory nor its disk."""
+        kw.update(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+
 
 class Job:
     """One submission's run: its folders (work and sockets, handed to the sandbox user), limits and settings."""
@@ -62,6 +69,7 @@ class Job:
         self.folder, self.lab_dir, self.sandbox, self.slot = folder, lab_dir, box, slot
         self.limits, self.timeout = limits, timeout
         self.work, self.sockets = folder / "work", folder / "ipc"
+        sandbox.clear(box, slot)
         for path in (self.work, self.sockets):
             sandbox.prepare(path, box, slot)
         self.env = sandbox.kernel_env(box, self.work, lab_dir)

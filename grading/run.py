@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -20,7 +21,7 @@ import warnings
 import zlib
 from pathlib import Path
 
-from grading import report, sandbox
+from grading import report, sandbox, worker
 from grading.report import Row, ungraded
 from grading.store import Store, fingerprint, key
 
@@ -155,48 +156,71 @@ def read_notebook(path):
 
 
 class Workers:
-    """The grader worker processes this process runs, so that stopping it stops them (and their sandboxes)."""
+    """The grader worker processes (grading/worker.py) of this process: one per thread, kept between jobs."""
 
     def __init__(self):
-        self.running, self.lock = set(), threading.Lock()
+        self.idle, self.lock = {}, threading.Lock()  # (thread, lab) -> (process, jobs it has done)
 
     def run(self, folder, timeout, lab_dir):
-        """Run a grader worker on the job in folder under a hard time limit; return None, or what went wrong."""
-        command = [sys.executable, "-m", "grading.worker", str(folder)]
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(lab_dir), str(Path(lab_dir) / "tools")]),
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-        }
-        proc = subprocess.Popen(
-            command,
-            cwd=lab_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+        """Have a grader worker grade the job in folder under a hard time limit; return None, or what went wrong."""
+        key = (threading.get_ident(), str(lab_dir))
         with self.lock:
-            self.running.add(proc)
-        try:
-            _, stderr = proc.communicate(timeout=timeout + WORKER_MARGIN_S)
-        except subprocess.TimeoutExpired:
-            kill(proc)
-            proc.communicate()
-            return f"its run did not end {WORKER_MARGIN_S} s after the time limit and was stopped"
-        finally:
+            proc, done = self.idle.pop(key, (None, 0))
+        if proc is None or proc.poll() is not None:
+            proc, done = start_worker(lab_dir), 0
+        problem = ask(proc, folder, timeout + WORKER_MARGIN_S)
+        if problem is None and done + 1 < worker.MAX_JOBS:
             with self.lock:
-                self.running.discard(proc)
-        if proc.returncode != 0:
-            lines = [line for line in stderr.splitlines() if line.strip()]
-            return f"worker exit status {proc.returncode}: {lines[-1] if lines else 'no message'}"
-        return None
+                self.idle[key] = (proc, done + 1)
+        else:
+            kill(proc)
+            proc.wait()
+        return problem
 
 
 WORKERS = Workers()
+
+
+def start_worker(lab_dir):
+    """A new grader worker process for the lab in lab_dir, waiting for job folders on its stdin."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(lab_dir), str(Path(lab_dir) / "tools")]),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "grading.worker"],
+        cwd=lab_dir,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # each job's errors go to its own folder's stderr.txt
+        text=True,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
+    )
+
+
+def ask(proc, folder, limit):
+    """Send proc the job in folder and wait up to limit seconds for it to say it is done; None, or what went wrong."""
+    try:
+        proc.stdin.write(f"{folder}\n")
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], limit)
+        answer = proc.stdout.readline() if ready else None
+    except (BrokenPipeError, ValueError):
+        answer = ""
+    if answer is None:
+        return f"its run did not end {WORKER_MARGIN_S} s after the time limit and was stopped"
+    if answer.rstrip("\n") == str(folder):
+        return None
+    try:
+        status = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        status = "none (it stopped answering)"
+    log = folder / "stderr.txt"
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()] if log.is_file() else []
+    return f"worker exit status {status}: {lines[-1] if lines else 'no message'}"
 
 
 def die_with_parent():

@@ -16,8 +16,10 @@ layer is missing, `probe` says why once and the grader runs kernels without it (
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -118,6 +120,39 @@ def namespaces():
 def owner(sandbox, slot):
     """The (uid, gid) the kernel of job slot `slot` runs as, or None when there is no user switch."""
     return sandbox.users[slot % len(sandbox.users)] if sandbox.users else None
+
+
+def processes_of(uid):
+    """The PIDs of this machine's processes whose real user is uid (zombies included: they count towards its limit)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue  # it ended meanwhile
+        real = next((line.split()[1] for line in status.splitlines() if line.startswith("Uid:")), None)
+        if real == str(uid):
+            pids.append(int(entry.name))
+    return pids
+
+
+def clear(sandbox, slot, wait=30):
+    """Kill whatever an earlier job left running as the slot's user, and wait up to `wait` s until it is gone.
+
+    A slot is leased to one job at a time, so any process of its user is left over: a fork bomb's children
+    still being reaped after its sandbox was torn down would otherwise count towards the next job's limit.
+    """
+    ids = owner(sandbox, slot)
+    deadline = time.monotonic() + wait
+    while ids is not None and (pids := processes_of(ids[0])) and time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.1)
 
 
 def prepare(folder, sandbox, slot):

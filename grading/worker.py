@@ -1,11 +1,18 @@
-"""A grader worker: `python -m grading.worker JOB_DIR` grades JOB_DIR/submission.ipynb as JOB_DIR/job.json
-says and writes JOB_DIR/outcome.json. One process per submission, so a crash costs only that one."""
+"""A grader worker: `python -m grading.worker` grades the job folders named on its standard input, one a line, in
+turn: JOB_DIR/submission.ipynb as JOB_DIR/job.json says, writing JOB_DIR/outcome.json and JOB_DIR/stderr.txt, then
+names the folder on its standard output. The grader keeps one running per Dask worker thread, so the checks load
+TensorFlow once rather than once per submission, and starts a new one after a failure, a time-out or MAX_JOBS jobs."""
 
+import contextlib
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from grading import execute, sandbox
+
+MAX_JOBS = 20  # then a fresh process: whatever a judged model left in this one's memory goes with it
 
 
 def work(folder):
@@ -20,5 +27,40 @@ def work(folder):
     write_atomic(folder / "outcome.json", json.dumps({"results": results, "error": error}).encode("utf-8"))
 
 
+@contextlib.contextmanager
+def stderr_to(path):
+    """Send file descriptor 2 (Python's and native libraries' error output) to the file at path for a while."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "w", encoding="utf-8") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def serve(jobs=sys.stdin):
+    """Grade each job folder named in jobs, saying each folder's name on the original stdout when it is done."""
+    import keras
+
+    import checks  # noqa: F401  (the judge's imports, TensorFlow among them, load once here)
+
+    done = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # whatever a library prints goes to stderr, never into the answers on stdout
+    for line in jobs:
+        folder = Path(line.rstrip("\n"))
+        with stderr_to(folder / "stderr.txt"):
+            try:
+                work(folder)
+            except BaseException:
+                traceback.print_exc()
+                raise SystemExit(1) from None
+        keras.backend.clear_session()
+        print(folder, file=done, flush=True)
+
+
 if __name__ == "__main__":
-    work(sys.argv[1])
+    serve()

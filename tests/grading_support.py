@@ -3,14 +3,12 @@
 import csv
 import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
-sys.path.insert(0, str(ROOT / "tools"))  # grade.py imports its sibling run_notebook.py, as it does when run as a script
 spec = importlib.util.spec_from_file_location("grade", ROOT / "tools" / "grade.py")
 grade = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(grade)

@@ -12,13 +12,11 @@ covers in seconds with checks.evaluate).
 import csv
 import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
 spec = importlib.util.spec_from_file_location("make_corpus", ROOT / "tests" / "make_corpus.py")
 make_corpus = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(make_corpus)

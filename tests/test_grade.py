@@ -121,6 +121,22 @@ def test_fixtures_are_what_make_fixtures_writes():
         )
 
 
+# ---------------------------------------------------------------- the grader worker processes
+
+
+def test_a_worker_that_fails_reports_its_error_and_the_next_job_gets_a_new_one(tmp_path):
+    from grading.run import LAB_DIR, Workers
+
+    workers = Workers()
+    for n in range(2):
+        job = tmp_path / f"job{n}"
+        job.mkdir()
+        (job / "job.json").write_text("{not json")
+        problem = workers.run(job, 60, LAB_DIR)
+        assert problem.startswith("worker exit status 1: ") and "JSONDecodeError" in problem, problem
+        assert workers.idle == {}  # a failed worker is never kept
+
+
 # ---------------------------------------------------------------- mapping cells to tasks
 
 

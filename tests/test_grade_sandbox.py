@@ -3,11 +3,15 @@ graded in the sandbox beside an honest one."""
 
 import importlib.util
 import shutil
+import signal
+import subprocess
+import threading
+import time
 
 import numpy as np
 import pytest
 
-from grading import export
+from grading import export, sandbox
 from grading_support import FIXTURES, ROOT, grade, needs_sandbox, read_csv, snapshot
 
 # ---------------------------------------------------------------- the export format (untrusted input)
@@ -106,3 +110,23 @@ def test_nothing_outside_the_sandbox_changes(hostile_run):
     assert before[0] == after[0]  # the submissions folder
     assert lab == lab_after  # the lab's checks, helpers and grader
     assert sorted(p.name for p in out.iterdir()) == [".grades", "feedback", "grades.csv", "grades.md"]
+
+
+@needs_sandbox
+def test_a_slot_is_cleared_of_what_an_earlier_job_left_running(tmp_path):
+    box = sandbox.probe(1)
+    uid, gid = sandbox.owner(box, 0)
+    left = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "sleep", "600"])
+    try:
+        deadline = time.monotonic() + 10
+        while left.pid not in sandbox.processes_of(uid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert left.pid in sandbox.processes_of(uid)
+        reaper = threading.Thread(target=left.wait)  # reaps it as soon as it dies, as a job's sandbox does
+        reaper.start()
+        start = time.monotonic()
+        sandbox.clear(box, 0)
+        reaper.join(timeout=10)
+        assert left.returncode == -signal.SIGKILL and time.monotonic() - start < 5
+    finally:
+        left.kill()

@@ -9,7 +9,6 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
 
 import checks  # noqa: E402
 import make_student  # noqa: E402

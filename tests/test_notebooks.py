@@ -11,7 +11,6 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
 
 import checks  # noqa: E402
 import run_notebook  # noqa: E402
