@@ -649,7 +649,10 @@ def check_compiled(model, name):
 def check_fitted(model, name, how):
     """Raise Failed if the compiled model has not been trained."""
     if model.steps == 0:
-        raise Failed(f"{name} was never fitted (or was compiled again after fitting, which resets it): train it, {how}")
+        raise Failed(
+            f"{name} was never fitted (its optimizer has taken no steps; compiling again after fitting gives it a "
+            f"new optimizer, so compile first, then fit): train it, {how}"
+        )
 
 
 # ---------------------------------------------------------------- noise
