@@ -533,7 +533,10 @@ def reference_images(dataset, factor=NOISE_FACTOR, clipped=True):
     """(clean, noisy): the dataset's first SAMPLE test images, loaded here, with fresh noise (REFERENCE_SEED)."""
     (_, _), (test_images, _) = helpers.load_dataset(dataset)
     clean = helpers.prepare_images(test_images[:SAMPLE])
-    return clean, helpers.add_noise(clean, factor, np.random.default_rng(REFERENCE_SEED), clip=clipped)
+    noisy = helpers.add_noise(clean, factor, np.random.default_rng(REFERENCE_SEED), clip=clipped)
+    for images in (clean, noisy):
+        images.setflags(write=False)  # cached for every later judgement (a grader worker judges many submissions)
+    return clean, noisy
 
 
 def reference(ns, factor=NOISE_FACTOR, clipped=True):

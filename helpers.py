@@ -28,22 +28,34 @@ STARTUP_CHATTER = re.compile(
 
 
 @contextlib.contextmanager
+def stderr_to(file):
+    """Send file descriptor 2 (Python's and native libraries' error output) into the open file for the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(file.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@contextlib.contextmanager
 def quiet_native_logs():
     """Hold back what native libraries print to stderr inside the block, re-printing all but known start-up chatter."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read by TensorFlow at import
     try:
         sys.stderr.flush()
-        saved = os.dup(2)
+        os.fstat(2)
     except (OSError, ValueError):  # no file descriptor 2 to redirect: nothing to hold back
         yield
         return
     with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
         try:
-            yield
+            with stderr_to(held):
+                yield
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
             held.seek(0)
             kept = [
                 line

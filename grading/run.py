@@ -3,7 +3,6 @@ as it finishes, and write the class table and every student's feedback."""
 
 import collections
 import contextlib
-import fcntl
 import functools
 import json
 import logging
@@ -31,7 +30,6 @@ TABLE_FILE = re.compile(rf"(.+-)?{TABLE_STEM}\.(csv|md)")  # tables this grader 
 FEEDBACK_DIR = "feedback"
 WORKER_MARGIN_S = 120  # kernel start and shutdown on top of the notebook's own time limit
 MAX_TRIES = 3  # a submission whose Dask worker dies this many times is "error: worker lost"
-MAX_SLOTS = 64  # sandbox users per machine (dae-sandbox-0 ...)
 WORKER_MEMORY = 12 * 2**30  # address space of one grader worker (the trusted side: judging loads TensorFlow)
 
 
@@ -257,46 +255,16 @@ def worker_slot():
     except (ImportError, ValueError):
         return 0
     name = int(name) if str(name).isdigit() else name
-    return name if isinstance(name, int) and 0 <= name < MAX_SLOTS else zlib.crc32(str(name).encode()) % MAX_SLOTS
-
-
-def slot_locks():
-    """The folder of this machine's slot lock files: private to the grader's user (sandboxes have their own /tmp)."""
-    folder = Path(tempfile.gettempdir()) / f"dae-grader-slots-{os.geteuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    info = folder.lstat()
-    if not folder.is_dir() or folder.is_symlink() or info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        raise RuntimeError(f"{folder} must be a folder of the grader's own user, private to it (chmod 700); remove it")
-    return folder
-
-
-@contextlib.contextmanager
-def leased_slot(preferred):
-    """Hold a job slot (a sandbox user) that no other grader process on this machine holds, from preferred on.
-
-    Two graders on one machine (two runs, or two Dask workers whose names hash alike) would otherwise share a
-    sandbox user, and so its process limit: one submission's fork bomb would starve the other's kernel.
-    """
-    folder = slot_locks()
-    for offset in range(MAX_SLOTS):
-        slot = (preferred + offset) % MAX_SLOTS
-        fd = os.open(folder / f"slot-{slot}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        try:
-            yield slot
-        finally:
-            os.close(fd)  # releases the lock
-        return
-    raise RuntimeError(f"all {MAX_SLOTS} sandbox slots on this machine are in use by other grader processes")
+    return (
+        name
+        if isinstance(name, int) and 0 <= name < sandbox.MAX_SLOTS
+        else zlib.crc32(str(name).encode()) % sandbox.MAX_SLOTS
+    )
 
 
 def grade_task(name, notebook, tasks, timeout, limits):
     """The Dask task: grade one submission (its bytes) on this machine, in this machine's lab; return its Row."""
-    with leased_slot(worker_slot()) as slot:
+    with sandbox.leased_slot(worker_slot()) as slot:
         settings = {"sandbox": local_sandbox(slot + 1), "timeout": timeout, "lab_dir": LAB_DIR, "limits": limits}
         return grade_one(name, notebook, tasks, settings, slot)
 

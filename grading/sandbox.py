@@ -13,17 +13,21 @@ The user switch needs root, and bubblewrap needs to be installed (Debian's `bubb
 layer is missing, `probe` says why once and the grader runs kernels without it ("unsandboxed").
 """
 
+import contextlib
+import fcntl
 import os
 import pwd
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 USER_PREFIX = "dae-sandbox-"
+MAX_SLOTS = 64  # sandbox users per machine (dae-sandbox-0 ...)
 LAB_FILES = ("helpers.py", "checks.py", "levelup.py", "grading")  # what a kernel may import from the lab, read-only
 
 
@@ -75,6 +79,40 @@ def probe(slots):
         )
         bwrap = ""
     return Sandbox(users, bwrap, tuple(missing))
+
+
+def slot_locks():
+    """The folder of this machine's slot lock files: private to the grader's user (sandboxes have their own /tmp)."""
+    folder = Path(tempfile.gettempdir()) / f"dae-grader-slots-{os.geteuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.lstat()
+    if not folder.is_dir() or folder.is_symlink() or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise RuntimeError(f"{folder} must be a folder of the grader's own user, private to it (chmod 700); remove it")
+    return folder
+
+
+@contextlib.contextmanager
+def leased_slot(preferred):
+    """Hold a job slot (a sandbox user) that no other grader process on this machine holds, from preferred on.
+
+    Two graders on one machine (two runs, or two Dask workers whose names hash alike) would otherwise share a
+    sandbox user, and so its process limit: one submission's fork bomb would starve the other's kernel.
+    """
+    folder = slot_locks()
+    for offset in range(MAX_SLOTS):
+        slot = (preferred + offset) % MAX_SLOTS
+        fd = os.open(folder / f"slot-{slot}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            yield slot
+        finally:
+            os.close(fd)  # releases the lock
+        return
+    raise RuntimeError(f"all {MAX_SLOTS} sandbox slots on this machine are in use by other grader processes")
 
 
 def ensure_user(name):

@@ -3,7 +3,6 @@ turn: JOB_DIR/submission.ipynb as JOB_DIR/job.json says, writing JOB_DIR/outcome
 names the folder on its standard output. The grader keeps one running per Dask worker thread, so the checks load
 TensorFlow once rather than once per submission, and starts a new one after a failure, a time-out or MAX_JOBS jobs."""
 
-import contextlib
 import json
 import os
 import sys
@@ -27,23 +26,10 @@ def work(folder):
     write_atomic(folder / "outcome.json", json.dumps({"results": results, "error": error}).encode("utf-8"))
 
 
-@contextlib.contextmanager
-def stderr_to(path):
-    """Send file descriptor 2 (Python's and native libraries' error output) to the file at path for a while."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "w", encoding="utf-8") as f:
-        os.dup2(f.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def serve(jobs=sys.stdin):
     """Grade each job folder named in jobs, saying each folder's name on the original stdout when it is done."""
+    import helpers  # first: it imports Keras without the backend's start-up chatter
+
     import keras
 
     import checks  # noqa: F401  (the judge's imports, TensorFlow among them, load once here)
@@ -52,7 +38,7 @@ def serve(jobs=sys.stdin):
     os.dup2(2, 1)  # whatever a library prints goes to stderr, never into the answers on stdout
     for line in jobs:
         folder = Path(line.rstrip("\n"))
-        with stderr_to(folder / "stderr.txt"):
+        with open(folder / "stderr.txt", "w", encoding="utf-8") as log, helpers.stderr_to(log):
             try:
                 work(folder)
             except BaseException:
