@@ -159,11 +159,14 @@ def test_figures_are_the_solutions_stored_images(solution):
 
 
 def test_every_figure_is_referenced_and_every_reference_resolves(index):
-    texts = [cell.source for cell in index.cells if cell.cell_type == "markdown"] + [(ROOT / "README.md").read_text()]
-    links = [link for text in texts for link in IMAGE_LINK.findall(text)]
-    local = [link for link in links if not re.match(r"\w+://", link)]
-    assert [link for link in local if not (ROOT / link).is_file()] == []
-    referenced = {(ROOT / link).resolve() for link in local}
+    # The notebook's links are relative to the repository root, each page's to its own folder.
+    pages = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+    texts = [(ROOT, cell.source) for cell in index.cells if cell.cell_type == "markdown"]
+    texts += [(page.parent, page.read_text()) for page in pages]
+    links = [(folder, link) for folder, text in texts for link in IMAGE_LINK.findall(text)]
+    local = [(folder, link) for folder, link in links if not re.match(r"\w+://", link)]
+    assert [link for folder, link in local if not (folder / link).is_file()] == []
+    referenced = {(folder / link).resolve() for folder, link in local}
     assert [path.name for path in sorted(FIGURE_DIR.iterdir()) if path.resolve() not in referenced] == []
     student_links = {
         link for cell in index.cells if cell.cell_type == "markdown" for link in IMAGE_LINK.findall(cell.source)
