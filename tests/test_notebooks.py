@@ -89,11 +89,12 @@ CONCEPTS = {
     "dae_model": ["784 inputs → 32-unit relu code → 784-unit sigmoid output", "adam and binary cross-entropy"],
     "dae_training": [
         "A denoising autoencoder sees a corrupted image and is scored against the original",
-        "The DAE's inputs are the corrupted images and its targets the clean ones",
-        "30 epochs, batch size 128, shuffled every epoch, validated on the noisy test images against the clean ones",
+        "its inputs are the corrupted images and its targets the clean ones",
+        "The validation pairs follow the same rule",
+        "30 epochs, batch size 128, shuffled every epoch, validated on the test images",
     ],
     "predictions": ["the trained `dae`'s output for the noisy test images"],
-    "view_results": ["rows of the same ten test images, clean, noisy and denoised"],
+    "view_results": ["rows of the same ten test images, noisy, denoised and clean, top to bottom"],
     "loss_curve": ["the DAE's training and validation loss per epoch"],
 }
 
