@@ -19,7 +19,8 @@ HEAVY := $(if $(filter tensorflow,$(BACKEND)),,-m "not heavy")
 PYTEST_JOBS ?= auto
 PARALLEL := -n $(PYTEST_JOBS) --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 # PyTorch's OpenMP threads wait for work by spinning: with test processes sharing the cores, one thread each
-# (README "Backends": 4.8 s an epoch against 7-15 s for two on a busy 2-core machine).
+# (docs/benchmarks.md, "Compile settings and threads per backend": 4.8 s an epoch against 7-15 s for two
+# on a busy 2-core machine).
 TEST_THREADS := $(if $(filter torch,$(BACKEND)),OMP_NUM_THREADS=1)
 export KERAS_BACKEND := $(BACKEND)
 export TF_CPP_MIN_LOG_LEVEL := 2

@@ -416,7 +416,7 @@ def build_autoencoder(input_dim=INPUT_DIM, code_size=CODE_SIZE, name="autoencode
     return keras.Model(inputs, outputs, name=name), keras.Model(inputs, code, name=f"{name}_encoder")
 
 
-# Fastest compile settings per Keras backend (benchmarks/bench_speed.py measures them; README "Backends").
+# Fastest compile settings per Keras backend (benchmarks/bench_speed.py measures them; docs/benchmarks.md).
 # steps_per_execution runs that many training steps per Python call; jit_compile asks for XLA
 # (TensorFlow, JAX) or torch.compile (PyTorch), which Keras leaves off on a CPU unless asked.
 COMPILE_OPTIONS = {

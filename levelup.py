@@ -10,6 +10,7 @@ helpers.plot_rows and the scores below work on all of them.
 """
 
 import time
+from typing import NamedTuple
 
 import helpers  # first: it imports Keras without the backend's start-up chatter
 from helpers import IMAGE_SHAPE, NOISE_FACTOR
@@ -425,12 +426,22 @@ def roc_auc(normal_scores, anomaly_scores):
     return float(roc_auc_score(labels, np.r_[normal_scores, anomaly_scores]))
 
 
+class DetectionRates(NamedTuple):
+    """The share of each group scored above an anomaly threshold (detection_rates returns it)."""
+
+    anomalies_flagged: float  # anomalies caught
+    normal_flagged: float  # normal samples wrongly flagged (false alarms)
+
+
 def detection_rates(normal_scores, anomaly_scores, threshold):
-    """Return (share of anomalies flagged, share of normal samples wrongly flagged) at threshold.
+    """Return DetectionRates(anomalies_flagged, normal_flagged): each group's share of scores above threshold.
 
     Defined in the level-up section '6. Anomaly detection by reconstruction error'.
     """
-    return float(np.mean(np.ravel(anomaly_scores) > threshold)), float(np.mean(np.ravel(normal_scores) > threshold))
+    return DetectionRates(
+        anomalies_flagged=float(np.mean(np.ravel(anomaly_scores) > threshold)),
+        normal_flagged=float(np.mean(np.ravel(normal_scores) > threshold)),
+    )
 
 
 def plot_error_histogram(normal_errors, anomaly_errors, threshold, labels=("normal", "anomalous"), ax=None):

@@ -1,6 +1,6 @@
 """The sandbox a submission's kernel runs in, built from Linux's own tools.
 
-Layers, outermost first (each one's guard is in the README's grading section):
+Layers, outermost first (each one's guard is in docs/grading-at-scale.md, "The sandbox"):
 - `prlimit`: memory (address space), processes (per user, so one sandbox user per job slot),
   file size, open files, no core dumps.
 - `bwrap` (bubblewrap): new mount, PID, network, IPC and UTS namespaces. The kernel sees the system's

@@ -245,7 +245,9 @@ def test_threshold_auc_and_rates_on_known_scores():
     normal, anomalies = np.arange(100.0), np.array([50.0, 200.0, 300.0])
     assert levelup.pick_threshold(normal, 0.9) == pytest.approx(89.1)
     assert levelup.roc_auc(normal, anomalies) == pytest.approx((50.5 + 100 + 100) / 300)
-    assert levelup.detection_rates(normal, anomalies, 89.1) == pytest.approx((2 / 3, 0.10))
+    rates = levelup.detection_rates(normal, anomalies, 89.1)
+    assert rates == pytest.approx((2 / 3, 0.10))
+    assert (rates.anomalies_flagged, rates.normal_flagged) == pytest.approx((2 / 3, 0.10))  # named fields, that order
 
 
 @pytest.mark.parametrize(

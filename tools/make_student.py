@@ -5,7 +5,8 @@ index.ipynb is derived, never edited by hand. In solution.ipynb, answer code sit
 given (unmarked) lines stay. Cells tagged `solution-only` are dropped; cells tagged `student-only`
 (expected outputs) are kept. Outputs, execution counts and run metadata are cleared, then the blank
 notebook is executed so its stored outputs (the "not attempted yet" check lines) can be compared by
-nbval. The kernel spec is the one JupyterLab writes on save (run_notebook.KERNELSPEC). The figures come from the executed solution's stored images, found by the variable each
+nbval; a cell left with nothing but the placeholder (comments) is not run, so it stores no execution
+count. The kernel spec is the one JupyterLab writes on save (run_notebook.KERNELSPEC). The figures come from the executed solution's stored images, found by the variable each
 figure cell assigns (fig_clean = ...). Nothing is written unless everything succeeds; each file is
 replaced atomically.
 
@@ -35,8 +36,10 @@ FIGURES = {  # figure variable in solution.ipynb -> file in index_files/
     "fig_loss": "dae_loss_curve.png",
     "fig_epochs": "levelup_epochs.png",
     "fig_sweep": "levelup_sweep.png",
+    "fig_sweep_examples": "levelup_sweep_examples.png",
     "fig_models": "levelup_models.png",
     "fig_faces_curves": "levelup_faces.png",
+    "fig_faces": "levelup_faces_restored.png",
     "fig_anomaly": "levelup_anomaly.png",
 }
 NOTEBOOK_METADATA = ("kernelspec", "language_info")
@@ -162,9 +165,22 @@ def find_figures(solution):
     return {FIGURES[name]: png for name, png in found.items()}
 
 
+def blank(cell):
+    """Whether a code cell holds nothing to run: only comments (such as the placeholder) and empty lines."""
+    return all(not line.strip() or line.lstrip().startswith("#") for line in cell.source.splitlines())
+
+
 def execute(notebook, directory, timeout=600):
-    """Run the notebook in a fresh kernel in directory, storing outputs but no timings; return it."""
-    notebook_client(notebook, directory, timeout, record_timing=False).execute(env={**os.environ, **KERNEL_ENV})
+    """Run the notebook's code in a fresh kernel in directory, storing outputs but no timings; return it.
+
+    Blank cells (the placeholder alone) are not run, so JupyterLab shows `[ ]:` beside them, not a count.
+    """
+    cells = notebook.cells
+    notebook.cells = [cell for cell in cells if cell.cell_type != "code" or not blank(cell)]
+    try:  # nbclient fills in the cell objects themselves, which the full list shares
+        notebook_client(notebook, directory, timeout, record_timing=False).execute(env={**os.environ, **KERNEL_ENV})
+    finally:
+        notebook.cells = cells
     return notebook
 
 
