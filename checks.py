@@ -69,7 +69,7 @@ READS = {  # task -> every variable its check may read (a grader exports only th
         "x_test_noisy",
         "x_train",
     ),
-    "noisy_data": ("x_train_noisy", "x_test_noisy", "x_train", "x_test"),
+    "noisy_data": ("x_train_noisy", "x_test_noisy", "x_train", "x_test", "train_images", "test_images"),
     "dae_model": ("dae", "autoencoder"),
     "dae_training": (
         "history",
@@ -83,7 +83,7 @@ READS = {  # task -> every variable its check may read (a grader exports only th
         "test_images",
         "DATASET",
     ),  # with the reads of data, noisy_data and dae_model
-    "predictions": ("x_test_denoised", "dae", "x_test", "x_test_noisy", "autoencoder"),
+    "predictions": ("x_test_denoised", "dae", "x_test", "x_test_noisy", "autoencoder", "x_train_noisy", "x_train"),
     "view_results": (
         "fig_clean",
         "fig_results",
@@ -136,7 +136,9 @@ class Blocked(Exception):
     """The task cannot be judged until an earlier task is fixed; the message says which and why."""
 
     def __init__(self, task, message):
-        super().__init__(message if message.startswith("fix the ") else f"fix the {task} task first: {message}")
+        super().__init__(
+            message if message.startswith("fix the ") else f"fix the {task} task first: {pointed(task, message)}"
+        )
 
 
 class Suspect(Failed):
@@ -166,14 +168,19 @@ def judge(name, data):
     except Blocked as err:
         return Result("blocked", str(err))
     except Suspect as err:
-        return blame(name, data) or Result("failed", str(err))
+        return blame(name, data) or Result("failed", pointed(name, str(err)))
     except Failed as err:
-        return Result("failed", str(err))
+        return Result("failed", pointed(name, str(err)))
     except Exception as err:  # a value no check foresaw: report it rather than crash the student's notebook
         return Result(
             "failed",
             f"the check could not inspect your variables ({type(err).__name__}: {err}); re-run the task's cell",
         )
+
+
+def pointed(task, hint):
+    """A hint that ends by pointing back to the card that teaches it: '...; see the `noisy_data` card'."""
+    return hint if "` card" in hint else f"{hint}; see the `{task}` card"
 
 
 def blame(name, data):
@@ -435,20 +442,24 @@ def pixel_rows(value, name):
     x = as_array(value, name)
     if x.ndim != 2:
         raise Failed(
-            f"{name} has shape {x.shape}: flatten each image to one row of {INPUT_DIM} values, "
-            f"e.g. images.reshape(len(images), -1)"
+            f"{name} has shape {x.shape}: a Dense layer reads each image as one flat row, so flatten each "
+            f"28x28 image to one row of {INPUT_DIM} values"
         )
     if x.shape[1] != INPUT_DIM or len(x) == 0:
         raise Failed(f"{name} has shape {x.shape}: it should hold rows of {INPUT_DIM} pixels (28x28 images flattened)")
     if x.dtype.kind != "f":
         raise Failed(
-            f"{name} holds integers ({x.dtype}), pixel values 0-255: scale them to floats in [0, 1] by dividing by 255"
+            f"{name} holds integers ({x.dtype}), pixel values 0-255: the sigmoid output and binary cross-entropy "
+            "work on pixels in [0, 1], so scale them to floats in [0, 1] by dividing by 255"
         )
     if not np.isfinite(x).all():
         raise Failed(f"{name} contains NaN or infinite values: rebuild it from the images")
     low, high = float(x.min()), float(x.max())
     if high > 2:  # 0-255 values; a little over 1 is a slip in the scaling, not unscaled images
-        raise Failed(f"{name}'s pixels go up to {high:g}: scale them to [0, 1] by dividing by 255")
+        raise Failed(
+            f"{name}'s pixels go up to {high:g}: the sigmoid output and binary cross-entropy work on pixels in "
+            "[0, 1], so scale them to [0, 1] by dividing by 255"
+        )
     if high > 1:
         raise Failed(f"{name}'s pixels go up to {high:g}: pixels must lie in [0, 1]")
     if low < 0:
@@ -489,8 +500,7 @@ def as_model(value, name):
     """Return value if it is a Keras model (a ModelInfo in the snapshot), else raise Failed."""
     if not isinstance(value, ModelInfo):
         raise Failed(
-            f"{name} should be a Keras model, got {type_name(value)}: build it with keras.Model "
-            "(or helpers.build_autoencoder)"
+            f"{name} should be a Keras model, got {type_name(value)}: build it from keras layers into a keras.Model"
         )
     return value
 
@@ -499,14 +509,14 @@ def run_model(model, x, name, width=INPUT_DIM):
     """Return the model's output for x as numpy (its Dense layers rebuilt), checking one row of `width` finite values per image."""
     if model.unsupported:
         raise Failed(
-            f"{name} has a {model.unsupported[0]} layer, which the lab's checks cannot run: build it from "
-            "keras.layers.Dense layers only"
+            f"{name} has a {model.unsupported[0]} layer, which the lab's checks cannot run: the lab's autoencoders "
+            "are built from Dense layers only"
         )
     rebuilt = model.rebuilt()
     if rebuilt is None or rebuilt.input_shape[-1] != INPUT_DIM or model.input_shape not in (None, (INPUT_DIM,)):
         raise Failed(
-            f"{name} cannot take rows of {INPUT_DIM} pixels: give it a {INPUT_DIM}-value input, "
-            f"keras.Input(shape=({INPUT_DIM},)), and Dense layers whose sizes follow one another"
+            f"{name} cannot take rows of {INPUT_DIM} pixels: its input must take one flat row of {INPUT_DIM} values "
+            "per image, and each Dense layer the output of the one before"
         )
     out = np.asarray(
         keras.ops.convert_to_numpy(rebuilt(np.asarray(x, dtype="float32"), training=False)), dtype="float64"
@@ -514,13 +524,13 @@ def run_model(model, x, name, width=INPUT_DIM):
     if out.shape != (len(x), width):
         raise Failed(f"{name} turns {len(x)} images into an output of shape {out.shape}; expected ({len(x)}, {width})")
     if not np.isfinite(out).all():
-        raise Failed(f"{name} outputs NaN or infinite values: rebuild it and train it again")
+        raise Failed(f"{name} outputs NaN or infinite values: build it again and train it again")
     return out
 
 
 def same_rows(a, b, atol=1e-3):
-    """Whether two arrays have the same shape and values (up to float rounding)."""
-    return a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=0))
+    """Whether two arrays have the same shape and values (up to float rounding, relative for large values)."""
+    return a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=1e-5))
 
 
 def sample_rows(x):
@@ -603,26 +613,32 @@ def check_architecture(model, name):
     steps = dense_steps(model)
     if len(steps) < 2:
         raise Failed(
-            f"{name} has {len(steps)} Dense layer(s): it needs a Dense({CODE_SIZE}, relu) code layer "
-            f"and a Dense({INPUT_DIM}, sigmoid) output layer"
+            f"{name} has {len(steps)} Dense layer(s): an autoencoder needs two, a {CODE_SIZE}-unit relu code layer "
+            f"(the encoder) and a {INPUT_DIM}-unit sigmoid output layer (the decoder)"
         )
     code_units, code_activation = min(steps[:-1], key=lambda step: step[0])
     out_units, out_activation = steps[-1]
     if code_units != CODE_SIZE:
-        raise Failed(f"{name}'s code layer has {code_units} units: the code size must be {CODE_SIZE}")
+        raise Failed(
+            f"{name}'s code layer has {code_units} units: the code size must be {CODE_SIZE}, the bottleneck that "
+            f"forces the model to compress each {INPUT_DIM}-pixel image"
+        )
     if code_activation != "relu":
-        raise Failed(f"{name}'s code layer uses the {code_activation} activation: use activation='relu'")
+        raise Failed(
+            f"{name}'s code layer uses the {code_activation} activation: the code layer uses relu, "
+            "as the card says (use activation='relu')"
+        )
     if out_activation != "sigmoid":
         raise Failed(
-            f"{name}'s output layer uses the {out_activation} activation: use activation='sigmoid', "
-            "so outputs are pixels in [0, 1] as binary cross-entropy needs"
+            f"{name}'s output layer uses the {out_activation} activation: outputs must be pixels in [0, 1], "
+            "which binary cross-entropy needs, and only sigmoid gives that (use activation='sigmoid')"
         )
     if out_units != INPUT_DIM:
-        raise Failed(f"{name}'s output layer has {out_units} units: it needs {INPUT_DIM}, one per pixel")
+        raise Failed(f"{name}'s output layer has {out_units} units: it needs {INPUT_DIM}, one per pixel of the image")
     params = model.params
     if params != PARAMS:
         raise Failed(
-            f"{name} has {params:,} weights, expected {PARAMS:,}: just two Dense layers, "
+            f"{name} has {params:,} weights, expected {PARAMS:,}: the lab's autoencoder is just two Dense layers, "
             f"{INPUT_DIM} -> {CODE_SIZE} (relu) -> {INPUT_DIM} (sigmoid)"
         )
 
@@ -640,13 +656,16 @@ def check_compiled(model, name):
     """Raise Failed unless model was compiled with adam and binary cross-entropy."""
     if not model.compiled:
         raise Failed(
-            f"{name} is not compiled: {name}.compile(optimizer='adam', loss='binary_crossentropy') "
-            "(or helpers.compile_autoencoder)"
+            f"{name} is not compiled: a model must be compiled, with its optimizer (adam) and loss "
+            "(binary cross-entropy), before it can be trained"
         )
     if model.loss not in ("binary_crossentropy", "bce"):
-        raise Failed(f"{name} is compiled with the loss {model.loss}: use loss='binary_crossentropy'")
+        raise Failed(
+            f"{name} is compiled with the loss {model.loss}: the card's loss is binary cross-entropy, which treats "
+            "each pixel in [0, 1] as a probability (use loss='binary_crossentropy')"
+        )
     if not model.adam:
-        raise Failed(f"{name} is compiled with {model.optimizer}: use optimizer='adam'")
+        raise Failed(f"{name} is compiled with {model.optimizer}: the card's optimizer is adam (use optimizer='adam')")
 
 
 def check_fitted(model, name, how):
@@ -654,7 +673,7 @@ def check_fitted(model, name, how):
     if model.steps == 0:
         raise Failed(
             f"{name} was never fitted (its optimizer has taken no steps; compiling again after fitting gives it a "
-            f"new optimizer, so compile first, then fit): train it, {how}"
+            f"new optimizer, so compile first, then fit): train it {how}"
         )
 
 
@@ -692,62 +711,115 @@ def rows_match(clean, noisy):
     return correlation(noisy, clean) > correlation(noisy, np.roll(clean, 1, axis=0)) + 0.05
 
 
+def faint(clean):
+    """Whether images are too faint for noise of the lab's strength to leave them recognisable (scaled twice, say)."""
+    return float(np.std(clean)) < NOISE_FACTOR / 20
+
+
+def noise_correlation(c1, n1, c2, n2):
+    """The correlation of two sets' noise (noisy - clean) over the pixels neither clipped, or 0 when too few are left."""
+    k = min(len(c1), len(c2))
+    d1, d2 = n1[:k] - c1[:k], n2[:k] - c2[:k]
+    free = (n1[:k] > 0) & (n1[:k] < 1) & (n2[:k] > 0) & (n2[:k] < 1)
+    if free.sum() < 1000 or np.std(d1[free]) == 0 or np.std(d2[free]) == 0:
+        return 0.0
+    return float(np.corrcoef(d1[free], d2[free])[0, 1])
+
+
 def noise_mistake(name, clean_name, c, n):
-    """What is wrong with n (clipped to [0, 1]) as c plus clipped noise of factor NOISE_FACTOR, or "" when nothing is."""
+    """What is wrong with n (clipped to [0, 1]) as c plus clipped noise of factor NOISE_FACTOR, or "" when nothing is.
+
+    Judged on the pixels whose clean value lies in [0, 1], so that noise added to a clean set of another scale (the
+    data task's mistake) is judged as the noise it is.
+    """
     zeros = n[c == 0]
     enough = zeros.size >= 2000
     if enough and not helpers.centred(zeros):
         return (
-            f"{1 - np.mean(zeros <= 0):.0%} of its noise is positive, where half should be: the noise must have "
-            f"mean 0, {clean_name} + NOISE_FACTOR * rng.standard_normal({clean_name}.shape) (rng.random and "
-            "rng.uniform(0, 1) give positive numbers only), then clip"
+            f"{1 - np.mean(zeros <= 0):.0%} of its noise is positive, where half should be: Gaussian noise has "
+            "mean 0, so it darkens pixels as often as it brightens them (rng.random and rng.uniform(0, 1) give "
+            "positive numbers only)"
         )
-    factor, matches = helpers.fitted_noise(c, n)
+    inside = (c >= 0) & (c <= 1)
+    factor, matches = helpers.fitted_noise(c[inside], n[inside])
     if enough and not helpers.normal_shape(zeros, factor):
         return (
-            "its noise is not normally distributed: draw it with rng.standard_normal (or rng.normal(0, 1, ...)), "
-            "not rng.uniform or rng.random, times NOISE_FACTOR, then clip"
+            "its noise is not normally distributed: the card's noise is Gaussian, N(0, 1) times NOISE_FACTOR "
+            "(rng.standard_normal or rng.normal), not uniform (rng.uniform, rng.random)"
         )
     if matches and abs(factor - NOISE_FACTOR) <= 0.03:
         return ""
     if matches and abs(factor - NOISE_FACTOR**2) <= 0.03:
         return (
             f"{name} looks like noise of factor {factor:.2f} = {NOISE_FACTOR} x {NOISE_FACTOR}: NOISE_FACTOR was "
-            "applied twice (as in NOISE_FACTOR * rng.normal(0, NOISE_FACTOR, ...)); multiply standard normal noise "
-            "by NOISE_FACTOR once"
+            "applied twice (a normal distribution of scale NOISE_FACTOR, then times NOISE_FACTOR again); the "
+            "noise's standard deviation is NOISE_FACTOR, once"
         )
     if matches:
         return (
-            f"{name} looks like noise of factor {factor:.2f}, not {NOISE_FACTOR}: "
-            f"use NOISE_FACTOR ({NOISE_FACTOR}) times standard normal noise"
+            f"{name} looks like noise of factor {factor:.2f}, not {NOISE_FACTOR}: the noise's standard deviation "
+            f"is NOISE_FACTOR ({NOISE_FACTOR}) times that of standard normal noise"
         )
     return (
-        f"{name} does not look like {clean_name} plus Gaussian noise: build it as "
-        f"np.clip({clean_name} + NOISE_FACTOR * rng.standard_normal({clean_name}.shape), 0.0, 1.0) "
-        f"(or helpers.add_noise)"
+        f"{name} does not look like {clean_name} plus Gaussian noise: each pixel gets its own draw of "
+        f"NOISE_FACTOR * N(0, 1), and the sum is clipped to [0, 1]"
     )
 
 
+def made_noisy(ns, clean_name, clean):
+    """Whether the clean set itself holds noise: it differs from the given images scaled as noise would make it."""
+    source = ns.get({"x_train": "train_images", "x_test": "test_images"}[clean_name])
+    if not is_image_array(source) or len(source) != len(clean):
+        return False
+    k = min(SAMPLE, len(clean))
+    scaled = source[:k].reshape(k, -1).astype("float64") / 255
+    if scaled.shape != clean[:k].shape or same_rows(clean[:k].astype("float64"), scaled):
+        return False
+    return helpers.noise_kind(scaled, clean[:k].astype("float64")) is not None
+
+
 def check_noise(ns, name, clean_name, other_name):
-    """Raise Failed unless ns[name] is ns[clean_name] plus clipped Gaussian noise of factor NOISE_FACTOR."""
-    clean = earlier_rows(ns, clean_name, "data")
+    """Raise Failed unless ns[name] is ns[clean_name] plus clipped Gaussian noise of factor NOISE_FACTOR.
+
+    The noise is judged against the student's own clean set, whatever its scale (a mistake in it is the data
+    task's): only rows of 784 numbers are needed.
+    """
+    clean = earlier_images(ns, clean_name, "data")
     other_shape = shape_of(ns.get(other_name))
     x = as_array(ns[name], name)
     if x.ndim == 2 and x.shape != clean.shape and x.shape == other_shape:
-        raise Failed(f"{name} has the shape of {other_name}, {x.shape}: build it from {clean_name}")
+        raise Failed(
+            f"{name} has the shape of {other_name}, {x.shape}: each noisy set is its own clean set plus noise, "
+            f"so {name} is made from {clean_name}"
+        )
     if x.shape != clean.shape:
-        raise Failed(f"{name} has shape {x.shape} but {clean_name} has {clean.shape}: add noise to {clean_name} itself")
+        raise Failed(
+            f"{name} has shape {x.shape} but {clean_name} has {clean.shape}: noise changes pixels, not the shape; "
+            f"add it to {clean_name} itself"
+        )
     if x.dtype.kind != "f" or not np.isfinite(x).all():
         pixel_rows(x, name)  # integers, NaN or infinity: its hint
     c, n = clean[:SAMPLE].astype("float64"), x[:SAMPLE].astype("float64")
     low, high = float(x.min()), float(x.max())
-    if high > 50:  # far beyond what noise on [0, 1] images reaches
+    scaled = float(c.max()) <= 1  # the data task's scaling, right or not, is not this task's business
+    if high > 50 and scaled:  # far beyond what noise on [0, 1] images reaches
         raise Failed(
-            f"{name}'s pixels go up to {high:.0f}: the noise was added to the 0-255 images; add it to "
-            f"{clean_name} (already scaled to [0, 1]), then clip"
+            f"{name}'s pixels go up to {high:.0f}: the noise was added to the 0-255 images; the noise is added to "
+            f"{clean_name}, whose pixels are already scaled to [0, 1], then clipped"
+        )
+    if made_noisy(ns, clean_name, clean):
+        raise Failed(
+            f"{clean_name} itself holds noise now: the noise was added in place (+=, or np.clip with out=), which "
+            f"changes {clean_name} too, and the DAE needs it clean as its targets; make {name} a new array and run "
+            "the data cell again"
         )
     if np.array_equal(c, n):
-        raise Failed(f"{name} equals {clean_name}: add noise, {clean_name} + NOISE_FACTOR * N(0, 1), then clip")
+        how = (
+            ""
+            if is_image_array(ns.get({"x_train": "train_images", "x_test": "test_images"}[clean_name]))
+            else f" (or it was added in place, +=, which made {clean_name} noisy too)"
+        )
+        raise Failed(f"{name} equals {clean_name}: no noise was added{how}; the card's noise is NOISE_FACTOR * N(0, 1)")
     if 0 < high <= 1 / 255 + 1e-6 < float(c.max()):
         raise Failed(
             f"{name}'s pixels only reach {high:.4f} (1/255): the noise was added and clipped before dividing "
@@ -761,25 +833,30 @@ def check_noise(ns, name, clean_name, other_name):
         )
     unclipped = low < 0 or high > 1
     n = np.clip(n, 0, 1)
-    if not rows_match(c, n):
+    if not (faint(c) or rows_match(c, n)):  # faint images (the data task's mistake) cannot be told apart by row
         if other_name in ns and built_from(ns[other_name], other_name, n):
-            raise Failed(f"{name} was built from {other_name}: build it from {clean_name}")
+            raise Failed(f"{name} was built from {other_name}: each noisy set is its own clean set plus noise")
         raise Failed(
-            f"{name}'s rows are not {clean_name}'s images in order: add noise to {clean_name} itself "
-            "(no shuffling or reordering), so row i is image i made noisy"
+            f"{name}'s rows are not {clean_name}'s images in order: row i of the noisy set must be image i made "
+            "noisy (no shuffling or reordering), so that the DAE learns each noisy image's own clean version"
+        )
+    if noise_correlation(c[:-1], n[:-1], c[1:], n[1:]) > 0.5:
+        raise Failed(
+            f"every image of {name} has the same noise pattern: each pixel of each image gets its own random "
+            "draw, so the noise has the shape of the whole set"
         )
     mistake = noise_mistake(name, clean_name, c, n)
     if unclipped:
         raise Failed(
-            f"{name}'s pixels run from {low:.2f} to {high:.2f}: clip them back to [0, 1] "
-            "with np.clip(noisy, 0.0, 1.0)" + (f"; also, once clipped, {mistake}" if mistake else "")
+            f"{name}'s pixels run from {low:.2f} to {high:.2f}: pixels must stay in [0, 1], so clip them back "
+            "to [0, 1] after adding the noise (np.clip)" + (f"; also, once clipped, {mistake}" if mistake else "")
         )
     if mistake:
         raise Failed(mistake if mistake.startswith(name) else f"{name}: {mistake}")
 
 
-def dae_direction(dae, clean, noisy, factor=NOISE_FACTOR, clipped=True, history=None):
-    """Raise Suspect if the DAE was trained towards noisy targets or from clean inputs; else return its test BCE.
+def dae_direction(dae, clean, noisy, factor=NOISE_FACTOR, clipped=True, history=None, error=Suspect):
+    """Raise error (Suspect) if the DAE was trained towards noisy targets or from clean inputs; else return its BCE.
 
     Measured on small and full runs: a model trained noisy -> clean maps noisy images close to the
     clean ones (mean squared error to clean at most 1.3 times that to E[noisy | clean]; at most 0.9
@@ -788,24 +865,33 @@ def dae_direction(dae, clean, noisy, factor=NOISE_FACTOR, clipped=True, history=
     (ratio >= 3.5), and its training loss is near its loss against noisy targets; one barely trained
     outputs grey images too (ratio up to 2.7), but its training loss does not say noisy targets.
     One trained clean -> clean restores clean inputs much better than noisy ones (BCE gap >= +0.06).
+    One trained clean -> noisy (inputs and targets swapped) shows both: ratio 3.6 and gap +0.09 in the corpus.
+    Outputs are clipped to [0, 1] first, as binary cross-entropy clips them (a relu or linear output layer).
     """
-    from_noisy = run_model(dae, noisy, "dae")
-    from_clean = run_model(dae, clean, "dae")
+    from_noisy = np.clip(run_model(dae, noisy, "dae"), 0, 1)
+    from_clean = np.clip(run_model(dae, clean, "dae"), 0, 1)
     expected = helpers.noisy_mean(clean, factor) if clipped else clean
     ratio = np.mean((from_noisy - clean) ** 2) / max(np.mean((from_noisy - expected) ** 2), 1e-12)
     loss = helpers.mean_bce(clean, from_noisy)
     trained = history.history["loss"][-1] if history is not None and len(history.history["loss"]) else None
     towards_noisy = trained is None or abs(trained - helpers.mean_bce(noisy, from_noisy)) < abs(trained - loss)
-    if ratio > NOISY_TARGET_RATIO and towards_noisy and loss < 0.6:
-        raise Suspect(
-            "dae learned to output noisy images: its targets must be the clean images, "
-            "dae.fit(x_train_noisy, x_train, ...)"
+    noisy_targets = ratio > NOISY_TARGET_RATIO and towards_noisy and loss < 0.6
+    clean_inputs = loss - helpers.mean_bce(clean, from_clean) > CLEAN_INPUT_GAP
+    if noisy_targets and clean_inputs:
+        raise error(
+            "dae turns clean images into noisy-looking ones: its inputs and targets are swapped. A denoising "
+            "autoencoder is shown a noisy image as its input and must learn to give back the clean image as its "
+            "target"
         )
-    gap = loss - helpers.mean_bce(clean, from_clean)
-    if gap > CLEAN_INPUT_GAP:
-        raise Suspect(
-            "dae restores clean images far better than noisy ones, so it was trained on clean inputs: "
-            "its inputs must be the noisy images, dae.fit(x_train_noisy, x_train, ...)"
+    if noisy_targets:
+        raise error(
+            "dae learned to output noisy images: its targets must be the clean images. A denoising autoencoder "
+            "must be shown what each image looked like without the noise, or it learns to reproduce the noise"
+        )
+    if clean_inputs:
+        raise error(
+            "dae restores clean images far better than noisy ones, so it was trained on clean inputs: its inputs "
+            "must be the noisy images, the ones it will have to clean up"
         )
     return loss
 
@@ -818,12 +904,12 @@ def under_trained(dae, history, loss):
     if dae.steps < LAB_STEPS / 2:
         return (
             f"dae's test BCE is {loss:.2f} (about 0.31 expected): it trained too little ({done}; the lab trains "
-            f"30 epochs of all 60,000 images in batches of 128, {LAB_STEPS:,} steps): train it on all of "
-            "x_train_noisy -> x_train for 30 epochs, batch_size=128"
+            f"30 epochs of all 60,000 images in batches of 128, {LAB_STEPS:,} steps): train it on the whole "
+            "noisy training set for the card's 30 epochs of batch 128"
         )
     return (
         f"dae's test BCE is {loss:.2f} (about 0.31 expected) after {done}: it learned too little from its "
-        "training; compile it with optimizer='adam' at its default learning rate (0.001)"
+        "training; the card's optimizer is adam at its default learning rate (0.001)"
     )
 
 
@@ -863,8 +949,8 @@ def trained_on_test_set(ns, dae, factor, clipped):
     if test > max(2 * memory.get("x_train_noisy", 0.0), TEST_SET_MEMORY):
         raise Suspect(  # a model of the wrong architecture can show this by chance: then dae_model blocks it
             "dae was trained on the test set (it restores x_test_noisy much better than fresh noisy copies "
-            "of the same images): train it on x_train_noisy -> x_train; the test set is only for validation "
-            "and predictions"
+            "of the same images): it must learn from the training set only; the test set measures how it does on "
+            "images it never saw, for validation and predictions"
         )
 
 
@@ -881,7 +967,8 @@ def validated_on_clean(ns, dae, history):
     if abs(last - on_clean) < VAL_LOSS_TOLERANCE < abs(last - right) / 3:
         raise Failed(
             f"dae was validated on clean images (its last val_loss, {last:.4f}, is its loss on x_test -> "
-            "x_test): validate on the noisy test images, validation_data=(x_test_noisy, x_test)"
+            "x_test): validation measures the task the DAE learns, so its inputs are the noisy test images and "
+            "its targets the clean ones"
         )
 
 
@@ -891,9 +978,7 @@ def validated_on_clean(ns, dae, history):
 def figure_rows(fig, name):
     """The flattened images a figure (FigureInfo) shows, grouped into its rows of axes, top row first."""
     if not isinstance(fig, FigureInfo):
-        raise Failed(
-            f"{name} should be a matplotlib Figure, got {type_name(fig)}: {name} = helpers.plot_rows(...) returns one"
-        )
+        raise Failed(f"{name} should be a matplotlib Figure, got {type_name(fig)}: helpers.plot_rows returns one")
     if not fig.rows:
         raise Failed(f"{name} shows no images: draw them with helpers.plot_rows (imshow in each axes)")
     return [list(row) for row in fig.rows]
@@ -910,28 +995,63 @@ def candidate_arrays(ns, names):
 
 
 def identify(image, candidates):
-    """(array name, set of its rows) that an image shows, or (None, empty set)."""
+    """{array name: set of its rows} for every array that holds the image (two when arrays are equal), or {}."""
     if image.size != INPUT_DIM or not np.isfinite(image).all():
-        return None, set()
+        return {}
     total = float(np.sum(image))
+    found = {}
     for name, (rows, sums) in candidates.items():
         near = np.flatnonzero(np.abs(sums - total) < INPUT_DIM * 1e-4)
         if near.size:
             exact = np.max(np.abs(rows[near].astype("float64") - image), axis=1) < 1e-4
             if exact.any():
-                return name, set(near[exact].tolist())
-    return None, set()
+                found[name] = set(near[exact].tolist())
+    return found
 
 
 def row_sources(fig, name, ns, names):
-    """For each row of the figure: (the single array it shows or None, for each image the set of rows it may be)."""
+    """For each row of the figure: (the arrays that hold all its images, for each image the rows it may be).
+
+    An array equal to another (a noisy set made in place is its clean set) holds the same images: both are named.
+    """
     candidates = candidate_arrays(ns, names)
     sources = []
     for row in figure_rows(fig, name):
         found = [identify(image, candidates) for image in row]
-        arrays = {array for array, _ in found}
-        sources.append((arrays.pop() if len(arrays) == 1 else None, [indices for _, indices in found]))
+        arrays = [array for array in candidates if all(array in each for each in found)]
+        indices = [set().union(*each.values()) if each else set() for each in found]
+        sources.append((tuple(arrays), indices))
     return sources
+
+
+def shown(sources):
+    """Each row's array as a word for hints: its name, or 'images from no single array'."""
+    return [arrays[0] if arrays else "images from no single array" for arrays, _ in sources]
+
+
+def rows_in_order(sources, expected):
+    """Whether the figure's rows show the expected arrays, one row each, top to bottom."""
+    return len(sources) == len(expected) and all(name in arrays for (arrays, _), name in zip(sources, expected))
+
+
+def check_rows(sources, fig_name, expected, why):
+    """Raise Failed unless the figure's rows show the expected arrays in order, the same images in every row."""
+    owner = fig_name + ("'" if fig_name.endswith("s") else "'s")  # fig_results' rows, fig_autoencoder's rows
+    if not rows_in_order(sources, expected):
+        rows = shown(sources)
+        if sorted(rows) == sorted(expected):
+            raise Failed(
+                f"{owner} rows are in another order ({', '.join(rows)} from the top): the card asks for "
+                f"{', '.join(expected)} from top to bottom, {why}"
+            )
+        raise Failed(
+            f"{owner} rows show {', '.join(rows)}: it needs one row each of {', '.join(expected)}, top to bottom, {why}"
+        )
+    if not same_images(sources):
+        raise Failed(
+            f"{owner} rows show different images: each column follows one test image through every row, so "
+            "show the same images, in the same order, in every row"
+        )
 
 
 def same_images(sources):
@@ -957,7 +1077,10 @@ def check_data(ns):
     for name, source, other in pairs:
         x = pixel_rows(ns[name], name)
         if x.max() < 0.5:
-            raise Failed(f"{name}'s pixels only reach {x.max():.3g}: divide the 0-255 images by 255 once")
+            raise Failed(
+                f"{name}'s pixels only reach {x.max():.3g}: the images were divided by 255 more than once; "
+                "divide the 0-255 images by 255 once"
+            )
         images = {key: ns[key] for key in (source, other) if is_image_array(ns.get(key))}
         expected = images.get(source)
         if expected is None:
@@ -967,16 +1090,30 @@ def check_data(ns):
         if len(x) != len(expected) or not same_rows(x[:k], as_rows(expected)):
             alt = images.get(other)
             if alt is not None and len(x) == len(alt) and same_rows(x[:k], as_rows(alt)):
-                raise Failed(f"{name} holds the images of {other}: build it from {source}")
+                raise Failed(f"{name} holds the images of {other}: {name} is made from {source}")
             raise Failed(
-                f"{name} is not {source} scaled to [0, 1]: {name} = {source}.reshape(len({source}), -1) / 255 "
-                f"(or helpers.prepare_images({source})), all {len(expected)} images"
+                f"{name} is not {source} scaled to [0, 1]: it holds all {len(expected)} images of {source}, in "
+                "their order, each flattened and divided by 255"
             )
     return "x_train and x_test are flattened, scaled to [0, 1] and complete"
 
 
+def scaled_like_the_lab(ns):
+    """Whether x_train and x_test are rows of pixels in [0, 1] that reach 1, like the images models are judged on."""
+    try:
+        return all(pixel_rows(ns[name], name).max() >= 0.5 for name in ("x_train", "x_test"))
+    except (KeyError, Failed):
+        return False
+
+
 def check_regular_autoencoder(ns):
-    """autoencoder and encoder: 784 -> 32 (relu) -> 784 (sigmoid), adam + BCE, trained clean -> clean."""
+    """autoencoder and encoder: 784 -> 32 (relu) -> 784 (sigmoid), adam + BCE, trained clean -> clean.
+
+    Its reconstructions are judged on the lab's test images when the student's data has their scale; trained on
+    data of another scale (the data task's mistake), only how it was built, compiled and fitted can be judged:
+    measured in the corpus, an autoencoder trained on images divided by 255 twice reconstructs them worse than
+    their mean image does, whichever yardstick (the lab's images, or the student's own relative to their mean).
+    """
     require(ns, *DEFINES["regular_autoencoder"])
     x, _ = reference(ns)
     autoencoder = as_model(ns["autoencoder"], "autoencoder")
@@ -985,65 +1122,74 @@ def check_regular_autoencoder(ns):
     codes = run_model(encoder, x, "encoder", width=CODE_SIZE)
     if not shares_layers(encoder, autoencoder):
         raise Failed(
-            "encoder is not the first half of autoencoder: build it from the same layers, "
-            "keras.Model(inputs, code) (helpers.build_autoencoder returns both)"
+            "encoder is not the first half of autoencoder: the encoder is the same input and code layer as the "
+            "autoencoder (the same layer objects, so it shares their trained weights), as a model of its own"
         )
     if codes.min() < 0:
         raise Failed("encoder's codes have negative values: its code layer should end in relu")
     check_compiled(autoencoder, "autoencoder")
-    check_fitted(autoencoder, "autoencoder", "autoencoder.fit(x_train, x_train, epochs=10, ...)")
+    check_fitted(autoencoder, "autoencoder", "to reconstruct the training images (inputs and targets both x_train)")
+    if not scaled_like_the_lab(ns):
+        return "the autoencoder is built, compiled and trained (its reconstructions are judged once data passes)"
     loss = helpers.mean_bce(x, run_model(autoencoder, x, "autoencoder"))
     if loss > MAX_BCE:
         raise Suspect(
-            f"autoencoder reconstructs the test images poorly (BCE {loss:.2f}, about 0.29 expected): "
-            "train it on x_train -> x_train for 10 epochs"
+            f"autoencoder reconstructs the test images poorly (BCE {loss:.2f}, about 0.29 expected): it must learn "
+            "to give back its own input, so inputs and targets are both the clean training images, for the card's "
+            "10 epochs"
         )
     return f"the autoencoder is trained (test BCE {loss:.3f})"
 
 
 def check_reconstructions(ns):
-    """codes, reconstructions and fig_autoencoder from the trained autoencoder on x_test."""
+    """codes, reconstructions and fig_autoencoder from the trained autoencoder on x_test (whatever x_test holds)."""
     require(ns, *DEFINES["reconstructions"])
-    x_test = earlier_rows(ns, "x_test", "data")
+    x_test = earlier_images(ns, "x_test", "data")
     autoencoder = earlier_model(ns, "autoencoder", "regular_autoencoder")
     encoder = earlier_model(ns, "encoder", "regular_autoencoder", width=CODE_SIZE)
     x = sample_rows(x_test)
+    x_train = ns.get("x_train")
     for name, model, width in (("codes", encoder, CODE_SIZE), ("reconstructions", autoencoder, INPUT_DIM)):
         value = as_array(ns[name], name)
         maker = "encoder" if model is encoder else "autoencoder"
+        what = "32-number code" if maker == "encoder" else "reconstruction"
         if value.shape != (len(x_test), width):
             raise Failed(
-                f"{name} has shape {value.shape}, expected {(len(x_test), width)}: {name} = {maker}.predict(x_test)"
+                f"{name} has shape {value.shape}, expected {(len(x_test), width)}: one {what} per test image, "
+                f"what {maker} makes of each image of x_test"
             )
-        if not same_rows(value[: len(x)].astype("float64"), run_model(model, x, maker, width)):
-            raise Failed(
-                f"{name} is not what {maker} gives for x_test: {name} = {maker}.predict(x_test) "
-                "(run it again after training)"
-            )
+        got = value[: len(x)].astype("float64")
+        if same_rows(got, run_model(model, x, maker, width)):
+            continue
+        if is_image_array(x_train) and x_train.ndim == 2 and x_train.shape[1] == INPUT_DIM:
+            if same_rows(got, run_model(model, sample_rows(x_train), maker, width)):
+                raise Failed(
+                    f"{name} was made from the training images: the card asks what {maker} makes of the test "
+                    "images, x_test, which it never trained on"
+                )
+        raise Failed(f"{name} is not what {maker} gives for x_test: run its cell again after training")
     sources = row_sources(
         ns["fig_autoencoder"], "fig_autoencoder", ns, ["x_test", "reconstructions", "x_test_noisy", "x_train"]
     )
-    shown = [source for source, _ in sources]
-    if sorted(map(str, shown)) != ["reconstructions", "x_test"]:
-        raise Failed(
-            f"fig_autoencoder's rows show {describe_sources(shown)}: it should show x_test and reconstructions, "
-            "helpers.plot_rows([x_test, reconstructions], [...])"
-        )
-    if not same_images(sources):
-        raise Failed("fig_autoencoder's two rows show different images: show the same images in both rows")
+    check_rows(sources, "fig_autoencoder", ["x_test", "reconstructions"], "each original above its reconstruction")
     return "codes, reconstructions and the figure come from the trained autoencoder"
 
 
-def describe_sources(sources):
-    """Row sources as words, e.g. 'x_test, images that are in no array'."""
-    return ", ".join(source or "images from no single array" for source in sources)
-
-
 def check_noisy_data(ns):
-    """x_train_noisy and x_test_noisy: each clean set plus NOISE_FACTOR * N(0, 1) noise, clipped to [0, 1]."""
+    """x_train_noisy and x_test_noisy: each clean set plus NOISE_FACTOR * N(0, 1) noise of its own, clipped to [0, 1]."""
     require(ns, *DEFINES["noisy_data"])
     check_noise(ns, "x_train_noisy", "x_train", "x_test")
     check_noise(ns, "x_test_noisy", "x_test", "x_train")
+    sets = [
+        (earlier_images(ns, clean, "data")[:SAMPLE].astype("float64"), as_array(ns[noisy], noisy)[:SAMPLE])
+        for clean, noisy in (("x_train", "x_train_noisy"), ("x_test", "x_test_noisy"))
+    ]
+    if noise_correlation(sets[1][0], np.clip(sets[1][1], 0, 1), sets[0][0], np.clip(sets[0][1], 0, 1)) > 0.5:
+        raise Failed(
+            "x_test_noisy has the same noise as x_train_noisy, pixel for pixel (the generator was seeded again, "
+            "or one noise array was used twice): the test images must carry noise the DAE never saw in training, "
+            "so draw each set's noise from the one generator, one after the other"
+        )
     return f"both noisy sets are their clean set plus clipped noise of factor {NOISE_FACTOR:g}"
 
 
@@ -1053,7 +1199,10 @@ def check_dae_model(ns):
     dae = as_model(ns["dae"], "dae")
     autoencoder = ns.get("autoencoder")
     if isinstance(autoencoder, ModelInfo) and (dae.ident == autoencoder.ident or shares_layers(dae, autoencoder)):
-        raise Failed("dae is (or shares layers with) the regular autoencoder: build a new model for it")
+        raise Failed(
+            "dae is (or shares layers with) the regular autoencoder: training it would change the autoencoder too; "
+            "build a new model for the DAE, with layers of its own"
+        )
     check_architecture(dae, "dae")
     return f"dae has the lab's architecture ({PARAMS:,} weights)"
 
@@ -1068,31 +1217,78 @@ def earlier_model(ns, name, task, width=INPUT_DIM):
     return model
 
 
+def own_pairs(ns):
+    """The student's own (clean, noisy) test images (else training images) when the lab's images cannot stand in.
+
+    None when the lab's reference images, with fresh noise of the student's kind, judge the DAE: the student's data
+    has the lab's scale and its noise is strong enough to learn from. Otherwise the DAE is judged on what it was
+    trained on: data of another scale (the data task's mistake), or noisy sets (nearly) equal to their clean sets
+    (the noisy_data task's: no noise, noise added before scaling, or added in place).
+    Raises Blocked when the student has no usable pair either: then nothing is left to judge the DAE on.
+    """
+    pairs = []
+    for clean_name, noisy_name in (("x_test", "x_test_noisy"), ("x_train", "x_train_noisy")):
+        clean, noisy = ns.get(clean_name), ns.get(noisy_name)
+        if not all(is_image_array(v) and v.ndim == 2 and v.shape[1] == INPUT_DIM for v in (clean, noisy)):
+            continue
+        if clean.shape == noisy.shape and np.isfinite(clean[:SAMPLE]).all() and np.isfinite(noisy[:SAMPLE]).all():
+            pairs.append((np.asarray(clean[:SAMPLE], "float64"), np.asarray(noisy[:SAMPLE], "float64")))
+    if scaled_like_the_lab(ns) and not (pairs and np.std(pairs[0][1] - pairs[0][0]) < 0.05):
+        return None
+    if not pairs:
+        task = "noisy_data" if scaled_like_the_lab(ns) else "data"
+        result = judge(task, ns)
+        raise Blocked(task, result.message if result.status != "passed" else "its arrays cannot be read")
+    return pairs[0]
+
+
 def check_dae_training(ns):
-    """dae compiled with adam + BCE and trained noisy -> clean on the training set; history is its History."""
+    """dae compiled with adam + BCE and trained noisy -> clean on the training set, validated; history is its History."""
     dae = ns.get("dae")
     if "history" not in ns:  # DEFINES["dae_training"]
         if isinstance(dae, ModelInfo) and dae.steps > 0:
-            raise Failed("dae was trained but its History was not kept: history = dae.fit(...)")
+            raise Failed("dae was trained but its History was not kept: keep what fit returns, as history")
         raise NotAttempted("define history")
     dae = earlier_model(ns, "dae", "dae_model")
     check_compiled(dae, "dae")
-    check_fitted(dae, "dae", "history = dae.fit(x_train_noisy, x_train, epochs=30, batch_size=128, ...)")
+    check_fitted(dae, "dae", "on the noisy training images for the card's epochs and batch size")
     history = ns["history"]
     if not isinstance(history, HistoryInfo) or "loss" not in history.history:
         raise Failed(
-            f"history should be the History that fit returns, got {type_name(history)}: history = dae.fit(...)"
+            f"history should be the History that fit returns, got {type_name(history)}: keep what fit returns, "
+            "as history"
         )
     if history.model != dae.ident:
-        raise Failed("history comes from another model's training: history = dae.fit(x_train_noisy, x_train, ...)")
-    factor, clipped = student_noise(ns)
-    clean, noisy = reference(ns, factor, clipped)
-    loss = dae_direction(dae, clean, noisy, factor, clipped, history)
-    validated_on_clean(ns, dae, history)
-    trained_on_test_set(ns, dae, factor, clipped)
-    if loss > (MAX_BCE if lab_architecture(dae) else MAX_BCE_OTHER):
-        raise Suspect(under_trained(dae, history, loss))
-    return f"dae is trained noisy -> clean (test BCE {loss:.3f})"
+        raise Failed("history comes from another model's training: keep the History of dae's own training")
+    own = own_pairs(ns)
+    if own is None:
+        factor, clipped = student_noise(ns)
+        clean, noisy = reference(ns, factor, clipped)
+        loss = dae_direction(dae, clean, noisy, factor, clipped, history)
+        validated_on_clean(ns, dae, history)
+        trained_on_test_set(ns, dae, factor, clipped)
+        # a non-sigmoid output is dae_model's mistake, and binary cross-entropy cannot train it well: no bar then
+        sigmoid = bool(dae.dense) and dae.dense[-1][1] == "sigmoid"
+        if sigmoid and loss > (MAX_BCE if lab_architecture(dae) else MAX_BCE_OTHER):
+            raise Suspect(under_trained(dae, history, loss))
+        done = f"dae is trained noisy -> clean (test BCE {loss:.3f})" + (
+            ""
+            if sigmoid
+            else f", a loss limited by its {dae.dense[-1][1] if dae.dense else 'missing'} output layer (the dae_model task's mistake)"
+        )
+    else:
+        clean, noisy = own
+        if clean.min() >= 0 and clean.max() <= 1 and np.std(noisy - clean) >= 0.05:
+            kind = helpers.noise_kind(clean, noisy)
+            factor, clipped = kind if kind is not None and kind[0] >= 0.05 else (NOISE_FACTOR, True)
+            dae_direction(dae, clean, np.clip(noisy, 0, 1) if clipped else noisy, factor, clipped, history, Failed)
+        done = "dae is trained (judged on your own arrays: the data or noise it learned from is not yet right)"
+    if "val_loss" not in history.history:
+        raise Failed(
+            "history has no val_loss: the card asks to validate on the noisy test images (inputs) and the clean "
+            "ones (targets) after each epoch, to see how the DAE does on images it never trained on"
+        )
+    return done
 
 
 def lab_architecture(model):
@@ -1110,23 +1306,34 @@ def check_predictions(ns):
     dae = earlier_model(ns, "dae", "dae_model")
     x_test_noisy = earlier_images(ns, "x_test_noisy", "noisy_data")
     denoised = as_array(ns["x_test_denoised"], "x_test_denoised")
+    got = (denoised[:SAMPLE] if denoised.ndim else denoised).astype("float64")  # a scalar has no rows
+    if denoised.shape == x_test_noisy.shape and same_rows(got, run_model(dae, sample_rows(x_test_noisy), "dae")):
+        return "x_test_denoised is dae's output for x_test_noisy"
+    for name in ("x_train_noisy", "x_train"):
+        x = ns.get(name)
+        if (
+            usable_rows(x)
+            and got.shape == sample_rows(x).shape
+            and same_rows(got, run_model(dae, sample_rows(x), "dae"))
+        ):
+            raise Failed(
+                f"x_test_denoised was predicted from the training images ({name}): the DAE is judged on what it "
+                "makes of noisy test images it never trained on, x_test_noisy"
+            )
     if denoised.shape != x_test_noisy.shape:
         raise Failed(
-            f"x_test_denoised has shape {denoised.shape}, expected {x_test_noisy.shape}: "
-            "x_test_denoised = dae.predict(x_test_noisy)"
+            f"x_test_denoised has shape {denoised.shape}, expected {x_test_noisy.shape}: one denoised row for each "
+            "noisy test image"
         )
-    got = denoised[:SAMPLE].astype("float64")
-    if same_rows(got, run_model(dae, sample_rows(x_test_noisy), "dae")):
-        return "x_test_denoised is dae's output for x_test_noisy"
     if same_rows(got, sample_rows(x_test_noisy).astype("float64"), atol=1e-6):
-        raise Failed("x_test_denoised is the noisy input itself: x_test_denoised = dae.predict(x_test_noisy)")
+        raise Failed("x_test_denoised is the noisy input itself: it must be what dae outputs for the noisy test images")
     x_test = ns.get("x_test")
     sources = [("x_test_noisy", x_test_noisy)]
-    if is_image_array(x_test) and x_test.ndim == 2 and x_test.shape[1] == INPUT_DIM:
+    if usable_rows(x_test):
         if same_rows(got, run_model(dae, sample_rows(x_test), "dae")):
             raise Failed(
-                "x_test_denoised was predicted from the clean x_test: predict from the noisy images, "
-                "dae.predict(x_test_noisy)"
+                "x_test_denoised was predicted from the clean x_test: a denoiser is shown noisy images, so "
+                "predict from the noisy test images"
             )
         sources.append(("x_test", x_test))
     autoencoder = ns.get("autoencoder")
@@ -1138,39 +1345,40 @@ def check_predictions(ns):
                 break
             if made_by_autoencoder:
                 raise Failed(
-                    f"x_test_denoised was made by the regular autoencoder from {source}: "
-                    "use the denoising one, dae.predict(x_test_noisy)"
+                    f"x_test_denoised was made by the regular autoencoder from {source}: the denoising "
+                    "autoencoder, dae, makes these predictions"
                 )
     raise Failed(
-        "x_test_denoised is not dae's output for x_test_noisy: run x_test_denoised = dae.predict(x_test_noisy) "
-        "again after training"
+        "x_test_denoised is not dae's output for x_test_noisy: run its cell again after training (predictions made "
+        "before the last training are stale)"
     )
 
 
+def usable_rows(value):
+    """Whether value is a numpy array of rows of 784 numbers, which a model can run on."""
+    return is_image_array(value) and value.ndim == 2 and value.shape[1] == INPUT_DIM
+
+
 def check_view_results(ns):
-    """fig_clean shows clean test images; fig_results shows the same images noisy, denoised and clean."""
+    """fig_clean shows clean test images; fig_results shows the same images noisy, denoised and clean, in that order."""
     require(ns, *DEFINES["view_results"])
     names = ["x_test", "x_test_noisy", "x_test_denoised", "x_train", "x_train_noisy", "reconstructions"]
-    clean_name = "x_test"
-    earlier_rows(ns, clean_name, "data")
-    clean_shown = [source for source, _ in row_sources(ns["fig_clean"], "fig_clean", ns, names)]
-    if any(source != clean_name for source in clean_shown):
+    earlier_images(ns, "x_test", "data")
+    clean_sources = row_sources(ns["fig_clean"], "fig_clean", ns, names)
+    if any("x_test" not in arrays for arrays, _ in clean_sources):
         raise Failed(
-            f"fig_clean shows {describe_sources(clean_shown)}: it should show clean test images, "
-            "helpers.plot_rows([x_test], ['clean test images'])"
+            f"fig_clean shows {', '.join(shown(clean_sources))}: it should show clean test images (x_test), the "
+            "ones the DAE will be asked to restore"
         )
     earlier_images(ns, "x_test_noisy", "noisy_data")
     earlier_images(ns, "x_test_denoised", "predictions")
     sources = row_sources(ns["fig_results"], "fig_results", ns, names)
-    expected = ["x_test", "x_test_denoised", "x_test_noisy"]
-    shown = [source for source, _ in sources]
-    if sorted(map(str, shown)) != expected:
-        raise Failed(
-            f"fig_results' rows show {describe_sources(shown)}: it needs one row each of x_test_noisy, "
-            "x_test_denoised and x_test, helpers.plot_rows([x_test_noisy, x_test_denoised, x_test], [...])"
-        )
-    if not same_images(sources):
-        raise Failed("fig_results' rows show different images: show the same images (e.g. the first ten) in every row")
+    check_rows(
+        sources,
+        "fig_results",
+        ["x_test_noisy", "x_test_denoised", "x_test"],
+        "so that each column reads: what the DAE was given, what it made of it, what it should have made",
+    )
     return "both figures show the right arrays"
 
 
@@ -1180,12 +1388,10 @@ def check_loss_curve(ns):
     history = prerequisite(ns, "history", "dae_training")
     fig = ns["fig_loss"]
     if not isinstance(fig, FigureInfo):
-        raise Failed(
-            f"fig_loss should be a matplotlib Figure, got {type_name(fig)}: fig_loss = helpers.plot_history(history)"
-        )
+        raise Failed(f"fig_loss should be a matplotlib Figure, got {type_name(fig)}: helpers.plot_history returns one")
     losses = history.history if isinstance(history, HistoryInfo) else None
     if not losses or "loss" not in losses:
-        raise Blocked("dae_training", "history is not the History of dae's training: history = dae.fit(...)")
+        raise Blocked("dae_training", "history is not the History of dae's training")
     curves = fig.lines
 
     def shows(values):
@@ -1193,12 +1399,19 @@ def check_loss_curve(ns):
         values = np.asarray(values, dtype="float64")
         return any(curve.shape == values.shape and np.allclose(curve, values) for curve in curves)
 
-    for key in ("loss", "val_loss"):
+    for key, curve in (("loss", "training"), ("val_loss", "validation")):
         if key in losses and not shows(losses[key]):
             other = ns.get("ae_history")
             if isinstance(other, HistoryInfo) and key in other.history and shows(other.history[key]):
-                raise Failed("fig_loss shows the regular autoencoder's losses (ae_history): plot history, the DAE's")
-            raise Failed(f"fig_loss does not show history.history[{key!r}]: fig_loss = helpers.plot_history(history)")
+                raise Failed(
+                    "fig_loss shows the regular autoencoder's losses (ae_history): the card asks for the DAE's, "
+                    "from history"
+                )
+            raise Failed(
+                f"fig_loss has no {curve} curve (history.history[{key!r}]): the card asks for both the training "
+                "and the validation loss per epoch, so you can see whether the DAE does as well on images it "
+                "never trained on"
+            )
     return "fig_loss shows the DAE's losses"
 
 

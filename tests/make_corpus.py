@@ -24,6 +24,12 @@ spec.loader.exec_module(fixtures)
 ANSWERS = fixtures.ANSWERS
 FIT = fixtures.FIT
 DAE_FIT = ANSWERS["dae_training"]
+HAND_NOISE = (  # the noise as a student writes it now, by hand (helpers.add_noise refuses unscaled images)
+    "NOISE_FACTOR = 0.5\n"
+    "x_train_noisy = np.clip(x_train + NOISE_FACTOR * rng.standard_normal(x_train.shape), 0.0, 1.0)\n"
+    "x_test_noisy = np.clip(x_test + NOISE_FACTOR * rng.standard_normal(x_test.shape), 0.0, 1.0)"
+)
+LOAD = ANSWERS["data"].split("x_train =")[0]
 
 
 def answers(**changes):
@@ -94,13 +100,13 @@ MISTAKES = {
     "trained_on_test_set": (
         answers(dae_training=dae_fit("x_test_noisy", "x_test", fit="epochs=5, batch_size=256, verbose=0")),
         "dae_training",
-        ["trained on the test set", "x_train_noisy -> x_train"],
+        ["trained on the test set", "training set only"],
         {},
     ),
     "validated_on_clean": (
         answers(dae_training=dae_fit(validation="(x_test, x_test)")),
         "dae_training",
-        ["validated on clean images", "validation_data=(x_test_noisy, x_test)"],
+        ["validated on clean images", "inputs are the noisy test images"],
         {},
     ),
     "noise_before_scaling": (
@@ -113,7 +119,7 @@ MISTAKES = {
         ),
         "noisy_data",
         ["255 times too little", "before dividing by 255"],
-        {"dae_training": "fix the noisy_data task first"},
+        {},
     ),
     "noise_factor_twice": (
         answers(noisy_data=noise("np.clip(X + NOISE_FACTOR * rng.normal(0, NOISE_FACTOR, X.shape), 0.0, 1.0)")),
@@ -184,6 +190,95 @@ MISTAKES = {
         ["regular autoencoder's losses"],
         {},
     ),
+    # issue 21: mistakes of a student who writes the code by hand (each must cost its own task only)
+    "data_scaled_twice": (
+        answers(
+            data=LOAD + "x_train = helpers.prepare_images(train_images) / 255\n"
+            "x_test = helpers.prepare_images(test_images) / 255",
+            noisy_data=HAND_NOISE,
+        ),
+        "data",
+        ["divided by 255 more than once", "divide the 0-255 images by 255 once"],
+        {},
+    ),
+    "data_not_scaled": (
+        answers(
+            data=LOAD + "x_train = train_images.reshape(len(train_images), -1).astype('float32')\n"
+            "x_test = test_images.reshape(len(test_images), -1).astype('float32')",
+            noisy_data=HAND_NOISE,
+        ),
+        "data",
+        ["x_train's pixels go up to 255", "scale them to [0, 1]"],
+        {},
+    ),
+    "noise_same_for_both_sets": (
+        answers(
+            noisy_data="NOISE_FACTOR = 0.5\n"
+            "x_train_noisy = np.clip(x_train + NOISE_FACTOR * np.random.default_rng(7).standard_normal(x_train.shape), 0, 1)\n"
+            "x_test_noisy = np.clip(x_test + NOISE_FACTOR * np.random.default_rng(7).standard_normal(x_test.shape), 0, 1)"
+        ),
+        "noisy_data",
+        ["x_test_noisy has the same noise as x_train_noisy", "never saw in training"],
+        {},
+    ),
+    "noise_in_place": (
+        answers(
+            noisy_data="NOISE_FACTOR = 0.5\n"
+            "x_train_noisy, x_test_noisy = x_train, x_test\n"
+            "x_train_noisy += NOISE_FACTOR * rng.standard_normal(x_train.shape)\n"
+            "x_test_noisy += NOISE_FACTOR * rng.standard_normal(x_test.shape)\n"
+            "np.clip(x_train_noisy, 0.0, 1.0, out=x_train_noisy)\n"
+            "np.clip(x_test_noisy, 0.0, 1.0, out=x_test_noisy)"
+        ),
+        "noisy_data",
+        ["x_train itself holds noise now", "added in place", "clean as its targets"],
+        {},
+    ),
+    "dae_swapped": (
+        answers(dae_training=dae_fit("x_train[:16384]", "x_train_noisy[:16384]", validation="(x_test, x_test_noisy)")),
+        "dae_training",
+        ["inputs and targets are swapped", "noisy image as its input", "clean image as its target"],
+        {},
+    ),
+    "dae_output_relu": (
+        answers(dae_model=dae_by_hand().replace("activation='sigmoid'", "activation='relu'")),
+        "dae_model",
+        ["output layer uses the relu activation", "pixels in [0, 1]"],
+        {},
+    ),
+    "dae_output_linear": (
+        answers(dae_model=dae_by_hand().replace(", activation='sigmoid'", "")),
+        "dae_model",
+        ["output layer uses the linear activation", "pixels in [0, 1]"],
+        {},
+    ),
+    "predicted_from_training_set": (
+        answers(predictions="x_test_denoised = dae.predict(x_train_noisy[:10000], verbose=0)"),
+        "predictions",
+        ["predicted from the training images (x_train_noisy)", "never trained on"],
+        {},
+    ),
+    "results_rows_out_of_order": (
+        answers(
+            view_results=ANSWERS["view_results"].replace(
+                "[x_test_noisy, x_test_denoised, x_test]", "[x_test, x_test_noisy, x_test_denoised]"
+            )
+        ),
+        "view_results",
+        ["rows are in another order (x_test, x_test_noisy, x_test_denoised from the top)"],
+        {},
+    ),
+    "loss_without_validation": (
+        answers(
+            loss_curve="import matplotlib.pyplot as plt\n"
+            "fig_loss, ax = plt.subplots()\n"
+            "ax.plot(history.history['loss'], label='training loss')\n"
+            "ax.legend()"
+        ),
+        "loss_curve",
+        ["fig_loss has no validation curve", "images it never trained on"],
+        {},
+    ),
 }
 
 # name -> answers that must pass all nine tasks
@@ -207,8 +302,8 @@ VALID = {
         "history = dae.fit(x_train_noisy, x_train, epochs=3, batch_size=256, shuffle=True,\n"
         "                  validation_data=(x_test_noisy, x_test), verbose=0)",
     ),
-    # a Sequential DAE with Activation layers, loss and optimizer objects, float64 data, model(x) instead of predict,
-    # and the figures' rows in another order
+    # a Sequential DAE with Activation layers, loss and optimizer objects, float64 data, model(x) instead of predict
+    # (the figures' rows must be in the card's order: results_rows_out_of_order)
     "sequential_objects_float64": answers(
         data=ANSWERS["data"].split("x_train =")[0]
         + "x_train = train_images.reshape(len(train_images), 784) / 255.0  # float64\n"
@@ -218,7 +313,7 @@ VALID = {
         dae_training=dae_fit(loss="keras.losses.BinaryCrossentropy()"),
         predictions="x_test_denoised = dae(x_test_noisy)",
         view_results="fig_clean = helpers.plot_rows([x_test], ['clean'])\n"
-        "fig_results = helpers.plot_rows([x_test, x_test_noisy, x_test_denoised], ['clean', 'noisy', 'denoised'])",
+        "fig_results = helpers.plot_rows([x_test_noisy, x_test_denoised, x_test], ['noisy', 'denoised', 'clean'])",
     ),
     # a subclassed DAE, noise from keras.random, and other test images in the figures
     "subclassed_keras_noise": answers(
