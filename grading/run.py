@@ -295,8 +295,8 @@ def grade_one(name, notebook, tasks, settings, slot):
         outcome = folder / "outcome.json"
         if problem is None and outcome.is_file():
             data = json.loads(outcome.read_text(encoding="utf-8"))
-            note = "" if box.complete else "unsandboxed: " + "; ".join(box.missing)
-            return Row(name, {task: tuple(value) for task, value in data["results"].items()}, note, data["error"])
+            results = {task: tuple(value) for task, value in data["results"].items()}
+            return Row(name, results, sandbox.row_note(box), data["error"])
         return ungraded(name, tasks, f"the grader failed on this submission: {problem or 'no outcome written'}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -359,10 +359,10 @@ def grade(
         )
     for warning in name_warnings:
         print(f"Warning: {warning}", file=log)
-    if scheduler is None:
-        for reason in local_sandbox(jobs).missing:
-            print(f"Warning: grading unsandboxed: {reason}.", file=log)
     limits = limits or sandbox.Limits()
+    if scheduler is None:
+        for line in sandbox.describe(local_sandbox(jobs), limits):
+            print(line, file=log)
     store = Store(csv_path.parent)
     grader = fingerprint(lab_dir, tasks, timeout, scheduler is not None or local_sandbox(jobs).complete)
     keys = {name: key(nb, name, grader) for name, nb in zip(names, notebooks)}

@@ -1,16 +1,18 @@
 """The sandbox a submission's kernel runs in, built from Linux's own tools.
 
 Layers, outermost first (each one's guard is in docs/grading-at-scale.md, "The sandbox"):
-- `prlimit`: memory (address space), processes (per user, so one sandbox user per job slot),
-  file size, open files, no core dumps.
 - `bwrap` (bubblewrap): new mount, PID, network, IPC and UTS namespaces. The kernel sees the system's
   programs and libraries read-only, the lab's Python files and data read-only, its own work folder
   and socket folder read-write, and nothing else: no other submission, no grades, no grader files;
-  no network; it cannot see or signal any process outside its sandbox.
-- `setpriv`: the kernel runs as an unprivileged user (`dae-sandbox-N`), with no capabilities and
-  no way to regain privileges.
-The user switch needs root, and bubblewrap needs to be installed (Debian's `bubblewrap`). Where a
-layer is missing, `probe` says why once and the grader runs kernels without it ("unsandboxed").
+  no network; it cannot see or signal any process outside its sandbox. Without root it also makes a
+  user namespace for the job (and forbids the kernel to make more).
+- `prlimit`: memory (address space), processes (counted per user: per sandbox user as root, in the
+  job's own user namespace without root), file size, open files, no core dumps.
+- `setpriv` (root only): the kernel runs as an unprivileged user (`dae-sandbox-N`, one per job slot),
+  with no capabilities and no way to regain privileges.
+bubblewrap needs to be installed (Debian's `bubblewrap`) and, without root, user namespaces allowed.
+`probe` finds out which layers work; `describe` says so once at the start of a run, and `row_note` marks
+each row graded without a layer that guards the grades.
 """
 
 import contextlib
@@ -35,7 +37,7 @@ class Limits(NamedTuple):
     """Resource limits for one kernel and everything it starts."""
 
     memory: int = 6 * 2**30  # bytes of address space per process
-    processes: int = 512  # processes and threads of the sandbox user (TensorFlow starts about 100 threads)
+    processes: int = 512  # processes and threads of one job (TensorFlow starts about 100 threads)
     file_size: int = 2 * 2**30  # bytes in any one file it writes
     open_files: int = 1024
 
@@ -49,36 +51,134 @@ class Sandbox(NamedTuple):
 
     users: tuple  # one (uid, gid) per job slot; empty when not root
     bwrap: str  # path to bubblewrap, or "" when it is missing or does not work here
-    missing: tuple  # one sentence per missing layer
+    missing: tuple  # one sentence per missing layer that guards the grades (each row graded without it says so)
+    fixes: tuple = ()  # what would add the missing layers, said once at the start of a run
 
     @property
     def complete(self):
-        """Whether every layer is available."""
+        """Whether every layer that guards the grades is available."""
         return not self.missing
 
 
 def probe(slots):
     """Find out which layers work here, creating the sandbox users when root; return a Sandbox."""
-    missing, users = [], ()
-    if os.geteuid() != 0:
-        missing.append("not running as root, so kernels run as the grader's own user and can reach its files")
-    else:
+    missing, fixes, users = [], [], ()
+    root = os.geteuid() == 0
+    if root:
         try:
             users = tuple(ensure_user(f"{USER_PREFIX}{slot}") for slot in range(slots))
         except (OSError, subprocess.CalledProcessError) as err:
             missing.append(f"could not create the unprivileged sandbox users ({err})")
+    exposed = "the grader's files, processes and network" if root else "your files, processes and network"
     bwrap = shutil.which("bwrap") or ""
     if not bwrap:
+        missing.append(f"bubblewrap is not installed, so kernels share {exposed}")
+        fixes.append("apt-get install bubblewrap")
+    else:
+        tried = subprocess.run([bwrap, *namespaces(), "--ro-bind", "/", "/", "true"], capture_output=True, text=True)
+        if tried.returncode != 0:
+            reason, fix = (
+                (tried.stderr.strip() or f"exit status {tried.returncode}", None) if root else userns_refusal()
+            )
+            missing.append(f"bubblewrap cannot create namespaces here ({reason}), so kernels share {exposed}")
+            fixes += [fix] if fix else []
+            bwrap = ""
+    if not root and not bwrap:
         missing.append(
-            "bubblewrap is not installed (apt-get install bubblewrap), so kernels share the grader's "
-            "files, processes and network"
+            "not running as root either, so kernels run as your own user: a submission can read and change "
+            "whatever you can, the grades included"
         )
-    elif subprocess.run([bwrap, *namespaces(), "--ro-bind", "/", "/", "true"], capture_output=True).returncode != 0:
-        missing.append(
-            "bubblewrap cannot create namespaces here, so kernels share the grader's files, processes and network"
+        fixes.append('or grade as root (docs/grading-at-scale.md, "Grading without root")')
+    return Sandbox(users, bwrap, tuple(missing), tuple(fixes))
+
+
+USERNS_SETTINGS = (  # (file, value that forbids unprivileged user namespaces, why, fix)
+    (
+        "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+        "1",
+        "AppArmor refuses unprivileged user namespaces to programs without a profile that allows them, as on "
+        "Ubuntu 24.04",
+        "an administrator loads bubblewrap's AppArmor profile: sudo apt-get install apparmor-profiles && sudo cp "
+        "/usr/share/apparmor/extra-profiles/bwrap-userns-restrict /etc/apparmor.d/ && sudo apparmor_parser -r "
+        "/etc/apparmor.d/bwrap-userns-restrict (or allows them for every program: sudo sysctl "
+        "kernel.apparmor_restrict_unprivileged_userns=0)",
+    ),
+    (
+        "/proc/sys/kernel/unprivileged_userns_clone",
+        "0",
+        "the kernel setting kernel.unprivileged_userns_clone is 0",
+        "an administrator allows them: sudo sysctl kernel.unprivileged_userns_clone=1",
+    ),
+    (
+        "/proc/sys/user/max_user_namespaces",
+        "0",
+        "the kernel setting user.max_user_namespaces is 0",
+        "an administrator allows them: sudo sysctl user.max_user_namespaces=10000",
+    ),
+)
+
+
+def userns_refusal():
+    """(why this machine refuses the grader's user a user namespace, the fix), from the kernel's settings."""
+    for path, forbids, why, fix in USERNS_SETTINGS:
+        try:
+            if Path(path).read_text().strip() == forbids:
+                return f"user namespaces are not allowed: {why}", fix
+        except OSError:
+            continue
+    return "user namespaces are not allowed for your user here", "an administrator allows unprivileged user namespaces"
+
+
+def describe(box, limits):
+    """What holds where the grader runs, in lines to say once at the start of a run."""
+    root = os.geteuid() == 0
+    who = f"as a user of its own ({USER_PREFIX}N)" if box.users else "as root" if root else "as your own user"
+    where = (
+        " in bubblewrap's namespaces"
+        + ("" if root else ", with a user namespace of the job's own")
+        + ": it sees only the system, the lab's modules and its own folders, none of the grader's processes, "
+        "no network and no IPC"
+        if box.bwrap
+        else ", with no namespaces"
+    )
+    lines = [
+        f"Sandbox ({'running as root' if root else 'not running as root'}): "
+        + ("every layer holds; " if box.complete and root else "")
+        + f"each kernel runs {who}{where}. Limits per job: {', '.join(limit_words(box, limits))}."
+    ]
+    if box.bwrap and not root:
+        lines.append(
+            "Not held without root: a user of the kernel's own. It runs as your user inside its namespaces, so what "
+            "bubblewrap hides it cannot reach, but a flaw in bubblewrap or the kernel would expose your files."
         )
-        bwrap = ""
-    return Sandbox(users, bwrap, tuple(missing))
+    lines += [f"Warning: {'unsandboxed' if not box.bwrap else 'missing layer'}: {reason}." for reason in box.missing]
+    if box.fixes:
+        lines.append("To fix: " + "; ".join(box.fixes) + ".")
+    return lines
+
+
+def limit_words(box, limits):
+    """The limits that hold for each job here, in words."""
+    words = [f"{limits.describe_memory()} of address space"]
+    if counts_processes(box):
+        counted = "per sandbox user" if box.users else "in the job's user namespace"
+        words.append(f"{limits.processes} processes and threads (counted {counted})")
+    else:
+        words.append("no process limit (it would count all your processes, not the job's)")
+    return words + [f"{limits.file_size / 2**30:g} GiB a file", f"{limits.open_files} open files"]
+
+
+def counts_processes(box):
+    """Whether a job's process limit counts only its own processes: a sandbox user of its own, or (without root)
+    a user namespace of its own; otherwise it would count every process of the grader's user."""
+    return bool(box.users) or (bool(box.bwrap) and os.geteuid() != 0)
+
+
+def row_note(box):
+    """The note of every row graded here: "" when every layer that guards the grades held, else what was missing."""
+    if box.complete:
+        return ""
+    return ("unsandboxed: " if not box.bwrap else "partly sandboxed: ") + "; ".join(box.missing)
 
 
 def slot_locks():
@@ -143,8 +243,10 @@ def ensure_user(name):
 
 
 def namespaces():
-    """bubblewrap's options for new namespaces (not a user namespace: the user switch is setpriv's)."""
+    """bubblewrap's options for new namespaces: as root no user namespace (the user switch is setpriv's); without
+    root one per job, in which the kernel cannot make more, so that its process limit counts only the job."""
     return [
+        *(["--unshare-user", "--disable-userns"] if os.geteuid() != 0 else []),
         "--unshare-pid",
         "--unshare-net",
         "--unshare-ipc",
@@ -213,7 +315,8 @@ def readable_paths(lab_dir, work):
 
 
 def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env):
-    """The kernel's command line wrapped in the sandbox's layers (those available)."""
+    """The kernel's command line wrapped in the sandbox's layers (those available): bubblewrap outermost, so that
+    without root the limits are set inside the job's user namespace, where its process count is its own."""
     wrapped = list(command)
     ids = owner(sandbox, slot)
     if ids is not None:
@@ -228,6 +331,16 @@ def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env):
             "--",
             *wrapped,
         ]
+    wrapped = [
+        "prlimit",
+        f"--as={limits.memory}",
+        *([f"--nproc={limits.processes}"] if counts_processes(sandbox) else []),
+        f"--fsize={limits.file_size}",
+        f"--nofile={limits.open_files}",
+        "--core=0",
+        "--",
+        *wrapped,
+    ]
     if sandbox.bwrap:
         mounts = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
         for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
@@ -256,16 +369,7 @@ def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env):
         for key, value in env.items():
             mounts += ["--setenv", key, value]
         wrapped = [sandbox.bwrap, *namespaces(), *mounts, "--", *wrapped]
-    return [
-        "prlimit",
-        f"--as={limits.memory}",
-        f"--nproc={limits.processes}",
-        f"--fsize={limits.file_size}",
-        f"--nofile={limits.open_files}",
-        "--core=0",
-        "--",
-        *wrapped,
-    ]
+    return wrapped
 
 
 def parent_folders(paths):
