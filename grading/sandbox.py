@@ -77,9 +77,8 @@ def probe(slots):
     else:
         tried = subprocess.run([bwrap, *namespaces(), "--ro-bind", "/", "/", "true"], capture_output=True, text=True)
         if tried.returncode != 0:
-            reason, fix = (
-                (tried.stderr.strip() or f"exit status {tried.returncode}", None) if root else userns_refusal()
-            )
+            said = tried.stderr.strip() or f"exit status {tried.returncode}"
+            reason, fix = (said, None) if root else userns_refusal(said)
             missing.append(f"bubblewrap cannot create namespaces here ({reason}), so kernels share {exposed}")
             fixes += [fix] if fix else []
             bwrap = ""
@@ -118,15 +117,19 @@ USERNS_SETTINGS = (  # (file, value that forbids unprivileged user namespaces, w
 )
 
 
-def userns_refusal():
-    """(why this machine refuses the grader's user a user namespace, the fix), from the kernel's settings."""
+def userns_refusal(said):
+    """(why this machine refuses the grader's user a user namespace, the fix), from the kernel's settings, else from
+    what bubblewrap said."""
     for path, forbids, why, fix in USERNS_SETTINGS:
         try:
             if Path(path).read_text().strip() == forbids:
                 return f"user namespaces are not allowed: {why}", fix
         except OSError:
             continue
-    return "user namespaces are not allowed for your user here", "an administrator allows unprivileged user namespaces"
+    return (
+        f"user namespaces are not allowed for your user here: {said}",
+        "an administrator allows unprivileged user namespaces",
+    )
 
 
 def describe(box, limits):

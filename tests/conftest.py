@@ -7,7 +7,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-HEAVY_FIXTURES = {"graded", "hostile_run", "rows"}  # module fixtures that grade many notebooks
+HEAVY_FIXTURES = {"graded", "hostile_run", "rows", "unprivileged_run"}  # module fixtures that grade many notebooks
 
 
 # The longest files first: `make test` runs files in parallel (pytest-xdist, --dist loadfile), and a long file

@@ -1,8 +1,6 @@
 """Tests for the grader's trust boundary: the export format it reads from the kernel, and hostile submissions
 graded in the sandbox beside an honest one."""
 
-import importlib.util
-import shutil
 import signal
 import subprocess
 import threading
@@ -12,7 +10,7 @@ import numpy as np
 import pytest
 
 from grading import export, sandbox
-from grading_support import FIXTURES, ROOT, grade, needs_sandbox, read_csv, snapshot
+from grading_support import FIXTURES, ROOT, grade, hostile_class, needs_sandbox, read_csv, snapshot
 
 # ---------------------------------------------------------------- the export format (untrusted input)
 
@@ -61,16 +59,8 @@ HOSTILE = sorted(p.stem for p in FIXTURES.glob("hostile_*.ipynb"))
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):
     """Grade every hostile fixture beside an honest submission: (rows, files before, files after, lab files before/after)."""
-    spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
-    make_fixtures = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_fixtures)
-    import nbformat
-
     subs = tmp_path_factory.mktemp("hostile")
-    nbformat.write(make_fixtures.notebook(make_fixtures.ANSWERS), subs / "honest.ipynb")
-    for name in HOSTILE:
-        shutil.copy(FIXTURES / f"{name}.ipynb", subs)
-    (subs / "SECRET").write_text("another student's work")
+    hostile_class(subs, HOSTILE)
     out = tmp_path_factory.mktemp("hostile-tables")
     lab = {p: p.read_bytes() for p in [ROOT / "checks.py", ROOT / "helpers.py", *ROOT.glob("grading/*.py")]}
     before = snapshot(subs), snapshot(out)
