@@ -10,9 +10,10 @@ Layers, outermost first (each one's guard is in docs/grading-at-scale.md, "The s
   job's own user namespace without root), file size, open files, no core dumps.
 - `setpriv` (root only): the kernel runs as an unprivileged user (`dae-sandbox-N`, one per job slot),
   with no capabilities and no way to regain privileges.
+- control groups (cgroups.py) and a size-limited space per job, where the machine allows them (root).
 bubblewrap needs to be installed (Debian's `bubblewrap`) and, without root, user namespaces allowed.
 `probe` finds out which layers work; `describe` says so once at the start of a run, and `row_note` marks
-each row graded without a layer that guards the grades.
+each row graded without a layer.
 """
 
 import contextlib
@@ -28,22 +29,41 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+from grading import cgroups
+
 USER_PREFIX = "dae-sandbox-"
 MAX_SLOTS = 64  # sandbox users per machine (dae-sandbox-0 ...)
 LAB_FILES = ("helpers.py", "checks.py", "levelup.py", "grading")  # what a kernel may import from the lab, read-only
 
 
+FULL_BYTES = 2**20  # a job's space with less free than this is full (a failed write leaves less than a page)
+SPACE_INODES = 100_000  # files and folders in a job's space
+NPROC_MARGIN = 32  # the per-user process limit sits above the cgroup's, so that the cgroup is the one that records
+
+
 class Limits(NamedTuple):
     """Resource limits for one kernel and everything it starts."""
 
-    memory: int = 6 * 2**30  # bytes of address space per process
+    memory: int = (
+        6 * 2**30
+    )  # bytes: the job's cgroup (its processes, tmpfs and page cache) and each process's address space
     processes: int = 512  # processes and threads of one job (TensorFlow starts about 100 threads)
     file_size: int = 2 * 2**30  # bytes in any one file it writes
     open_files: int = 1024
+    space: int = 2 * 2**30  # bytes it can write in all: its work folder, /tmp and /dev/shm
 
-    def describe_memory(self):
-        """The memory limit in words, e.g. '6 GiB'."""
-        return f"{self.memory / 2**30:g} GiB"
+    def words(self, limit):
+        """What a verdict says for a limit hit: "memory", "processes" or "space"."""
+        return {
+            "memory": f"out of memory (limit {gib(self.memory)})",
+            "processes": f"too many processes (limit {self.processes})",
+            "space": f"disk space (limit {gib(self.space)})",
+        }[limit]
+
+
+def gib(size):
+    """A size in bytes in words, e.g. '6 GiB'."""
+    return f"{size / 2**30:g} GiB"
 
 
 class Sandbox(NamedTuple):
@@ -51,7 +71,9 @@ class Sandbox(NamedTuple):
 
     users: tuple  # one (uid, gid) per job slot; empty when not root
     bwrap: str  # path to bubblewrap, or "" when it is missing or does not work here
-    missing: tuple  # one sentence per missing layer that guards the grades (each row graded without it says so)
+    missing: tuple  # one sentence per missing layer (each row graded without it says so)
+    hierarchy: cgroups.Hierarchy | None = None  # where the job slots' control groups live; None when there are none
+    space: bool = False  # whether each job gets a size-limited tmpfs of its own
     fixes: tuple = ()  # what would add the missing layers, said once at the start of a run
 
     @property
@@ -88,7 +110,16 @@ def probe(slots):
             "whatever you can, the grades included"
         )
         fixes.append('or grade as root (docs/grading-at-scale.md, "Grading without root")')
-    return Sandbox(users, bwrap, tuple(missing), tuple(fixes))
+    hierarchy, why = usable_cgroups()
+    if hierarchy is None:
+        missing.append(
+            f"no control groups for per-job limits ({why}), so a job's memory is limited per process only "
+            "(its /tmp not counted) and jobs running at once do not get equal CPU shares"
+        )
+    space, why = can_mount()
+    if not space:
+        missing.append(f"no size-limited space per job ({why}), so a job can fill the disk its work folder is on")
+    return Sandbox(users, bwrap, tuple(missing), hierarchy, space, tuple(fixes))
 
 
 USERNS_SETTINGS = (  # (file, value that forbids unprivileged user namespaces, why, fix)
@@ -162,13 +193,18 @@ def describe(box, limits):
 
 def limit_words(box, limits):
     """The limits that hold for each job here, in words."""
-    words = [f"{limits.describe_memory()} of address space"]
-    if counts_processes(box):
-        counted = "per sandbox user" if box.users else "in the job's user namespace"
-        words.append(f"{limits.processes} processes and threads (counted {counted})")
+    if box.hierarchy:
+        words = [f"{gib(limits.memory)} of memory (its control group: /tmp and page cache counted)"]
+        words.append(f"{limits.processes} processes and threads (its control group), equal CPU shares")
     else:
-        words.append("no process limit (it would count all your processes, not the job's)")
-    return words + [f"{limits.file_size / 2**30:g} GiB a file", f"{limits.open_files} open files"]
+        words = [f"{gib(limits.memory)} of address space per process"]
+        if counts_processes(box):
+            counted = "per sandbox user" if box.users else "in the job's user namespace"
+            words.append(f"{limits.processes} processes and threads (counted {counted})")
+        else:
+            words.append("no process limit (it would count all your processes, not the job's)")
+    words += [f"{gib(limits.space)} of space in all"] if box.space else []
+    return words + [f"{gib(limits.file_size)} a file", f"{limits.open_files} open files"]
 
 
 def counts_processes(box):
@@ -182,6 +218,45 @@ def row_note(box):
     if box.complete:
         return ""
     return ("unsandboxed: " if not box.bwrap else "partly sandboxed: ") + "; ".join(box.missing)
+
+
+def usable_cgroups():
+    """(cgroups.Hierarchy, "") when job groups can be made here, with leftovers of killed graders removed; else (None, why)."""
+    hierarchy, why = cgroups.find()
+    if hierarchy is None:
+        return None, why
+    try:
+        cgroups.prepare(hierarchy)
+    except OSError as err:
+        return None, f"cannot create {cgroups.TOP} under {', '.join(hierarchy.bases)}: {err.strerror or err}"
+    for slot in hierarchy.slots():  # a killed grader's groups: those whose slot nobody holds now
+        fd = try_lease(slot_locks(), slot)
+        if fd is not None:
+            try:
+                cgroups.Group(hierarchy, slot).remove()
+            finally:
+                os.close(fd)
+    return hierarchy, ""
+
+
+def can_mount():
+    """(True, "") when a job's space can be mounted here (root, util-linux's unshare and mount); else (False, why)."""
+    if os.geteuid() != 0:
+        return False, "not running as root"
+    with tempfile.TemporaryDirectory() as folder:
+        tried = subprocess.run(
+            [*private_mounts(), "mount", "-t", "tmpfs", "-o", "size=1M", "dae-grader-probe", folder],
+            capture_output=True,
+            text=True,
+        )
+    if tried.returncode != 0:
+        return False, f"a tmpfs cannot be mounted in a mount namespace of its own: {tried.stderr.strip()}"
+    return True, ""
+
+
+def private_mounts():
+    """The command prefix that runs a program in a mount namespace of its own: its mounts vanish when it ends."""
+    return ["unshare", "--mount", "--propagation", "private", "--"]
 
 
 def slot_locks():
@@ -204,11 +279,8 @@ def leased_slot(preferred):
     folder = slot_locks()
     for offset in range(MAX_SLOTS):
         slot = (preferred + offset) % MAX_SLOTS
-        fd = os.open(folder / f"slot-{slot}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        fd = try_lease(folder, slot)
+        if fd is None:
             continue
         try:
             yield slot
@@ -216,6 +288,66 @@ def leased_slot(preferred):
             os.close(fd)  # releases the lock
         return
     raise RuntimeError(f"all {MAX_SLOTS} sandbox slots on this machine are in use by other grader processes")
+
+
+def try_lease(folder, slot):
+    """The open, locked lock file of slot when no other process holds it (close it to release), else None."""
+    fd = os.open(folder / f"slot-{slot}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+@contextlib.contextmanager
+def job_group(sandbox, slot, limits):
+    """The slot's control group, fresh with the job's limits, for as long as the job runs (held with the slot's
+    lease); then its processes are killed and it is removed. None where there are no control groups."""
+    if sandbox.hierarchy is None:
+        yield None
+        return
+    group = cgroups.Group(sandbox.hierarchy, slot)
+    group.create(limits.memory, limits.processes)
+    try:
+        yield group
+    finally:
+        group.remove()
+
+
+class Space:
+    """A job's writable space: a tmpfs of limits.space bytes at folder, holding the kernel's work folder, socket
+    folder, /tmp and /dev/shm. Mounted in the grader worker's own mount namespace (private_mounts), so a worker that
+    is killed takes it along; its pages count towards the job's memory (the kernel writes them)."""
+
+    def __init__(self, folder, limits):
+        self.folder = Path(folder)
+        self.folder.mkdir(mode=0o700)
+        options = f"size={limits.space},nr_inodes={SPACE_INODES},mode=0755,nosuid,nodev"
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "dae-grader-space", str(self.folder)],
+            check=True,
+            capture_output=True,
+        )
+
+    def full(self):
+        """Whether the space is full (of bytes or of files) now."""
+        info = os.statvfs(self.folder)
+        return info.f_bavail * info.f_frsize < FULL_BYTES or info.f_favail == 0
+
+    def close(self):
+        """Unmount the space (lazily: a process still in it lets go when it ends), and so free its memory."""
+        subprocess.run(["umount", "--lazy", str(self.folder)], capture_output=True)
+
+
+def limit_hit(limits, group, space):
+    """The words for the limit this job's controls recorded hitting (memory, processes, its space), or ""."""
+    hits = group.hits() if group is not None else set()
+    for limit in ("memory", "processes"):
+        if limit in hits:
+            return limits.words(limit)
+    return limits.words("space") if space is not None and space.full() else ""
 
 
 def ensure_user(name):
@@ -317,9 +449,13 @@ def readable_paths(lab_dir, work):
     return python + lab + [(outside, inside) for outside, inside in data if str(outside) != "." and outside.is_dir()]
 
 
-def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env):
+def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env, scratch=None):
     """The kernel's command line wrapped in the sandbox's layers (those available): bubblewrap outermost, so that
-    without root the limits are set inside the job's user namespace, where its process count is its own."""
+    without root the limits are set inside the job's user namespace, where its process count is its own.
+
+    scratch: the folders on the job's space that become its /tmp and /dev/shm ({path inside: folder}); without
+    them both are tmpfs of bubblewrap's, unbounded but for the memory limit.
+    """
     wrapped = list(command)
     ids = owner(sandbox, slot)
     if ids is not None:
@@ -337,7 +473,11 @@ def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env):
     wrapped = [
         "prlimit",
         f"--as={limits.memory}",
-        *([f"--nproc={limits.processes}"] if counts_processes(sandbox) else []),
+        *(
+            [f"--nproc={limits.processes + (NPROC_MARGIN if sandbox.hierarchy else 0)}"]
+            if counts_processes(sandbox)
+            else []
+        ),
         f"--fsize={limits.file_size}",
         f"--nofile={limits.open_files}",
         "--core=0",
@@ -348,20 +488,10 @@ def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env):
         mounts = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
         for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
             mounts += ["--symlink", os.readlink(top), top] if os.path.islink(top) else ["--ro-bind-try", top, top]
-        mounts += [
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--perms",
-            "1777",
-            "--tmpfs",
-            "/tmp",
-            "--perms",
-            "1777",
-            "--tmpfs",
-            "/dev/shm",
-        ]
+        mounts += ["--proc", "/proc", "--dev", "/dev"]
+        for inside in ("/tmp", "/dev/shm"):
+            outside = (scratch or {}).get(inside)
+            mounts += ["--bind", str(outside), inside] if outside else ["--perms", "1777", "--tmpfs", inside]
         readable = readable_paths(lab_dir, work)
         for folder in parent_folders([Path(work), Path(sockets), *(inside for _, inside in readable)]):
             mounts += ["--perms", "0755", "--dir", str(folder)]  # bwrap would make them private to root

@@ -1,0 +1,247 @@
+"""Per-job resource controls from Linux's control groups (cgroups), for the sandbox (sandbox.py).
+
+Each job slot gets a group of its own, `dae-grader/slot-N`, that its kernel and everything the kernel starts
+join before the kernel runs, with the job's limits: memory including tmpfs and page cache (`memory.limit_in_bytes`,
+v2 `memory.max`), processes and threads (`pids.max`) and an equal CPU weight (`cpu.shares` 1024, v2
+`cpu.weight` 100), so that concurrent jobs share the CPU equally however many processes each starts. The kernel
+records what it refused or killed (`memory.oom_control` / `memory.events` oom_kill, `pids.events` max): the grader
+reads that to name the limit a job hit.
+
+Two layouts: cgroup v1 (a mount per controller, /sys/fs/cgroup/memory ...), where the groups nest under the
+grader's own cgroup, so any limit the grader itself runs under holds for its jobs too; and cgroup v2 (one
+unified mount), where a cgroup holding processes cannot hand controllers to children, so the groups live in
+`dae-grader` at the top of the hierarchy. `find` says which one this machine has, or why neither can be used.
+"""
+
+import errno
+import os
+import re
+import signal
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+CONTROLLERS = ("memory", "pids", "cpu")
+TOP = "dae-grader"  # the folder of the job groups
+SLOT = re.compile(r"slot-(\d+)")
+EQUAL_SHARES = {1: ("cpu.shares", 1024), 2: ("cpu.weight", 100)}  # every job group the same: the default weight
+
+
+class Hierarchy(NamedTuple):
+    """Where this machine's job groups live: the cgroup version, and the folder(s) that hold `dae-grader`."""
+
+    version: int  # 1 or 2
+    bases: tuple  # v1: one folder per controller, in CONTROLLERS order; v2: one folder
+
+    def groups(self, slot):
+        """The folders of slot's group: one per controller (v1) or one (v2)."""
+        return tuple(Path(base) / TOP / f"slot-{slot}" for base in self.bases)
+
+    def slots(self):
+        """The slots that have a group now (left over, or in use)."""
+        found = set()
+        for base in self.bases:
+            try:
+                found |= {int(m.group(1)) for p in (Path(base) / TOP).iterdir() if (m := SLOT.fullmatch(p.name))}
+            except OSError:
+                pass
+        return sorted(found)
+
+
+def find(proc=Path("/proc/self")):
+    """(Hierarchy, "") for this machine's cgroups with memory, pids and cpu that root can use; else (None, why not)."""
+    try:
+        mounts = mounted((proc / "mountinfo").read_text())
+        own = membership((proc / "cgroup").read_text())
+    except OSError as err:
+        return None, f"cannot read the process's cgroups ({err.strerror})"
+    if os.geteuid() != 0:
+        return None, "not running as root"
+    if all(controller in mounts for controller in CONTROLLERS):  # v1 (or hybrid with v1 controllers)
+        bases = []
+        for controller in CONTROLLERS:
+            point, root = mounts[controller]
+            bases.append(str(inside(point, root, own.get(controller, "/"))))
+        return Hierarchy(1, tuple(bases)), ""
+    if "" not in mounts:
+        return None, "no cgroup file system with the memory, pids and cpu controllers is mounted"
+    point, _ = mounts[""]
+    try:
+        available = (Path(point) / "cgroup.controllers").read_text().split()
+    except OSError as err:
+        return None, f"cannot read {point}/cgroup.controllers ({err.strerror})"
+    lacking = [c for c in CONTROLLERS if c not in available]
+    if lacking:
+        return None, f"cgroup v2 at {point} lacks the {', '.join(lacking)} controller(s)"
+    return Hierarchy(2, (str(point),)), ""
+
+
+def mounted(mountinfo):
+    """{controller: (mount point, mount root)} of the v1 cgroup mounts in mountinfo, and "" for the v2 mount."""
+    found = {}
+    for line in mountinfo.splitlines():
+        fields, _, tail = line.partition(" - ")
+        fields, tail = fields.split(), tail.split()
+        if len(fields) < 5 or len(tail) < 3:
+            continue
+        kind, options = tail[0], tail[2].split(",")
+        if kind == "cgroup":
+            for controller in CONTROLLERS:
+                if controller in options:
+                    found.setdefault(controller, (unescape(fields[4]), unescape(fields[3])))
+        elif kind == "cgroup2":
+            found.setdefault("", (unescape(fields[4]), unescape(fields[3])))
+    return found
+
+
+def unescape(field):
+    """A mountinfo path with its octal escapes (\\040 for a space) undone."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def membership(text):
+    """{controller: cgroup path} from /proc/self/cgroup; "" holds the v2 path."""
+    own = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3:
+            for controller in parts[1].split(",") if parts[1] else [""]:
+                own[controller] = parts[2]
+    return own
+
+
+def inside(point, root, path):
+    """The folder of cgroup `path` under a mount of the hierarchy's `root` at `point`."""
+    root = root.rstrip("/")
+    if path == root or path.startswith(root + "/"):
+        path = path[len(root) :]  # the mount shows the hierarchy from root down (a container's own part)
+    return Path(point) / path.lstrip("/")
+
+
+def prepare(hierarchy):
+    """Create `dae-grader` and let its groups use the controllers (v2); raise OSError when the machine refuses."""
+    for base in hierarchy.bases:
+        top = Path(base) / TOP
+        top.mkdir(exist_ok=True)
+        if hierarchy.version == 2:
+            wanted = " ".join(f"+{c}" for c in CONTROLLERS)
+            for folder in (Path(base), top):
+                if set(CONTROLLERS) - set((folder / "cgroup.subtree_control").read_text().split()):
+                    write(folder / "cgroup.subtree_control", wanted)
+
+
+def settings(hierarchy, memory, processes):
+    """[(file, value)] of a new job group: for v1 each file goes in its controller's folder."""
+    shares = EQUAL_SHARES[hierarchy.version]
+    if hierarchy.version == 1:
+        return [
+            ("memory.limit_in_bytes", memory),
+            ("memory.memsw.limit_in_bytes", memory),  # swap counted too, where the kernel accounts it
+            ("pids.max", processes),
+            shares,
+        ]
+    return [("memory.max", memory), ("memory.swap.max", 0), ("pids.max", processes), shares]
+
+
+class Group:
+    """One job slot's control group: created with the job's limits, joined by its kernel, read, removed."""
+
+    def __init__(self, hierarchy, slot):
+        self.hierarchy, self.slot = hierarchy, slot
+        self.folders = hierarchy.groups(slot)
+
+    def folder(self, name):
+        """The folder that holds cgroup file `name` (its controller's, for v1)."""
+        if self.hierarchy.version == 2:
+            return self.folders[0]
+        return self.folders[CONTROLLERS.index(name.split(".")[0])]
+
+    def create(self, memory, processes):
+        """Make the group fresh (a group left over from an earlier job is removed first) with these limits."""
+        self.remove()
+        prepare(self.hierarchy)
+        for folder in self.folders:
+            folder.mkdir()
+        for name, value in settings(self.hierarchy, memory, processes):
+            path = self.folder(name) / name
+            if name.startswith("memory.memsw") or name == "memory.swap.max":
+                if not path.exists():
+                    continue  # no swap accounting on this kernel: nothing to limit
+            write(path, value)
+
+    def procs_files(self):
+        """The cgroup.procs files a process writes "0" into to join the group (one per v1 controller)."""
+        return [str(folder / "cgroup.procs").encode() for folder in self.folders]
+
+    def hits(self):
+        """The limits the kernel recorded this group hitting: a subset of {"memory", "processes"}."""
+        hit = set()
+        events = "memory.oom_control" if self.hierarchy.version == 1 else "memory.events"
+        if counters(self.folder(events) / events).get("oom_kill", 0) > 0:
+            hit.add("memory")
+        if counters(self.folder("pids.events") / "pids.events").get("max", 0) > 0:
+            hit.add("processes")
+        return hit
+
+    def processes(self):
+        """The PIDs in the group now."""
+        pids = set()
+        for folder in self.folders:
+            try:
+                pids |= {int(word) for word in (folder / "cgroup.procs").read_text().split()}
+            except (OSError, ValueError):
+                pass
+        return {pid for pid in pids if pid > 1 and pid != os.getpid()}
+
+    def remove(self, wait=10):
+        """Kill whatever runs in the group, and remove it; a group that will not go is left for the next job."""
+        if not any(folder.is_dir() for folder in self.folders):
+            return
+        deadline = time.monotonic() + wait
+        kill_file = self.folders[0] / "cgroup.kill"  # v2 on Linux 5.14 or later: the whole group at once
+        if self.hierarchy.version == 2 and kill_file.exists():
+            try:
+                write(kill_file, 1)
+            except OSError:
+                pass
+        while (pids := self.processes()) and time.monotonic() < deadline:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        for folder in self.folders:
+            try:
+                folder.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                if err.errno not in (errno.EBUSY, errno.ENOTEMPTY):
+                    raise
+
+
+def join(procs_files):
+    """Move the calling process into the group (called between fork and exec: os calls only, no Python locks)."""
+    for path in procs_files:
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+
+def counters(path):
+    """The "name number" lines of a cgroup events file as {name: number}; {} when it cannot be read."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    pairs = (line.split() for line in lines)
+    return {pair[0]: int(pair[1]) for pair in pairs if len(pair) == 2 and pair[1].isdigit()}
+
+
+def write(path, value):
+    """Write value to a cgroup file in one write."""
+    with open(path, "w") as f:
+        f.write(str(value))
