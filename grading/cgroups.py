@@ -10,7 +10,9 @@ reads that to name the limit a job hit.
 Two layouts: cgroup v1 (a mount per controller, /sys/fs/cgroup/memory ...), where the groups nest under the
 grader's own cgroup, so any limit the grader itself runs under holds for its jobs too; and cgroup v2 (one
 unified mount), where a cgroup holding processes cannot hand controllers to children, so the groups live in
-`dae-grader` at the top of the hierarchy. `find` says which one this machine has, or why neither can be used.
+`dae-grader` at the top of the hierarchy (as root), or, without root, under the grader's own group where that is
+delegated to its user, once the grader's processes have moved into a leaf group of their own. `find` says which
+one this machine has, or why neither can be used.
 """
 
 import errno
@@ -23,6 +25,8 @@ from typing import NamedTuple
 
 CONTROLLERS = ("memory", "pids", "cpu")
 TOP = "dae-grader"  # the folder of the job groups
+DELEGATED_FILES = ("cgroup.procs", "cgroup.subtree_control", "cgroup.threads")  # v2: what a delegated user owns
+SELF = "dae-grader-self"  # v2 without root: the grader's own processes, moved out of its delegated group
 SLOT = re.compile(r"slot-(\d+)")
 EQUAL_SHARES = {1: ("cpu.shares", 1024), 2: ("cpu.weight", 100)}  # every job group the same: the default weight
 
@@ -49,31 +53,45 @@ class Hierarchy(NamedTuple):
 
 
 def find(proc=Path("/proc/self")):
-    """(Hierarchy, "") for this machine's cgroups with memory, pids and cpu that root can use; else (None, why not)."""
+    """(Hierarchy, "") for this machine's cgroups with memory, pids and cpu that the grader can use; else (None, why
+    not). Root can use them all; another user only the part of the hierarchy delegated to it (its own cgroup, writable
+    by it: systemd's `Delegate=yes`, or v1 folders made over to it), where the groups nest under its own."""
     try:
         mounts = mounted((proc / "mountinfo").read_text())
         own = membership((proc / "cgroup").read_text())
     except OSError as err:
         return None, f"cannot read the process's cgroups ({err.strerror})"
-    if os.geteuid() != 0:
-        return None, "not running as root"
+    root = os.geteuid() == 0
     if all(controller in mounts for controller in CONTROLLERS):  # v1 (or hybrid with v1 controllers)
         bases = []
         for controller in CONTROLLERS:
-            point, root = mounts[controller]
-            bases.append(str(inside(point, root, own.get(controller, "/"))))
+            point, top = mounts[controller]
+            bases.append(str(inside(point, top, own.get(controller, "/"))))
+        if not root and not all(os.access(base, os.W_OK) for base in bases):
+            return None, undelegated(bases)
         return Hierarchy(1, tuple(bases)), ""
     if "" not in mounts:
         return None, "no cgroup file system with the memory, pids and cpu controllers is mounted"
-    point, _ = mounts[""]
+    point, top = mounts[""]
+    base = Path(point) if root else inside(point, top, own.get("", "/"))
+    if not root and not all(os.access(base / name, os.W_OK) for name in DELEGATED_FILES):
+        return None, undelegated([base])
     try:
-        available = (Path(point) / "cgroup.controllers").read_text().split()
+        available = (base / "cgroup.controllers").read_text().split()
     except OSError as err:
-        return None, f"cannot read {point}/cgroup.controllers ({err.strerror})"
+        return None, f"cannot read {base}/cgroup.controllers ({err.strerror})"
     lacking = [c for c in CONTROLLERS if c not in available]
     if lacking:
-        return None, f"cgroup v2 at {point} lacks the {', '.join(lacking)} controller(s)"
-    return Hierarchy(2, (str(point),)), ""
+        return None, f"cgroup v2 at {base} lacks the {', '.join(lacking)} controller(s)"
+    return Hierarchy(2, (str(base),)), ""
+
+
+def undelegated(bases):
+    """Why a user other than root cannot use these cgroup folders, and how it could."""
+    return (
+        f"not running as root, and your control group ({', '.join(map(str, bases))}) is not delegated to you: "
+        "on a machine with systemd, systemd-run --user --scope -p Delegate=yes runs the grader in one that is"
+    )
 
 
 def mounted(mountinfo):
@@ -124,10 +142,30 @@ def prepare(hierarchy):
         top = Path(base) / TOP
         top.mkdir(exist_ok=True)
         if hierarchy.version == 2:
+            vacate(Path(base))
             wanted = " ".join(f"+{c}" for c in CONTROLLERS)
             for folder in (Path(base), top):
                 if set(CONTROLLERS) - set((folder / "cgroup.subtree_control").read_text().split()):
                     write(folder / "cgroup.subtree_control", wanted)
+
+
+def vacate(base, tries=20):
+    """Move the processes of v2 group base (the grader's own, delegated) into a leaf group of their own, SELF, so
+    that base may hand controllers to the job groups (v2 lets only a group without processes do that); the
+    hierarchy's root group, which root uses, is exempt."""
+    if not (base / "cgroup.type").exists():
+        return
+    leaf = base / SELF
+    for _ in range(tries):
+        pids = (base / "cgroup.procs").read_text().split()
+        if not pids:
+            return
+        leaf.mkdir(exist_ok=True)
+        for pid in pids:
+            try:
+                write(leaf / "cgroup.procs", pid)
+            except ProcessLookupError:
+                pass  # it ended meanwhile
 
 
 def settings(hierarchy, memory, processes):

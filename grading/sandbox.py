@@ -71,10 +71,10 @@ class Sandbox(NamedTuple):
 
     users: tuple  # one (uid, gid) per job slot; empty when not root
     bwrap: str  # path to bubblewrap, or "" when it is missing or does not work here
-    missing: tuple  # one sentence per missing layer (each row graded without it says so)
+    missing: tuple  # the missing layers, a few words each (each row graded without them says so)
     hierarchy: cgroups.Hierarchy | None = None  # where the job slots' control groups live; None when there are none
     space: bool = False  # whether each job gets a size-limited tmpfs of its own
-    fixes: tuple = ()  # what would add the missing layers, said once at the start of a run
+    reasons: tuple = ()  # for each missing layer: why, what it costs, the fix (said once at the start of a run)
 
     @property
     def complete(self):
@@ -84,42 +84,48 @@ class Sandbox(NamedTuple):
 
 def probe(slots):
     """Find out which layers work here, creating the sandbox users when root; return a Sandbox."""
-    missing, fixes, users = [], [], ()
+    missing, reasons, users = [], [], ()
     root = os.geteuid() == 0
+
+    def lack(name, reason):
+        """Record a missing layer: its name for the rows, and why for the start of a run."""
+        missing.append(name)
+        reasons.append(reason)
+
     if root:
         try:
             users = tuple(ensure_user(f"{USER_PREFIX}{slot}") for slot in range(slots))
         except (OSError, subprocess.CalledProcessError) as err:
-            missing.append(f"could not create the unprivileged sandbox users ({err})")
-    exposed = "the grader's files, processes and network" if root else "your files, processes and network"
-    bwrap = shutil.which("bwrap") or ""
-    if not bwrap:
-        missing.append(f"bubblewrap is not installed, so kernels share {exposed}")
-        fixes.append("apt-get install bubblewrap")
-    else:
+            lack("no sandbox users", f"could not create the unprivileged sandbox users ({err})")
+    bwrap, refused = shutil.which("bwrap") or "", "bubblewrap is not installed (fix: apt-get install bubblewrap)"
+    if bwrap:
         tried = subprocess.run([bwrap, *namespaces(), "--ro-bind", "/", "/", "true"], capture_output=True, text=True)
-        if tried.returncode != 0:
-            said = tried.stderr.strip() or f"exit status {tried.returncode}"
-            reason, fix = (said, None) if root else userns_refusal(said)
-            missing.append(f"bubblewrap cannot create namespaces here ({reason}), so kernels share {exposed}")
-            fixes += [fix] if fix else []
-            bwrap = ""
-    if not root and not bwrap:
-        missing.append(
-            "not running as root either, so kernels run as your own user: a submission can read and change "
-            "whatever you can, the grades included"
+        said = tried.stderr.strip() or f"exit status {tried.returncode}"
+        refused = "" if tried.returncode == 0 else unshare_refusal(said) if not root else f"bubblewrap failed: {said}"
+        bwrap = "" if refused else bwrap
+    if refused and root:
+        lack("no namespaces", f"unsandboxed: {refused}, so kernels see the grader's files, processes and network")
+    elif refused:
+        lack(
+            "no namespaces and no user of its own: a kernel could read and change the grader's files",
+            f"unsandboxed: {refused}; and not running as root, so each kernel runs as your own user with your files, processes "
+            "and network: a submission can read and change whatever you can, the grades included. Or grade as "
+            'root (docs/grading-at-scale.md, "Grading without root")',
         )
-        fixes.append('or grade as root (docs/grading-at-scale.md, "Grading without root")')
     hierarchy, why = usable_cgroups()
     if hierarchy is None:
-        missing.append(
+        lack(
+            "no per-job control groups",
             f"no control groups for per-job limits ({why}), so a job's memory is limited per process only "
-            "(its /tmp not counted) and jobs running at once do not get equal CPU shares"
+            "(its /tmp not counted) and jobs running at once do not get equal CPU shares",
         )
     space, why = can_mount()
     if not space:
-        missing.append(f"no size-limited space per job ({why}), so a job can fill the disk its work folder is on")
-    return Sandbox(users, bwrap, tuple(missing), hierarchy, space, tuple(fixes))
+        lack(
+            "no size-limited space per job",
+            f"no size-limited space per job ({why}), so a job can fill the disk its work folder is on",
+        )
+    return Sandbox(users, bwrap, tuple(missing), hierarchy, space, tuple(reasons))
 
 
 USERNS_SETTINGS = (  # (file, value that forbids unprivileged user namespaces, why, fix)
@@ -148,18 +154,18 @@ USERNS_SETTINGS = (  # (file, value that forbids unprivileged user namespaces, w
 )
 
 
-def userns_refusal(said):
-    """(why this machine refuses the grader's user a user namespace, the fix), from the kernel's settings, else from
-    what bubblewrap said."""
+def unshare_refusal(said):
+    """Why bubblewrap cannot make a user namespace for the grader's user here, with the fix: from the kernel's
+    settings, else from what bubblewrap said."""
     for path, forbids, why, fix in USERNS_SETTINGS:
         try:
             if Path(path).read_text().strip() == forbids:
-                return f"user namespaces are not allowed: {why}", fix
+                return f"bubblewrap cannot create user namespaces here: {why} (fix: {fix})"
         except OSError:
             continue
     return (
-        f"user namespaces are not allowed for your user here: {said}",
-        "an administrator allows unprivileged user namespaces",
+        f"bubblewrap cannot create user namespaces here ({said}) (fix: an administrator allows unprivileged "
+        "user namespaces)"
     )
 
 
@@ -185,9 +191,7 @@ def describe(box, limits):
             "Not held without root: a user of the kernel's own. It runs as your user inside its namespaces, so what "
             "bubblewrap hides it cannot reach, but a flaw in bubblewrap or the kernel would expose your files."
         )
-    lines += [f"Warning: {'unsandboxed' if not box.bwrap else 'missing layer'}: {reason}." for reason in box.missing]
-    if box.fixes:
-        lines.append("To fix: " + "; ".join(box.fixes) + ".")
+    lines += [f"Warning: {reason}." for reason in box.reasons]
     return lines
 
 
@@ -203,7 +207,10 @@ def limit_words(box, limits):
             words.append(f"{limits.processes} processes and threads (counted {counted})")
         else:
             words.append("no process limit (it would count all your processes, not the job's)")
-    words += [f"{gib(limits.space)} of space in all"] if box.space else []
+    if box.space:
+        words.append(f"{gib(limits.space)} of space in all")
+    elif box.bwrap:
+        words.append(f"{gib(limits.space)} each in /tmp and /dev/shm (its work folder: only the limit per file)")
     return words + [f"{gib(limits.file_size)} a file", f"{limits.open_files} open files"]
 
 
@@ -217,7 +224,7 @@ def row_note(box):
     """The note of every row graded here: "" when every layer that guards the grades held, else what was missing."""
     if box.complete:
         return ""
-    return ("unsandboxed: " if not box.bwrap else "partly sandboxed: ") + "; ".join(box.missing)
+    return ("unsandboxed: " if not box.bwrap else "partly sandboxed: ") + "; ".join(box.missing)  # why: describe
 
 
 def usable_cgroups():
@@ -454,7 +461,7 @@ def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env, 
     without root the limits are set inside the job's user namespace, where its process count is its own.
 
     scratch: the folders on the job's space that become its /tmp and /dev/shm ({path inside: folder}); without
-    them both are tmpfs of bubblewrap's, unbounded but for the memory limit.
+    them each is a tmpfs of bubblewrap's of limits.space bytes.
     """
     wrapped = list(command)
     ids = owner(sandbox, slot)
@@ -491,7 +498,8 @@ def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env, 
         mounts += ["--proc", "/proc", "--dev", "/dev"]
         for inside in ("/tmp", "/dev/shm"):
             outside = (scratch or {}).get(inside)
-            mounts += ["--bind", str(outside), inside] if outside else ["--perms", "1777", "--tmpfs", inside]
+            bounded = ["--perms", "1777", "--size", str(limits.space), "--tmpfs", inside]
+            mounts += ["--bind", str(outside), inside] if outside else bounded
         readable = readable_paths(lab_dir, work)
         for folder in parent_folders([Path(work), Path(sockets), *(inside for _, inside in readable)]):
             mounts += ["--perms", "0755", "--dir", str(folder)]  # bwrap would make them private to root

@@ -1,6 +1,9 @@
-"""Grading as an instructor without root: what the grader says holds, hostile submissions graded as an unprivileged
-user (the tests run as root and grade as a user they create), and what it says where user namespaces are refused."""
+"""Grading as an instructor without root: hostile submissions graded as an unprivileged user (the tests run as root
+and grade as a user they create), what the grader says holds there, its control groups where the machine delegates
+them, and what it says where user namespaces are refused."""
 
+import functools
+import json
 import os
 import shutil
 import subprocess
@@ -10,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grading import sandbox
+from grading import cgroups, sandbox
 from grading_support import (
     INSTRUCTOR,
     ROOT,
@@ -29,19 +32,19 @@ from grading_support import (
 # network (a network namespace owned by the user namespace). Forging and patching happen inside the kernel, and the
 # memory and exit fixtures meet the same address-space limit and the same dead kernel as with root.
 UNPRIVILEGED_HOSTILE = ("hostile_fork", "hostile_network", "hostile_read", "hostile_signal", "hostile_write")
+USERNS_CHECK = ["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"]  # the docs' check that user namespaces work
 HELD = (
     "Sandbox (not running as root): each kernel runs as your own user in bubblewrap's namespaces, with a user "
     "namespace of the job's own"
 )
-
-USERNS_CHECK = ["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"]  # the docs' check that user namespaces work
+NOTE = "partly sandboxed: no per-job control groups; no size-limited space per job"  # where nothing is delegated
 
 
 @pytest.fixture(scope="module")
 def instructor():
     """A folder of the instructor's own, deleted afterwards: their home (with a key and the answer key in it) and
     their clone of the lab."""
-    if os.geteuid() != 0 or not SANDBOX.complete:
+    if os.geteuid() != 0 or not SANDBOX.bwrap:
         pytest.skip("creates an unprivileged user to grade as: needs root and bwrap")
     base = Path(tempfile.mkdtemp(prefix="dae-instructor-"))  # not under pytest's folder, which only root may enter
     try:
@@ -62,6 +65,21 @@ def give_to_instructor(folder):
     uid, gid = sandbox.ensure_user(INSTRUCTOR)
     for path in (folder, *folder.rglob("*")):
         os.chown(path, uid, gid)
+
+
+def run_as_instructor(instructor, code, cgroup=()):
+    """Run Python code as the instructor in their clone of the lab (in the cgroup folders given); its stdout."""
+    command = as_instructor([sys.executable, "-c", code], instructor / "home")
+    procs = [str(Path(folder) / "cgroup.procs").encode() for folder in cgroup]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=instructor / "lab",
+        preexec_fn=functools.partial(cgroups.join, procs),
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +107,9 @@ def test_the_grader_says_once_what_holds_without_root(unprivileged_run):
     assert stderr.count(HELD) == 1, stderr
     assert "512 processes and threads (counted in the job's user namespace)" in stderr
     assert "Not held without root: a user of the kernel's own" in stderr
-    assert "Warning" not in stderr and "unsandboxed" not in stderr
-    assert {name: row["note"] for name, row in rows.items()} == dict.fromkeys(
-        rows, ""
-    )  # no layer guarding grades missing
+    assert "Warning: no control groups for per-job limits (not running as root, and your control group" in stderr
+    assert "unsandboxed" not in stderr
+    assert {name: row["note"] for name, row in rows.items()} == dict.fromkeys(rows, NOTE)
 
 
 def test_honest_submission_keeps_full_marks_without_root(unprivileged_run):
@@ -116,21 +133,67 @@ def test_nothing_of_the_instructors_changes(unprivileged_run):
     assert sorted(p.name for p in out.iterdir()) == [".grades", "feedback", "grades.csv", "grades.md"]
 
 
+# ---------------------------------------------------------------- other machines, cheaply
+
+PROBE = "from grading import sandbox; print(*sandbox.describe(sandbox.probe(1), sandbox.Limits()), sep='\\n')"
+
+
 def test_where_user_namespaces_are_refused_it_says_unsandboxed_and_the_fix(instructor):
     """As the instructor, inside a user namespace that may make no more: bubblewrap fails as it does where the kernel
     or AppArmor refuses user namespaces."""
-    said = "from grading import sandbox; print(*sandbox.describe(sandbox.probe(1), sandbox.Limits()), sep='\\n')"
-    refused = ["bwrap", "--unshare-user", "--disable-userns", "--dev-bind", "/", "/", "--chdir", instructor / "lab"]
-    command = as_instructor([*refused, "--", sys.executable, "-c", said], instructor / "home")
-    done = subprocess.run(command, capture_output=True, text=True)
+    refused = ["bwrap", "--unshare-user", "--disable-userns", "--dev-bind", "/", "/", "--"]
+    command = as_instructor([*refused, sys.executable, "-c", PROBE], instructor / "home")
+    done = subprocess.run(command, capture_output=True, text=True, cwd=instructor / "lab")
     lines = done.stdout.splitlines()
-    assert done.returncode == 0 and len(lines) >= 4, done
+    assert done.returncode == 0, done.stderr
     assert lines[0].startswith("Sandbox (not running as root): each kernel runs as your own user, with no namespaces")
     assert "no process limit" in lines[0]
-    assert lines[1].startswith("Warning: unsandboxed: bubblewrap cannot create namespaces here (user namespaces are")
-    assert lines[2].startswith("Warning: unsandboxed: not running as root either, so kernels run as your own user")
-    assert lines[-1].startswith("To fix: an administrator allows")
-    assert lines[-1].endswith('or grade as root (docs/grading-at-scale.md, "Grading without root").')
+    assert lines[1].startswith("Warning: unsandboxed: bubblewrap cannot create user namespaces here (")
+    assert "(fix: an administrator allows unprivileged user namespaces); and not running as root" in lines[1]
+    assert lines[1].endswith('Or grade as root (docs/grading-at-scale.md, "Grading without root").')
+
+
+@pytest.fixture
+def delegated(instructor):
+    """A control group made over to the instructor, as an administrator delegates one (v1: a folder per controller
+    owned by them; v2: the folder and the files systemd hands over with Delegate=yes), removed afterwards."""
+    hierarchy, why = cgroups.find()
+    if hierarchy is None:
+        pytest.skip(f"no control groups here: {why}")
+    cgroups.prepare(hierarchy)  # v2: the top hands memory, pids and cpu down
+    folders = [Path(base) / "dae-instructor-test" for base in hierarchy.bases]
+    uid, gid = sandbox.ensure_user(INSTRUCTOR)
+    for folder in folders:
+        folder.mkdir()
+        handed = [p for p in folder.iterdir() if hierarchy.version == 1 or p.name in cgroups.DELEGATED_FILES]
+        for path in [folder, *handed]:
+            os.chown(path, uid, gid)
+    try:
+        yield folders
+    finally:
+        for folder in folders:
+            for inner in sorted(folder.rglob("*"), key=lambda p: -len(p.parts)):
+                if inner.is_dir():
+                    inner.rmdir()
+            folder.rmdir()
+
+
+def test_where_cgroups_are_delegated_the_jobs_get_them_without_root(instructor, delegated):
+    code = (
+        "import json, subprocess; from grading import cgroups, sandbox\n"
+        "box = sandbox.probe(1)\n"
+        "with sandbox.leased_slot(0) as slot, sandbox.job_group(box, slot, sandbox.Limits(processes=16)) as group:\n"
+        "    bomb = ['sh', '-c', 'for i in $(seq 40); do sleep 30 & done']\n"
+        "    subprocess.run(bomb, preexec_fn=lambda: cgroups.join(group.procs_files()), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "    print(json.dumps([box.missing, list(box.hierarchy.bases), sorted(group.hits()), len(group.processes())]))\n"
+        "print(*sandbox.describe(box, sandbox.Limits()), sep='\\n')\n"
+    )
+    said = run_as_instructor(instructor, code, delegated).splitlines()
+    missing, bases, hits, running = json.loads(said[0])
+    assert missing == ["no size-limited space per job"]
+    assert bases == [str(folder) for folder in delegated]  # the groups nest in the delegated one
+    assert hits == ["processes"] and 0 < running <= 16  # the group's pids.max stopped the loop, and recorded it
+    assert "512 processes and threads (its control group), equal CPU shares" in said[1]
 
 
 # ---------------------------------------------------------------- the words, for each kind of machine
@@ -138,22 +201,24 @@ def test_where_user_namespaces_are_refused_it_says_unsandboxed_and_the_fix(instr
 
 def test_root_with_every_layer_says_so_and_marks_no_row(monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 0)
-    box = sandbox.Sandbox(((990, 990),), "/usr/bin/bwrap", ())
-    assert sandbox.describe(box, sandbox.Limits())[0].startswith(
+    box = sandbox.Sandbox(((990, 990),), "/usr/bin/bwrap", (), cgroups.Hierarchy(1, ("/a", "/b", "/c")), True)
+    said = sandbox.describe(box, sandbox.Limits())
+    assert said[0].startswith(
         "Sandbox (running as root): every layer holds; each kernel runs as a user of its own (dae-sandbox-N)"
     )
-    assert len(sandbox.describe(box, sandbox.Limits())) == 1 and sandbox.row_note(box) == ""
+    assert len(said) == 1 and sandbox.row_note(box) == ""
 
 
 def test_apparmor_refusing_user_namespaces_is_named_with_its_fix(tmp_path, monkeypatch):
     setting = tmp_path / "apparmor_restrict_unprivileged_userns"
     setting.write_text("1\n")
     monkeypatch.setattr(sandbox, "USERNS_SETTINGS", ((str(setting), "1", *sandbox.USERNS_SETTINGS[0][2:]),))
-    why, fix = sandbox.userns_refusal("bwrap: setting up uid map: Permission denied")
-    assert "AppArmor" in why and "bwrap-userns-restrict" in fix
+    said = sandbox.unshare_refusal("bwrap: setting up uid map: Permission denied")
+    assert "AppArmor" in said and "bwrap-userns-restrict" in said
     setting.write_text("0\n")
-    why, fix = sandbox.userns_refusal("bwrap: setting up uid map: Permission denied")
-    assert why.endswith("bwrap: setting up uid map: Permission denied")
+    assert "(bwrap: setting up uid map: Permission denied)" in sandbox.unshare_refusal(
+        "bwrap: setting up uid map: Permission denied"
+    )
 
 
 def test_without_root_the_limits_are_set_inside_the_jobs_user_namespace(monkeypatch, tmp_path):
@@ -163,7 +228,6 @@ def test_without_root_the_limits_are_set_inside_the_jobs_user_namespace(monkeypa
     inside = command[command.index("--") + 1 :]
     assert command[0] == "/usr/bin/bwrap" and "--unshare-user" in command and "--disable-userns" in command
     assert inside[0] == "prlimit" and "--nproc=512" in inside and "setpriv" not in command
-    unsandboxed = sandbox.kernel_command(
-        ["python"], sandbox.Sandbox((), "", ("x",)), 0, sandbox.Limits(), tmp_path, tmp_path, ROOT, {}
-    )
-    assert unsandboxed[0] == "prlimit" and not any(arg.startswith("--nproc") for arg in unsandboxed)
+    unsandboxed = sandbox.Sandbox((), "", ("x",))
+    command = sandbox.kernel_command(["python"], unsandboxed, 0, sandbox.Limits(), tmp_path, tmp_path, ROOT, {})
+    assert command[0] == "prlimit" and not any(arg.startswith("--nproc") for arg in command)
