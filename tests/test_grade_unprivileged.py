@@ -28,15 +28,16 @@ from grading_support import (
 # Only what shows something different without root, where the kernel runs as the instructor's own user and its
 # limits are set in a user namespace of the job's own: writing the lab's files (the instructor owns them: only the
 # read-only mount stops it), reading the instructor's home and the other submissions (likewise), signalling every
-# process (same user as the grader: only the PID namespace stops it), a fork bomb (the process count) and the
-# network (a network namespace owned by the user namespace). Forging and patching happen inside the kernel, and the
-# memory and exit fixtures meet the same address-space limit and the same dead kernel as with root.
-UNPRIVILEGED_HOSTILE = ("hostile_fork", "hostile_network", "hostile_read", "hostile_signal", "hostile_write")
+# process (the grader's own user: only the PID namespace stops it) and a fork bomb (its process count). Forging and
+# patching happen inside the kernel; the memory and exit fixtures meet the same address-space limit and the same
+# dead kernel as with root; the network namespace is bubblewrap's with or without root (the check below makes one).
+UNPRIVILEGED_HOSTILE = ("hostile_fork", "hostile_read", "hostile_signal", "hostile_write")
 USERNS_CHECK = ["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"]  # the docs' check that user namespaces work
 HELD = (
     "Sandbox (not running as root): each kernel runs as your own user in bubblewrap's namespaces, with a user "
     "namespace of the job's own"
 )
+TOOLS_OWN = {".cache", ".config", ".ipython", ".keras"}  # what the grader's libraries write in its user's home
 NOTE = "partly sandboxed: no per-job control groups; no size-limited space per job"  # where nothing is delegated
 
 
@@ -128,9 +129,19 @@ def test_a_fork_bomb_meets_its_own_jobs_limit_without_root(unprivileged_run):
 
 
 def test_nothing_of_the_instructors_changes(unprivileged_run):
-    _, _, _, before, after, out = unprivileged_run
-    assert before == after  # the submissions, the instructor's home and their clone's code
-    assert sorted(p.name for p in out.iterdir()) == [".grades", "feedback", "grades.csv", "grades.md"]
+    _, _, _, (subs, home, lab), (subs_after, home_after, lab_after), out = unprivileged_run
+    assert subs == subs_after and lab == lab_after  # the submissions and their clone's code
+    assert {path: home_after.get(path) for path in home} == home  # the key and the answer key in their home
+    added = {path.relative_to(out.parent / "home").parts[0] for path in set(home_after) - set(home)}
+    assert added <= TOOLS_OWN, added
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".grades",
+        "feedback",
+        "grades.csv",
+        "grades.md",
+        "report.html",
+        "summary.md",
+    ]
 
 
 # ---------------------------------------------------------------- other machines, cheaply
