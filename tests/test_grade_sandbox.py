@@ -156,41 +156,34 @@ needs_cgroups = pytest.mark.skipif(SANDBOX.hierarchy is None, reason="no control
 
 @needs_cgroups
 def test_a_job_group_counts_tmpfs_and_records_the_limit_hit(tmp_path):
-    with sandbox.leased_slot(sandbox.MAX_SLOTS - 1) as slot:
-        group = cgroups.Group(SANDBOX.hierarchy, slot)
-        group.create(memory=64 * 2**20, processes=16)
-        try:
+    limits = sandbox.Limits(memory=64 * 2**20, processes=16)
+    for attempt in ("processes", "memory"):
+        with sandbox.job_group(SANDBOX, limits) as group:
             if SANDBOX.hierarchy.version == 1:
                 assert (group.folder("cpu.shares") / "cpu.shares").read_text().strip() == "1024"
             assert group.hits() == set()
             in_group = functools.partial(cgroups.join, group.procs_files())
-            starts = "for i in $(seq 40); do sleep 30 & done"  # more than its 16 processes; removing kills them
-            quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # the sleeps would hold a pipe open
-            subprocess.run(["sh", "-c", starts], preexec_fn=in_group, timeout=60, **quiet)
-            assert group.hits() == {"processes"}
-            group.remove()
-            group.create(memory=64 * 2**20, processes=16)
-            fills = 'mount -t tmpfs -o size=1G fill "$0" && head -c 512M /dev/zero > "$0/file"'  # tmpfs: no process's
-            filled = subprocess.run([*sandbox.private_mounts(), "sh", "-c", fills, str(tmp_path)], preexec_fn=in_group)
-            assert filled.returncode != 0 and group.hits() == {"memory"}
-        finally:
-            group.remove()
+            if attempt == "processes":
+                starts = "for i in $(seq 40); do sleep 30 & done"  # more than its 16 processes; removing kills them
+                quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # the sleeps hold pipes open
+                subprocess.run(["sh", "-c", starts], preexec_fn=in_group, timeout=60, **quiet)
+            else:  # a tmpfs's pages belong to no process, but to the group of whoever wrote them
+                fills = 'mount -t tmpfs -o size=1G fill "$0" && head -c 512M /dev/zero > "$0/file"'
+                filled = subprocess.run([*sandbox.private_mounts(), "sh", "-c", fills, tmp_path], preexec_fn=in_group)
+                assert filled.returncode != 0
+            assert group.hits() == {attempt}
         assert not any(folder.exists() for folder in group.folders)
 
 
 @needs_cgroups
 def test_a_killed_graders_groups_are_removed_by_the_next_one():
-    leftover = cgroups.Group(SANDBOX.hierarchy, sandbox.MAX_SLOTS - 2)
+    leftover = cgroups.Group(SANDBOX.hierarchy, "job-999999999-1-0")  # made by a process that has ended
     leftover.create(memory=2**30, processes=64)
-    with sandbox.leased_slot(sandbox.MAX_SLOTS - 3) as slot:  # a slot another grader holds now: its group stays
-        held = cgroups.Group(SANDBOX.hierarchy, slot)
-        held.create(memory=2**30, processes=64)
-        try:
-            assert sandbox.usable_cgroups()[0] == SANDBOX.hierarchy
-            assert not any(folder.exists() for folder in leftover.folders)
-            assert all(folder.is_dir() for folder in held.folders)
-        finally:
-            held.remove()
+    with sandbox.job_group(SANDBOX, sandbox.Limits()) as running:  # a job of this process: its group stays
+        assert sandbox.usable_cgroups()[0] == SANDBOX.hierarchy
+        assert not any(folder.exists() for folder in leftover.folders)
+        assert all(folder.is_dir() for folder in running.folders)
+    assert not any(folder.exists() for folder in running.folders)
 
 
 def fake_proc(tmp_path, mountinfo, membership):
@@ -214,7 +207,8 @@ def test_cgroup_v1_groups_nest_under_the_graders_own(tmp_path, monkeypatch):
     hierarchy, why = cgroups.find(fake_proc(tmp_path, mountinfo, membership))
     assert why == "" and hierarchy.version == 1
     assert hierarchy.bases == ("/sys/fs/cgroup/memory/grader", "/sys/fs/cgroup/pids/user.slice", "/sys/fs/cgroup/cpu")
-    assert cgroups.Group(hierarchy, 3).folder("pids.max") == Path("/sys/fs/cgroup/pids/user.slice/dae-grader/slot-3")
+    group = cgroups.Group(hierarchy, "job-1-2-3")
+    assert group.folder("pids.max") == Path("/sys/fs/cgroup/pids/user.slice/dae-grader/job-1-2-3")
 
 
 def test_cgroup_v2_groups_get_their_limits_and_report_what_they_hit(tmp_path, monkeypatch):
@@ -228,9 +222,10 @@ def test_cgroup_v2_groups_get_their_limits_and_report_what_they_hit(tmp_path, mo
     assert why == "" and hierarchy == cgroups.Hierarchy(2, (str(root),))
     (root / cgroups.TOP).mkdir()
     (root / cgroups.TOP / "cgroup.subtree_control").write_text("")
-    group = cgroups.Group(hierarchy, 7)
+    group = cgroups.Group(hierarchy, cgroups.new_name())
     group.create(memory=6 * 2**30, processes=512)
-    folder = root / "dae-grader" / "slot-7"
+    folder = root / "dae-grader" / group.name
+    assert group.name.startswith(f"job-{os.getpid()}-")
     assert group.folders == (folder,)
     assert {name: (folder / name).read_text() for name in ("memory.max", "pids.max", "cpu.weight")} == {
         "memory.max": str(6 * 2**30),
@@ -239,6 +234,7 @@ def test_cgroup_v2_groups_get_their_limits_and_report_what_they_hit(tmp_path, mo
     }
     assert (root / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"  # a real one then lists all three
     assert (root / cgroups.TOP / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+    assert (root / cgroups.TOP / "cpu.weight").read_text() == str(100 * os.cpu_count())  # one busy process per core
     assert group.procs_files() == [str(folder / "cgroup.procs").encode()]
     assert group.hits() == set()
     (folder / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n")
@@ -246,6 +242,7 @@ def test_cgroup_v2_groups_get_their_limits_and_report_what_they_hit(tmp_path, mo
     assert group.hits() == {"memory", "processes"}
     (folder / "cgroup.procs").write_text("0\n1\n")  # never killed: this process and init
     assert group.processes() == set()
+    assert [g.name for g in cgroups.leftovers(hierarchy)] == [group.name]  # made here, used by no job
 
 
 def test_no_usable_cgroups_say_why(tmp_path, monkeypatch):
