@@ -1,7 +1,8 @@
 """Per-job resource controls from Linux's control groups (cgroups), for the sandbox (sandbox.py).
 
-Each job slot gets a group of its own, `dae-grader/slot-N`, that its kernel and everything the kernel starts
-join before the kernel runs, with the job's limits: memory including tmpfs and page cache (`memory.limit_in_bytes`,
+Each job gets a group of its own, `dae-grader/job-PID-START-N` (named after the process that made it, so that no two
+graders on a machine ever share one), that its kernel and everything the kernel starts join before the kernel runs,
+with the job's limits: memory including tmpfs and page cache (`memory.limit_in_bytes`,
 v2 `memory.max`), processes and threads (`pids.max`) and an equal CPU weight (`cpu.shares` 1024, v2
 `cpu.weight` 100), so that concurrent jobs share the CPU equally however many processes each starts. The kernel
 records what it refused or killed (`memory.oom_control` / `memory.events` oom_kill, `pids.events` max): the grader
@@ -13,9 +14,14 @@ unified mount), where a cgroup holding processes cannot hand controllers to chil
 `dae-grader` at the top of the hierarchy (as root), or, without root, under the grader's own group where that is
 delegated to its user, once the grader's processes have moved into a leaf group of their own. `find` says which
 one this machine has, or why neither can be used.
+`dae-grader` itself weighs one busy process per core against whatever else runs beside the grader.
+
+A group is removed by the process that made it when its job ends, or, when that process died first (a killed
+grader), by the next grader that looks (`leftovers`).
 """
 
 import errno
+import itertools
 import os
 import re
 import signal
@@ -27,8 +33,10 @@ CONTROLLERS = ("memory", "pids", "cpu")
 TOP = "dae-grader"  # the folder of the job groups
 DELEGATED_FILES = ("cgroup.procs", "cgroup.subtree_control", "cgroup.threads")  # v2: what a delegated user owns
 SELF = "dae-grader-self"  # v2 without root: the grader's own processes, moved out of its delegated group
-SLOT = re.compile(r"slot-(\d+)")
+NAME = re.compile(r"job-(\d+)-(\d+)-\d+")  # job-<maker's pid>-<maker's start time>-<number>
 EQUAL_SHARES = {1: ("cpu.shares", 1024), 2: ("cpu.weight", 100)}  # every job group the same: the default weight
+NUMBERS = itertools.count()
+LIVE = set()  # the names of the groups this process made whose jobs still run
 
 
 class Hierarchy(NamedTuple):
@@ -37,19 +45,43 @@ class Hierarchy(NamedTuple):
     version: int  # 1 or 2
     bases: tuple  # v1: one folder per controller, in CONTROLLERS order; v2: one folder
 
-    def groups(self, slot):
-        """The folders of slot's group: one per controller (v1) or one (v2)."""
-        return tuple(Path(base) / TOP / f"slot-{slot}" for base in self.bases)
+    def groups(self, name):
+        """The folders of the group called name: one per controller (v1) or one (v2)."""
+        return tuple(Path(base) / TOP / name for base in self.bases)
 
-    def slots(self):
-        """The slots that have a group now (left over, or in use)."""
+    def names(self):
+        """The names of the job groups there now."""
         found = set()
         for base in self.bases:
             try:
-                found |= {int(m.group(1)) for p in (Path(base) / TOP).iterdir() if (m := SLOT.fullmatch(p.name))}
+                found |= {p.name for p in (Path(base) / TOP).iterdir() if NAME.fullmatch(p.name)}
             except OSError:
                 pass
         return sorted(found)
+
+
+def new_name():
+    """A job group's name no other group on this machine has: this process's id and start time, and a number."""
+    return f"job-{os.getpid()}-{started(os.getpid())}-{next(NUMBERS)}"
+
+
+def started(pid):
+    """When process pid started (clock ticks after boot, from /proc), or None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])  # field 22; the name before ")" may hold spaces
+
+
+def leftovers(hierarchy):
+    """The job groups nobody will remove: those whose maker has ended, and this process's that no job uses."""
+    found = []
+    for name in hierarchy.names():
+        pid, start = map(int, NAME.fullmatch(name).groups())
+        if started(pid) != start or (pid == os.getpid() and name not in LIVE):
+            found.append(Group(hierarchy, name))
+    return found
 
 
 def find(proc=Path("/proc/self")):
@@ -137,7 +169,8 @@ def inside(point, root, path):
 
 
 def prepare(hierarchy):
-    """Create `dae-grader` and let its groups use the controllers (v2); raise OSError when the machine refuses."""
+    """Create `dae-grader`, weighing one busy process per core, and let its groups use the controllers (v2); raise
+    OSError when the machine refuses."""
     for base in hierarchy.bases:
         top = Path(base) / TOP
         top.mkdir(exist_ok=True)
@@ -147,6 +180,9 @@ def prepare(hierarchy):
             for folder in (Path(base), top):
                 if set(CONTROLLERS) - set((folder / "cgroup.subtree_control").read_text().split()):
                     write(folder / "cgroup.subtree_control", wanted)
+    name, weight = EQUAL_SHARES[hierarchy.version]
+    folder = Path(hierarchy.bases[CONTROLLERS.index("cpu")] if hierarchy.version == 1 else hierarchy.bases[0]) / TOP
+    write(folder / name, min(weight * (os.cpu_count() or 1), 10_000 if hierarchy.version == 2 else 262_144))
 
 
 def vacate(base, tries=20):
@@ -182,11 +218,11 @@ def settings(hierarchy, memory, processes):
 
 
 class Group:
-    """One job slot's control group: created with the job's limits, joined by its kernel, read, removed."""
+    """One job's control group: created with the job's limits, joined by its kernel, read, removed."""
 
-    def __init__(self, hierarchy, slot):
-        self.hierarchy, self.slot = hierarchy, slot
-        self.folders = hierarchy.groups(slot)
+    def __init__(self, hierarchy, name):
+        self.hierarchy, self.name = hierarchy, name
+        self.folders = hierarchy.groups(name)
 
     def folder(self, name):
         """The folder that holds cgroup file `name` (its controller's, for v1)."""
@@ -195,8 +231,7 @@ class Group:
         return self.folders[CONTROLLERS.index(name.split(".")[0])]
 
     def create(self, memory, processes):
-        """Make the group fresh (a group left over from an earlier job is removed first) with these limits."""
-        self.remove()
+        """Make the group, with these limits."""
         prepare(self.hierarchy)
         for folder in self.folders:
             folder.mkdir()
@@ -231,8 +266,9 @@ class Group:
                 pass
         return {pid for pid in pids if pid > 1 and pid != os.getpid()}
 
-    def remove(self, wait=10):
-        """Kill whatever runs in the group, and remove it; a group that will not go is left for the next job."""
+    def remove(self, wait=5):
+        """Kill whatever runs in the group, and remove it; a group that will not go yet (processes still dying) is
+        left for a later grader's `leftovers`."""
         if not any(folder.is_dir() for folder in self.folders):
             return
         deadline = time.monotonic() + wait
@@ -242,12 +278,15 @@ class Group:
                 write(kill_file, 1)
             except OSError:
                 pass
-        while (pids := self.processes()) and time.monotonic() < deadline:
+        while True:
+            pids = self.processes()
             for pid in pids:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
+            if not pids or time.monotonic() >= deadline:
+                break
             time.sleep(0.05)
         for folder in self.folders:
             try:

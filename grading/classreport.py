@@ -23,7 +23,6 @@ from grading.report import (
     NOTHING_FROM_ELSEWHERE,
     PASSED,
     TIMED_OUT,
-    VERDICTS,
     code_span,
     name_text,
     one_line,
@@ -31,6 +30,7 @@ from grading.report import (
 )
 
 TOP_HINTS = 5  # per task
+ORDER = (PASSED, FAILED, BLOCKED, ERROR, TIMED_OUT, NOT_ATTEMPTED, NOT_GRADED)  # of the columns and the bars
 HINTED = (FAILED, BLOCKED, ERROR, TIMED_OUT)  # the verdicts whose message says what went wrong
 COLOURS = {
     PASSED: "#2e7d32",
@@ -83,14 +83,14 @@ def graded(rows):
 
 
 def verdict_counts(rows, tasks):
-    """{task: {verdict: count}} over the graded submissions, verdicts in VERDICTS order."""
+    """{task: {verdict: count}} over the graded submissions, verdicts in ORDER."""
     counts = {task: collections.Counter(row.results[task][0] for row in graded(rows)) for task in tasks}
-    return {task: {verdict: counts[task][verdict] for verdict in VERDICTS} for task in tasks}
+    return {task: {verdict: counts[task][verdict] for verdict in ORDER} for task in tasks}
 
 
 def shown_verdicts(counts):
-    """The verdicts some task got, in VERDICTS order."""
-    return [verdict for verdict in VERDICTS if any(by_verdict[verdict] for by_verdict in counts.values())]
+    """The verdicts some task got, in ORDER."""
+    return [verdict for verdict in ORDER if any(by_verdict[verdict] for by_verdict in counts.values())]
 
 
 def common_hints(rows, tasks, top=TOP_HINTS):
@@ -136,7 +136,7 @@ def plot_verdicts(counts, ax=None):
     ax = ax or new_axes(8, 0.45 * len(counts) + 1.6)
     tasks = list(counts)[::-1]  # the first task on top
     left = [0] * len(tasks)
-    for verdict in VERDICTS:
+    for verdict in ORDER:
         widths = [counts[task][verdict] for task in tasks]
         if any(widths):
             ax.barh(tasks, widths, left=left, color=COLOURS[verdict], label=verdict, edgecolor="white")

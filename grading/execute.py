@@ -72,10 +72,10 @@ class Job:
     """One submission's run: its folders (work, sockets, /tmp and /dev/shm on its own space where the machine
     allows, handed to the sandbox user), its control group, limits and settings. Close it to unmount its space."""
 
-    def __init__(self, folder, lab_dir, box, slot, limits, timeout):
+    def __init__(self, folder, lab_dir, box, slot, limits, timeout, group=None):
         self.folder, self.lab_dir, self.sandbox, self.slot = folder, lab_dir, box, slot
         self.limits, self.timeout = limits, timeout
-        self.group = cgroups.Group(box.hierarchy, slot) if box.hierarchy else None  # made by the slot's leaseholder
+        self.group = cgroups.Group(box.hierarchy, group) if group else None  # made by the grader (sandbox.job_group)
         sandbox.clear(box, slot)
         self.space = sandbox.Space(folder / "space", limits) if box.space else None
         root = self.space.folder if self.space else folder

@@ -314,8 +314,9 @@ def grade_one(name, notebook, tasks, settings, slot):
             "space": box.space,
             "limits": list(settings["limits"]),
         }
-        (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
-        with sandbox.job_group(box, slot, settings["limits"]):
+        with sandbox.job_group(box, settings["limits"]) as group:
+            job["group"] = group and group.name
+            (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
             problem = WORKERS.run(folder, settings["timeout"], settings["lab_dir"], box.space)
         outcome = folder / "outcome.json"
         if problem is None and outcome.is_file():

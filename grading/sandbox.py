@@ -33,6 +33,7 @@ from grading import cgroups
 
 USER_PREFIX = "dae-sandbox-"
 MAX_SLOTS = 64  # sandbox users per machine (dae-sandbox-0 ...)
+MACHINE_SLOT_LOCKS = Path("/run/dae-grader-slots")  # root's: every grader on the machine leases its slots there
 LAB_FILES = ("helpers.py", "checks.py", "levelup.py", "grading")  # what a kernel may import from the lab, read-only
 
 
@@ -236,13 +237,8 @@ def usable_cgroups():
         cgroups.prepare(hierarchy)
     except OSError as err:
         return None, f"cannot create {cgroups.TOP} under {', '.join(hierarchy.bases)}: {err.strerror or err}"
-    for slot in hierarchy.slots():  # a killed grader's groups: those whose slot nobody holds now
-        fd = try_lease(slot_locks(), slot)
-        if fd is not None:
-            try:
-                cgroups.Group(hierarchy, slot).remove()
-            finally:
-                os.close(fd)
+    for group in cgroups.leftovers(hierarchy):  # a killed grader's
+        group.remove()
     return hierarchy, ""
 
 
@@ -267,8 +263,12 @@ def private_mounts():
 
 
 def slot_locks():
-    """The folder of this machine's slot lock files: private to the grader's user (sandboxes have their own /tmp)."""
-    folder = Path(tempfile.gettempdir()) / f"dae-grader-slots-{os.geteuid()}"
+    """The folder of this machine's slot lock files, private to the grader's user: for root (whose jobs run as the
+    machine's sandbox users) one for the whole machine, whatever TMPDIR a grader has; else in the temporary folder."""
+    if os.geteuid() == 0 and Path("/run").is_dir():
+        folder = MACHINE_SLOT_LOCKS
+    else:
+        folder = Path(tempfile.gettempdir()) / f"dae-grader-slots-{os.geteuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
     info = folder.lstat()
     if not folder.is_dir() or folder.is_symlink() or info.st_uid != os.geteuid() or info.st_mode & 0o077:
@@ -309,17 +309,21 @@ def try_lease(folder, slot):
 
 
 @contextlib.contextmanager
-def job_group(sandbox, slot, limits):
-    """The slot's control group, fresh with the job's limits, for as long as the job runs (held with the slot's
-    lease); then its processes are killed and it is removed. None where there are no control groups."""
+def job_group(sandbox, limits):
+    """A new control group with the job's limits, for as long as the job runs; then its processes are killed and it
+    is removed (with any earlier one that would not go then). None where there are no control groups."""
     if sandbox.hierarchy is None:
         yield None
         return
-    group = cgroups.Group(sandbox.hierarchy, slot)
-    group.create(limits.memory, limits.processes)
+    for group in cgroups.leftovers(sandbox.hierarchy):
+        group.remove(wait=0)
+    group = cgroups.Group(sandbox.hierarchy, cgroups.new_name())
+    cgroups.LIVE.add(group.name)
     try:
+        group.create(limits.memory, limits.processes)
         yield group
     finally:
+        cgroups.LIVE.discard(group.name)
         group.remove()
 
 

@@ -25,7 +25,7 @@ def work(folder):
         tuple(tuple(ids) for ids in job["users"]), job["bwrap"], tuple(job["missing"]), hierarchy, job["space"]
     )
     limits = sandbox.Limits(*job["limits"])
-    with execute.Job(folder, job["lab_dir"], box, job["slot"], limits, job["timeout"]) as run:
+    with execute.Job(folder, job["lab_dir"], box, job["slot"], limits, job["timeout"], job["group"]) as run:
         results, error = execute.run(folder / "submission.ipynb", job["tasks"], run)
     write_atomic(folder / "outcome.json", json.dumps({"results": results, "error": error}).encode("utf-8"))
 

@@ -47,6 +47,35 @@ def snapshot(folder):
     return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def rendered_markdown(text):
+    """What a CommonMark renderer (with tables) makes of text: its headings, table rows, images, links and raw HTML."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    shown = {"headings": [], "rows": [], "images": [], "links": [], "html": []}
+    row = None
+    for token, following in zip(tokens, tokens[1:] + tokens[:1]):
+        if token.type == "heading_open":
+            shown["headings"].append(following.content)
+        elif token.type == "tr_open":
+            row = []
+            shown["rows"].append(row)
+        elif token.type == "tr_close":
+            row = None
+        elif token.type == "inline" and row is not None:
+            row.append(token.content)
+        elif token.type.startswith("html"):
+            shown["html"].append(token.content)
+        for child in token.children or []:
+            if child.type == "image":
+                shown["images"].append(child.attrs["src"])
+            elif child.type == "link_open":
+                shown["links"].append(child.attrs["href"])
+            elif child.type == "html_inline":
+                shown["html"].append(child.content)
+    return shown
+
+
 def read_until(stream, prefix):
     """Read lines from stream until one starts with prefix (a library may print lines of its own first)."""
     for line in stream:

@@ -193,7 +193,7 @@ def test_where_cgroups_are_delegated_the_jobs_get_them_without_root(instructor, 
     code = (
         "import json, subprocess; from grading import cgroups, sandbox\n"
         "box = sandbox.probe(1)\n"
-        "with sandbox.leased_slot(0) as slot, sandbox.job_group(box, slot, sandbox.Limits(processes=16)) as group:\n"
+        "with sandbox.job_group(box, sandbox.Limits(processes=16)) as group:\n"
         "    bomb = ['sh', '-c', 'for i in $(seq 40); do sleep 30 & done']\n"
         "    subprocess.run(bomb, preexec_fn=lambda: cgroups.join(group.procs_files()), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
         "    print(json.dumps([box.missing, list(box.hierarchy.bases), sorted(group.hits()), len(group.processes())]))\n"
@@ -205,6 +205,42 @@ def test_where_cgroups_are_delegated_the_jobs_get_them_without_root(instructor, 
     assert bases == [str(folder) for folder in delegated]  # the groups nest in the delegated one
     assert hits == ["processes"] and 0 < running <= 16  # the group's pids.max stopped the loop, and recorded it
     assert "512 processes and threads (its control group), equal CPU shares" in said[1]
+
+
+def test_cgroup_v2_without_root_nests_in_the_delegated_group_once_the_grader_leaves_it(tmp_path, monkeypatch):
+    """On a fake v2 tree (this machine has v1): a group delegated to the grader's user holds its job groups, after its
+    own processes moved into a leaf group of their own (v2 lets only a group without processes hand controllers on)."""
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    root = tmp_path / "cgroup"
+    own = root / "user.slice" / "user@1000.service" / "app.slice" / "grade.scope"
+    own.mkdir(parents=True)
+    for name, text in {
+        "cgroup.controllers": "cpu memory pids\n",
+        "cgroup.procs": "4242\n",
+        "cgroup.type": "domain\n",
+        "cgroup.subtree_control": "",
+        "cgroup.threads": "",
+    }.items():
+        (own / name).write_text(text)
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "mountinfo").write_text(f"29 23 0:26 / {root} rw,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n")
+    (proc / "cgroup").write_text(f"0::/{own.relative_to(root)}\n")
+    hierarchy, why = cgroups.find(proc)
+    assert why == "" and hierarchy == cgroups.Hierarchy(2, (str(own),))
+    (own / cgroups.TOP).mkdir()
+    (own / cgroups.TOP / "cgroup.subtree_control").write_text("")
+    (own / "cgroup.procs").write_text("4242\n")
+
+    def write(path, value):  # as cgroupfs does: a pid written to a group's cgroup.procs leaves the group it was in
+        Path(path).write_text(str(value))
+        if Path(path).name == "cgroup.procs":
+            (own / "cgroup.procs").write_text("")
+
+    monkeypatch.setattr(cgroups, "write", write)
+    cgroups.prepare(hierarchy)
+    assert (own / cgroups.SELF / "cgroup.procs").read_text() == "4242"  # the grader moved out
+    assert (own / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
 
 
 # ---------------------------------------------------------------- the words, for each kind of machine
