@@ -79,7 +79,7 @@ class Sandbox(NamedTuple):
 
     @property
     def complete(self):
-        """Whether every layer that guards the grades is available."""
+        """Whether every layer is available."""
         return not self.missing
 
 
@@ -222,10 +222,10 @@ def counts_processes(box):
 
 
 def row_note(box):
-    """The note of every row graded here: "" when every layer that guards the grades held, else what was missing."""
+    """The note of every row graded here: "" when every layer held, else the missing ones (describe says why)."""
     if box.complete:
         return ""
-    return ("unsandboxed: " if not box.bwrap else "partly sandboxed: ") + "; ".join(box.missing)  # why: describe
+    return ("unsandboxed: " if not box.bwrap else "partly sandboxed: ") + "; ".join(box.missing)
 
 
 def usable_cgroups():
