@@ -133,7 +133,7 @@ def headline(rows, tasks):
 
 def plot_verdicts(counts, ax=None):
     """A stacked horizontal bar per task: how many submissions got each verdict; return the figure."""
-    ax = ax or new_axes(8, 0.45 * len(counts) + 1.6)
+    ax = ax or new_axes(9, 0.4 * len(counts) + 1.2)
     tasks = list(counts)[::-1]  # the first task on top
     left = [0] * len(tasks)
     for verdict in ORDER:
@@ -143,7 +143,7 @@ def plot_verdicts(counts, ax=None):
             left = [a + b for a, b in zip(left, widths)]
     ax.set_xlabel("submissions")
     ax.set_title("Verdicts per task")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 1.2 / (len(tasks) + 3)), ncol=4, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.figure.tight_layout()
     return ax.figure
