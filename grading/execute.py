@@ -5,6 +5,7 @@ submission's own cells and `grading.export.save`; every verdict is decided in th
 `checks.judge` from the exported data, read by `grading.export.load`.
 """
 
+import functools
 import math
 import os
 import re
@@ -16,13 +17,14 @@ import warnings
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
-from grading import export, sandbox
+from grading import cgroups, export, sandbox
 from grading.report import ERROR, NOT_GRADED, TIMED_OUT
 
 CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\w+)["']""")
 ONLY_CHECKS = re.compile(r"""\s*((\w+\.)?check\(\s*["']\w+["']\s*\)\s*;?\s*)+""")  # a cell that just calls check
 MAX_DETAIL_CHARS = 4000  # of a cell's traceback kept for the student's feedback
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+OUT_OF_SPACE = ("No space left on device", "Disk quota exceeded", "Not enough free space")  # ENOSPC, EDQUOT, numpy
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -53,26 +55,50 @@ class SandboxKernelManager(AsyncKernelManager):
             self.job.sockets,
             self.job.lab_dir,
             self.job.env,
+            self.job.scratch,
         )
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
-        """Launch the kernel with its own output going nowhere: the grader reads only the export, and a kernel
-        printing gigabytes to its file descriptors must fill neither the grader's memory nor its disk."""
+        """Launch the kernel in the job's control group, with its own output going nowhere: the grader reads only
+        the export, and a kernel printing gigabytes to its file descriptors must fill neither the grader's memory
+        nor its disk."""
         kw.update(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self.job.group is not None:  # joined before the sandbox starts: everything the kernel starts is in it
+            kw["preexec_fn"] = functools.partial(cgroups.join, self.job.group.procs_files())
         await super()._async_launch_kernel(kernel_cmd, **kw)
 
 
 class Job:
-    """One submission's run: its folders (work and sockets, handed to the sandbox user), limits and settings."""
+    """One submission's run: its folders (work, sockets, /tmp and /dev/shm on its own space where the machine
+    allows, handed to the sandbox user), its control group, limits and settings. Close it to unmount its space."""
 
-    def __init__(self, folder, lab_dir, box, slot, limits, timeout):
+    def __init__(self, folder, lab_dir, box, slot, limits, timeout, group=None):
         self.folder, self.lab_dir, self.sandbox, self.slot = folder, lab_dir, box, slot
         self.limits, self.timeout = limits, timeout
-        self.work, self.sockets = folder / "work", folder / "ipc"
+        self.group = cgroups.Group(box.hierarchy, group) if group else None  # made by the grader (sandbox.job_group)
         sandbox.clear(box, slot)
-        for path in (self.work, self.sockets):
+        self.space = sandbox.Space(folder / "space", limits) if box.space else None
+        root = self.space.folder if self.space else folder
+        self.work, self.sockets = root / "work", root / "ipc"
+        self.scratch = {"/tmp": root / "tmp", "/dev/shm": root / "shm"} if self.space else None
+        for path in (self.work, self.sockets, *(self.scratch or {}).values()):
             sandbox.prepare(path, box, slot)
         self.env = sandbox.kernel_env(box, self.work, lab_dir)
+
+    def limit_hit(self):
+        """The words for the resource limit this job hit so far (memory, processes, space), or ""."""
+        return sandbox.limit_hit(self.limits, self.group, self.space)
+
+    def close(self):
+        """Unmount the job's space."""
+        if self.space is not None:
+            self.space.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def plan_cells(cells, tasks):
@@ -124,13 +150,25 @@ def judge_export(folder, tasks):
     return {task: list(checks.judge(task, data)) for task in tasks}
 
 
-def describe_failure(err, limits):
-    """[status, message] for a cell that raised: the notebook's own error, named plainly for resource limits."""
+def describe_failure(err, job):
+    """[status, message] for a cell that raised: the resource limit behind it, else the notebook's own error."""
+    return [ERROR, limit_behind(err, job) or f"{err.ename}: {err.evalue}"]
+
+
+def limit_behind(err, job):
+    """The words for the resource limit behind a cell's error, or "": the one the job's controls recorded hitting
+    (the notebook may have caught the first error itself), else the one the error names."""
+    hit = job.limit_hit()
+    if hit:
+        return hit
+    evalue = str(err.evalue)
     if err.ename == "MemoryError":
-        return [ERROR, f"out of memory (limit {limits.describe_memory()})"]
-    if err.ename in ("BlockingIOError", "OSError") and "Resource temporarily unavailable" in str(err.evalue):
-        return [ERROR, f"too many processes (limit {limits.processes})"]
-    return [ERROR, f"{err.ename}: {err.evalue}"]
+        return job.limits.words("memory")
+    if err.ename in ("BlockingIOError", "OSError") and "Resource temporarily unavailable" in evalue:
+        return job.limits.words("processes")
+    if any(words in evalue for words in OUT_OF_SPACE):
+        return job.limits.words("space")
+    return ""
 
 
 def detail(err, number):
@@ -175,12 +213,9 @@ def run(notebook, tasks, job):
         except CellExecutionError as err:
             if names is None:
                 raise
-            results.update(
-                {
-                    name: [ERROR, f"the notebook's code broke the export of its variables ({err.ename}: {err.evalue})"]
-                    for name in names
-                }
-            )
+            broke = f"the notebook's code broke the export of its variables ({err.ename}: {err.evalue})"
+            results.update({name: [ERROR, limit_behind(err, job) or broke] for name in names})
+            shutil.rmtree(job.work / f"export-{index}", ignore_errors=True)  # what it wrote before it broke
             return
         finally:
             cell.outputs = []  # keep the worker's memory small
@@ -195,7 +230,7 @@ def run(notebook, tasks, job):
                     step(index)
             except CellExecutionError as err:
                 error_text = detail(err, numbers.get(id(steps[index][0]), index + 1))
-                failure = describe_failure(err, job.limits)
+                failure = describe_failure(err, job)
                 if unbounded and index < len(steps) - 1:  # tasks without a check call: judge what was done anyway
                     rescued = unbounded
                     try:
@@ -205,11 +240,17 @@ def run(notebook, tasks, job):
     except CellTimeoutError:
         failure = [TIMED_OUT, f"after {job.timeout:g} s"]
     except DeadKernelError:
-        failure = [
-            ERROR,
-            "the kernel died (it used more than its memory limit of "
-            f"{job.limits.describe_memory()}, or the notebook called exit())",
-        ]
+        hit = job.limit_hit()
+        if hit:
+            failure = [ERROR, hit]
+        elif job.group is not None:  # the control group would have recorded running out of memory
+            failure = [ERROR, "the kernel died (the notebook called exit(), or it crashed)"]
+        else:
+            failure = [
+                ERROR,
+                "the kernel died (it used more than its memory limit of "
+                f"{sandbox.gib(job.limits.memory)}, or the notebook called exit())",
+            ]
     except RuntimeError as err:  # the kernel never became ready
         failure = [ERROR, f"the kernel did not start or stopped answering ({err})"]
     finally:

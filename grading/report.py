@@ -1,4 +1,9 @@
-"""Reporting: one vocabulary of verdicts, one Row per submission, the class tables and each student's feedback."""
+"""Reporting: one vocabulary of verdicts, one Row per submission, the class tables and each student's feedback.
+
+Whatever a submission controls (its error messages, the values a hint quotes, its file's name, the notes about it)
+is untrusted text: in markdown it goes in a code span or a fenced block whose backtick run is longer than any inside
+it (CommonMark), so none of it is read as a heading, a link, an image or HTML; in HTML it is escaped.
+"""
 
 import csv
 import html
@@ -15,6 +20,8 @@ PASSED, FAILED, NOT_ATTEMPTED, BLOCKED = (
 ERROR, TIMED_OUT, NOT_GRADED = "error", "timed out", "not graded"  # what the run says
 VERDICTS = (PASSED, FAILED, NOT_ATTEMPTED, BLOCKED, ERROR, TIMED_OUT, NOT_GRADED)  # only PASSED earns a point
 MAX_CELL_CHARS = 100  # of a task's message in grades.md (grades.csv keeps it whole)
+# An HTML page's policy: no scripts, nothing loaded from elsewhere, its own styles and embedded images only
+NOTHING_FROM_ELSEWHERE = "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
 
 
 class Row(NamedTuple):
@@ -61,21 +68,60 @@ def one_line(text, limit=None):
     return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
-def cell_text(status, message, limit=None):
-    """What a task's table cell shows: the verdict, with the reason when it did not pass."""
+def cell_text(status, message, limit=None, quote=None):
+    """What a task's table cell shows: the verdict, with the reason when it did not pass (passed through quote)."""
     if status in (PASSED, NOT_ATTEMPTED, NOT_GRADED) or not message:
         return status
-    return one_line(f"{status} {message}" if status == TIMED_OUT else f"{status}: {message}", limit)
+    limit = limit and max(limit - len(status) - 2, 1)
+    message = one_line(message, limit) if quote is None else quote(one_line(message, limit))
+    return f"{status} {message}" if status == TIMED_OUT else f"{status}: {message}"
 
 
-def table_rows(rows, tasks, limit=None):
-    """Header and rows of the table as lists of strings."""
+def table_rows(rows, tasks, limit=None, quote=None):
+    """Header and rows of the table as lists of strings, the untrusted parts passed through quote."""
+    quote_all = quote or (lambda text: text)
     header = ["submission", *tasks, "total", "note"]
     body = [
-        [row.name, *(cell_text(*row.results[task], limit) for task in tasks), str(row.total), one_line(row.note, limit)]
+        [
+            name_text(row.name) if quote else row.name,
+            *(cell_text(*row.results[task], limit, quote) for task in tasks),
+            str(row.total),
+            quote_all(one_line(row.note, limit)),
+        ]
         for row in rows
     ]
     return header, body
+
+
+def backtick_run(text):
+    """The length of the longest run of backticks in text."""
+    return max((len(run) for run in re.findall(r"`+", text)), default=0)
+
+
+def code_span(text):
+    """Text as a markdown code span (one line): nothing in it is read as markdown or HTML; "" stays ""."""
+    text = one_line(text)
+    if not text:
+        return ""
+    ticks = "`" * (backtick_run(text) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""  # CommonMark strips one space each side
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def fenced(text):
+    """Text as a markdown fenced code block whose fence is longer than any backtick run inside, so no line closes it."""
+    fence = "`" * max(3, backtick_run(text) + 1)
+    return f"{fence}\n{text}\n{fence}"
+
+
+def name_text(name):
+    """A submission's name for markdown: as it is when it is a plain file name, else as a code span."""
+    return name if re.fullmatch(r"[\w.\-/]+", name) else code_span(name)
+
+
+def table_cell(text):
+    """Text for a markdown table cell: its pipes escaped (GitHub's tables split on them, inside code spans too)."""
+    return text.replace("|", "\\|")
 
 
 def to_csv(rows, tasks):
@@ -89,9 +135,10 @@ def to_csv(rows, tasks):
 
 
 def to_markdown(rows, tasks, limit=MAX_CELL_CHARS):
-    """The class table as a markdown table with padded columns (messages shortened), readable as plain text too."""
-    header, body = table_rows(rows, tasks, limit)
-    cells = [[text.replace("|", "\\|") for text in line] for line in [header, *body]]
+    """The class table as a markdown table with padded columns (messages shortened, in code spans), readable as plain
+    text too."""
+    header, body = table_rows(rows, tasks, limit, quote=code_span)
+    cells = [[table_cell(text) for text in line] for line in [header, *body]]
     widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
     lines = ["| " + " | ".join(text.ljust(width) for text, width in zip(line, widths)) + " |" for line in cells]
     lines.insert(1, "| " + " | ".join("-" * width for width in widths) + " |")
@@ -100,13 +147,13 @@ def to_markdown(rows, tasks, limit=MAX_CELL_CHARS):
 
 def feedback_markdown(row, tasks):
     """One student's feedback as markdown: each task's verdict and complete hint, and the notebook's own error."""
-    lines = [f"# Feedback: {row.name}", "", f"**{row.total} of {len(tasks)} tasks passed.**", ""]
+    lines = [f"# Feedback: {name_text(row.name)}", "", f"**{row.total} of {len(tasks)} tasks passed.**", ""]
     if row.note:
-        lines += [f"Note: {row.note}", ""]
+        lines += [f"Note: {code_span(row.note)}", ""]
     lines += ["| task | verdict |", "| --- | --- |"]
-    lines += ["| " + task + " | " + cell_text(*row.results[task]).replace("|", "\\|") + " |" for task in tasks]
+    lines += [f"| {task} | {table_cell(cell_text(*row.results[task], quote=code_span))} |" for task in tasks]
     if row.error:
-        lines += ["", "## The error that stopped your notebook", "", "```", row.error, "```"]
+        lines += ["", "## The error that stopped your notebook", "", fenced(row.error)]
     return "\n".join(lines) + "\n"
 
 
@@ -121,7 +168,8 @@ def feedback_html(row, tasks):
     note = f"<p>Note: {esc(row.note)}</p>" if row.note else ""
     error = f"<h2>The error that stopped your notebook</h2><pre>{esc(row.error)}</pre>" if row.error else ""
     return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Feedback: {esc(row.name)}</title>"
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{NOTHING_FROM_ELSEWHERE}"
+        f"<title>Feedback: {esc(row.name)}</title>"
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td{border:1px solid #ccc;padding:.3em}"
         "table{border-collapse:collapse}.passed{color:#161}.failed,.error,.timed-out{color:#a11}.blocked{color:#a60}"
         "pre{background:#f4f4f4;padding:1em;overflow:auto}</style></head><body>"

@@ -26,7 +26,8 @@ from grading.store import Store, fingerprint, key
 
 LAB_DIR = Path(__file__).resolve().parent.parent
 TABLE_STEM = "grades"
-TABLE_FILE = re.compile(rf"(.+-)?{TABLE_STEM}\.(csv|md)")  # tables this grader wrote earlier
+REPORT_FILES = ("report.html", "summary.md")  # the class report, beside the tables
+TABLE_FILE = re.compile(rf"(.+-)?({TABLE_STEM}\.(csv|md)|report\.html|summary\.md)")  # what this grader wrote earlier
 FEEDBACK_DIR = "feedback"
 WORKER_MARGIN_S = 120  # kernel start and shutdown on top of the notebook's own time limit
 MAX_TRIES = 3  # a submission whose Dask worker dies this many times is "error: worker lost"
@@ -159,13 +160,13 @@ class Workers:
     def __init__(self):
         self.idle, self.lock = {}, threading.Lock()  # (thread, lab) -> (process, jobs it has done)
 
-    def run(self, folder, timeout, lab_dir):
+    def run(self, folder, timeout, lab_dir, private_mounts=False):
         """Have a grader worker grade the job in folder under a hard time limit; return None, or what went wrong."""
-        key = (threading.get_ident(), str(lab_dir))
+        key = (threading.get_ident(), str(lab_dir), private_mounts)
         with self.lock:
             proc, done = self.idle.pop(key, (None, 0))
         if proc is None or proc.poll() is not None:
-            proc, done = start_worker(lab_dir), 0
+            proc, done = start_worker(lab_dir, private_mounts), 0
         problem = ask(proc, folder, timeout + WORKER_MARGIN_S)
         if problem is None and done + 1 < worker.MAX_JOBS:
             with self.lock:
@@ -179,15 +180,16 @@ class Workers:
 WORKERS = Workers()
 
 
-def start_worker(lab_dir):
-    """A new grader worker process for the lab in lab_dir, waiting for job folders on its stdin."""
+def start_worker(lab_dir, private_mounts=False):
+    """A new grader worker process for the lab in lab_dir, waiting for job folders on its stdin; with
+    private_mounts, in a mount namespace of its own, so the jobs' spaces it mounts go when it ends, however."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(lab_dir), str(Path(lab_dir) / "tools")]),
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "grading.worker"],
+        [*(sandbox.private_mounts() if private_mounts else []), sys.executable, "-m", "grading.worker"],
         cwd=lab_dir,
         env=env,
         stdin=subprocess.PIPE,
@@ -263,10 +265,30 @@ def worker_slot():
 
 
 def grade_task(name, notebook, tasks, timeout, limits):
-    """The Dask task: grade one submission (its bytes) on this machine, in this machine's lab; return its Row."""
+    """The Dask task: grade one submission (its bytes) on this machine, in this machine's lab; return its Row as
+    plain data (Row.to_json), as limits (a tuple) came: nothing of the lab travels through the scheduler."""
     with sandbox.leased_slot(worker_slot()) as slot:
-        settings = {"sandbox": local_sandbox(slot + 1), "timeout": timeout, "lab_dir": LAB_DIR, "limits": limits}
-        return grade_one(name, notebook, tasks, settings, slot)
+        settings = {
+            "sandbox": local_sandbox(slot + 1),
+            "timeout": timeout,
+            "lab_dir": LAB_DIR,
+            "limits": sandbox.Limits(*limits),
+        }
+        return grade_one(name, notebook, tasks, settings, slot).to_json()
+
+
+def remote(function):
+    """function (a module-level function of the lab) as a Dask task function that the scheduler can unpickle
+    without the lab: a closure, which Dask pickles by value (cloudpickle), naming the function by its module and
+    name, and importing it only when it runs, on a worker, from that machine's lab."""
+    module, name = function.__module__, function.__name__
+
+    def call(*args):
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(*args)
+
+    return call
 
 
 def grade_one(name, notebook, tasks, settings, slot):
@@ -288,15 +310,19 @@ def grade_one(name, notebook, tasks, settings, slot):
             "users": [list(ids) for ids in box.users],
             "bwrap": box.bwrap,
             "missing": list(box.missing),
+            "hierarchy": box.hierarchy and [box.hierarchy.version, list(box.hierarchy.bases)],
+            "space": box.space,
             "limits": list(settings["limits"]),
         }
-        (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
-        problem = WORKERS.run(folder, settings["timeout"], settings["lab_dir"])
+        with sandbox.job_group(box, settings["limits"]) as group:
+            job["group"] = group and group.name
+            (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
+            problem = WORKERS.run(folder, settings["timeout"], settings["lab_dir"], box.space)
         outcome = folder / "outcome.json"
         if problem is None and outcome.is_file():
             data = json.loads(outcome.read_text(encoding="utf-8"))
-            note = "" if box.complete else "unsandboxed: " + "; ".join(box.missing)
-            return Row(name, {task: tuple(value) for task, value in data["results"].items()}, note, data["error"])
+            results = {task: tuple(value) for task, value in data["results"].items()}
+            return Row(name, results, sandbox.row_note(box), data["error"])
         return ungraded(name, tasks, f"the grader failed on this submission: {problem or 'no outcome written'}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -330,6 +356,17 @@ def connect(scheduler, jobs):
         yield client
 
 
+def serve(scheduler, jobs=1, log=None):
+    """Grade for the Dask cluster at scheduler on this machine, until stopped: `jobs` single-threaded Dask worker
+    processes (dask's own `dask worker`, run from here so that its workers can import this lab's grader)."""
+    from distributed.cli.dask_worker import main as dask_worker
+
+    for line in sandbox.describe(local_sandbox(jobs), sandbox.Limits()):  # the default limits; each task has its own
+        print(line, file=log or sys.stderr, flush=True)
+    arguments = [scheduler, "--nthreads", "1", "--nworkers", str(jobs), "--memory-limit", "0", "--no-dashboard"]
+    dask_worker.main(arguments, standalone_mode=False)
+
+
 def grade(
     path,
     jobs=1,
@@ -359,10 +396,10 @@ def grade(
         )
     for warning in name_warnings:
         print(f"Warning: {warning}", file=log)
-    if scheduler is None:
-        for reason in local_sandbox(jobs).missing:
-            print(f"Warning: grading unsandboxed: {reason}.", file=log)
     limits = limits or sandbox.Limits()
+    if scheduler is None:
+        for line in sandbox.describe(local_sandbox(jobs), limits):
+            print(line, file=log)
     store = Store(csv_path.parent)
     grader = fingerprint(lab_dir, tasks, timeout, scheduler is not None or local_sandbox(jobs).complete)
     keys = {name: key(nb, name, grader) for name, nb in zip(names, notebooks)}
@@ -377,11 +414,13 @@ def grade(
     )
     if todo:
         with connect(scheduler, jobs) as client:
-            if client.dashboard_link:
-                say(f"Dask dashboard: {client.dashboard_link}")
+            link = dashboard(client)
+            if link:
+                say(f"Dask dashboard: {link}")
+            task = remote(grade_task)
             futures = {
                 client.submit(
-                    grade_task, name, nb.read_bytes(), tasks, timeout, limits, key=f"grade-{keys[name]}", pure=False
+                    task, name, nb.read_bytes(), tasks, timeout, tuple(limits), key=f"grade-{keys[name]}", pure=False
                 ): name
                 for name, nb in todo
             }
@@ -402,6 +441,19 @@ def grade(
     return ordered, tasks, csv_path, md_path
 
 
+def dashboard(client):
+    """The address of the cluster's dashboard, or "" when it has none (a scheduler started with --no-dashboard
+    still reports a dashboard port: the page is asked for to be sure)."""
+    import urllib.request
+
+    try:
+        link = client.dashboard_link
+        with urllib.request.urlopen(link, timeout=5) as page:
+            return link if page.status == 200 else ""
+    except Exception:  # no link, no page, or no answer
+        return ""
+
+
 def as_completed(futures):
     """Dask futures in the order they finish."""
     from distributed import as_completed as dask_as_completed
@@ -414,7 +466,7 @@ def collect(future, name, tasks):
     from distributed import KilledWorker
 
     try:
-        return future.result()
+        return Row.from_json(future.result())
     except KilledWorker:
         return Row(
             name,
@@ -447,12 +499,23 @@ def minutes(seconds):
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+def report_paths(csv_path):
+    """Where the class report goes: report.html and summary.md beside grades.csv (with its prefix, if any)."""
+    prefix = csv_path.name.removesuffix(f"{TABLE_STEM}.csv")
+    return tuple(csv_path.with_name(prefix + name) for name in REPORT_FILES)
+
+
 def write_reports(rows, tasks, csv_path, md_path):
-    """Write grades.csv, grades.md and feedback/NAME.md and .html for each submission, each atomically."""
+    """Write grades.csv, grades.md, the class report and feedback/NAME.md and .html for each submission, each
+    atomically."""
+    from grading import classreport
     from run_notebook import write_atomic
 
     write_atomic(csv_path, report.to_csv(rows, tasks).encode("utf-8"))
     write_atomic(md_path, report.to_markdown(rows, tasks).encode("utf-8"))
+    html_path, summary_path = report_paths(csv_path)
+    write_atomic(html_path, classreport.to_report_html(rows, tasks).encode("utf-8"))
+    write_atomic(summary_path, classreport.to_summary_markdown(rows, tasks).encode("utf-8"))
     feedback = csv_path.parent / FEEDBACK_DIR
     for row in rows:
         write_atomic(feedback / f"{row.name}.md", report.feedback_markdown(row, tasks).encode("utf-8"))

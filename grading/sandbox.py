@@ -1,16 +1,19 @@
 """The sandbox a submission's kernel runs in, built from Linux's own tools.
 
 Layers, outermost first (each one's guard is in docs/grading-at-scale.md, "The sandbox"):
-- `prlimit`: memory (address space), processes (per user, so one sandbox user per job slot),
-  file size, open files, no core dumps.
 - `bwrap` (bubblewrap): new mount, PID, network, IPC and UTS namespaces. The kernel sees the system's
   programs and libraries read-only, the lab's Python files and data read-only, its own work folder
   and socket folder read-write, and nothing else: no other submission, no grades, no grader files;
-  no network; it cannot see or signal any process outside its sandbox.
-- `setpriv`: the kernel runs as an unprivileged user (`dae-sandbox-N`), with no capabilities and
-  no way to regain privileges.
-The user switch needs root, and bubblewrap needs to be installed (Debian's `bubblewrap`). Where a
-layer is missing, `probe` says why once and the grader runs kernels without it ("unsandboxed").
+  no network; it cannot see or signal any process outside its sandbox. Without root it also makes a
+  user namespace for the job (and forbids the kernel to make more).
+- `prlimit`: memory (address space), processes (counted per user: per sandbox user as root, in the
+  job's own user namespace without root), file size, open files, no core dumps.
+- `setpriv` (root only): the kernel runs as an unprivileged user (`dae-sandbox-N`, one per job slot),
+  with no capabilities and no way to regain privileges.
+- control groups (cgroups.py) and a size-limited space per job, where the machine allows them (root).
+bubblewrap needs to be installed (Debian's `bubblewrap`) and, without root, user namespaces allowed.
+`probe` finds out which layers work; `describe` says so once at the start of a run, and `row_note` marks
+each row graded without a layer.
 """
 
 import contextlib
@@ -26,22 +29,42 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+from grading import cgroups
+
 USER_PREFIX = "dae-sandbox-"
 MAX_SLOTS = 64  # sandbox users per machine (dae-sandbox-0 ...)
+MACHINE_SLOT_LOCKS = Path("/run/dae-grader-slots")  # root's: every grader on the machine leases its slots there
 LAB_FILES = ("helpers.py", "checks.py", "levelup.py", "grading")  # what a kernel may import from the lab, read-only
+
+
+FULL_BYTES = 2**20  # a job's space with less free than this is full (a failed write leaves less than a page)
+SPACE_INODES = 100_000  # files and folders in a job's space
+NPROC_MARGIN = 32  # the per-user process limit sits above the cgroup's, so that the cgroup is the one that records
 
 
 class Limits(NamedTuple):
     """Resource limits for one kernel and everything it starts."""
 
-    memory: int = 6 * 2**30  # bytes of address space per process
-    processes: int = 512  # processes and threads of the sandbox user (TensorFlow starts about 100 threads)
+    memory: int = (
+        6 * 2**30
+    )  # bytes: the job's cgroup (its processes, tmpfs and page cache) and each process's address space
+    processes: int = 512  # processes and threads of one job (TensorFlow starts about 100 threads)
     file_size: int = 2 * 2**30  # bytes in any one file it writes
     open_files: int = 1024
+    space: int = 2 * 2**30  # bytes it can write in all: its work folder, /tmp and /dev/shm
 
-    def describe_memory(self):
-        """The memory limit in words, e.g. '6 GiB'."""
-        return f"{self.memory / 2**30:g} GiB"
+    def words(self, limit):
+        """What a verdict says for a limit hit: "memory", "processes" or "space"."""
+        return {
+            "memory": f"out of memory (limit {gib(self.memory)})",
+            "processes": f"too many processes (limit {self.processes})",
+            "space": f"disk space (limit {gib(self.space)})",
+        }[limit]
+
+
+def gib(size):
+    """A size in bytes in words, e.g. '6 GiB'."""
+    return f"{size / 2**30:g} GiB"
 
 
 class Sandbox(NamedTuple):
@@ -49,7 +72,10 @@ class Sandbox(NamedTuple):
 
     users: tuple  # one (uid, gid) per job slot; empty when not root
     bwrap: str  # path to bubblewrap, or "" when it is missing or does not work here
-    missing: tuple  # one sentence per missing layer
+    missing: tuple  # the missing layers, a few words each (each row graded without them says so)
+    hierarchy: cgroups.Hierarchy | None = None  # where the job slots' control groups live; None when there are none
+    space: bool = False  # whether each job gets a size-limited tmpfs of its own
+    reasons: tuple = ()  # for each missing layer: why, what it costs, the fix (said once at the start of a run)
 
     @property
     def complete(self):
@@ -59,31 +85,190 @@ class Sandbox(NamedTuple):
 
 def probe(slots):
     """Find out which layers work here, creating the sandbox users when root; return a Sandbox."""
-    missing, users = [], ()
-    if os.geteuid() != 0:
-        missing.append("not running as root, so kernels run as the grader's own user and can reach its files")
-    else:
+    missing, reasons, users = [], [], ()
+    root = os.geteuid() == 0
+
+    def lack(name, reason):
+        """Record a missing layer: its name for the rows, and why for the start of a run."""
+        missing.append(name)
+        reasons.append(reason)
+
+    if root:
         try:
             users = tuple(ensure_user(f"{USER_PREFIX}{slot}") for slot in range(slots))
         except (OSError, subprocess.CalledProcessError) as err:
-            missing.append(f"could not create the unprivileged sandbox users ({err})")
-    bwrap = shutil.which("bwrap") or ""
-    if not bwrap:
-        missing.append(
-            "bubblewrap is not installed (apt-get install bubblewrap), so kernels share the grader's "
-            "files, processes and network"
+            lack("no sandbox users", f"could not create the unprivileged sandbox users ({err})")
+    bwrap, refused = shutil.which("bwrap") or "", "bubblewrap is not installed (fix: apt-get install bubblewrap)"
+    if bwrap:
+        tried = subprocess.run([bwrap, *namespaces(), "--ro-bind", "/", "/", "true"], capture_output=True, text=True)
+        said = tried.stderr.strip() or f"exit status {tried.returncode}"
+        refused = "" if tried.returncode == 0 else unshare_refusal(said) if not root else f"bubblewrap failed: {said}"
+        bwrap = "" if refused else bwrap
+    if refused and root:
+        lack("no namespaces", f"unsandboxed: {refused}, so kernels see the grader's files, processes and network")
+    elif refused:
+        lack(
+            "no namespaces and no user of its own: a kernel could read and change the grader's files",
+            f"unsandboxed: {refused}; and not running as root, so each kernel runs as your own user with your files, processes "
+            "and network: a submission can read and change whatever you can, the grades included. Or grade as "
+            'root (docs/grading-at-scale.md, "Grading without root")',
         )
-    elif subprocess.run([bwrap, *namespaces(), "--ro-bind", "/", "/", "true"], capture_output=True).returncode != 0:
-        missing.append(
-            "bubblewrap cannot create namespaces here, so kernels share the grader's files, processes and network"
+    hierarchy, why = usable_cgroups()
+    if hierarchy is None:
+        lack(
+            "no per-job control groups",
+            f"no control groups for per-job limits ({why}), so a job's memory is limited per process only "
+            "(its /tmp not counted) and jobs running at once do not get equal CPU shares",
         )
-        bwrap = ""
-    return Sandbox(users, bwrap, tuple(missing))
+    space, why = can_mount()
+    if not space:
+        lack(
+            "no size-limited space per job",
+            f"no size-limited space per job ({why}), so a job can fill the disk its work folder is on",
+        )
+    return Sandbox(users, bwrap, tuple(missing), hierarchy, space, tuple(reasons))
+
+
+USERNS_SETTINGS = (  # (file, value that forbids unprivileged user namespaces, why, fix)
+    (
+        "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+        "1",
+        "AppArmor refuses unprivileged user namespaces to programs without a profile that allows them, as on "
+        "Ubuntu 24.04",
+        "an administrator loads bubblewrap's AppArmor profile: sudo apt-get install apparmor-profiles && sudo cp "
+        "/usr/share/apparmor/extra-profiles/bwrap-userns-restrict /etc/apparmor.d/ && sudo apparmor_parser -r "
+        "/etc/apparmor.d/bwrap-userns-restrict (or allows them for every program: sudo sysctl "
+        "kernel.apparmor_restrict_unprivileged_userns=0)",
+    ),
+    (
+        "/proc/sys/kernel/unprivileged_userns_clone",
+        "0",
+        "the kernel setting kernel.unprivileged_userns_clone is 0",
+        "an administrator allows them: sudo sysctl kernel.unprivileged_userns_clone=1",
+    ),
+    (
+        "/proc/sys/user/max_user_namespaces",
+        "0",
+        "the kernel setting user.max_user_namespaces is 0",
+        "an administrator allows them: sudo sysctl user.max_user_namespaces=10000",
+    ),
+)
+
+
+def unshare_refusal(said):
+    """Why bubblewrap cannot make a user namespace for the grader's user here, with the fix: from the kernel's
+    settings, else from what bubblewrap said."""
+    for path, forbids, why, fix in USERNS_SETTINGS:
+        try:
+            if Path(path).read_text().strip() == forbids:
+                return f"bubblewrap cannot create user namespaces here: {why} (fix: {fix})"
+        except OSError:
+            continue
+    return (
+        f"bubblewrap cannot create user namespaces here ({said}) (fix: an administrator allows unprivileged "
+        "user namespaces)"
+    )
+
+
+def describe(box, limits):
+    """What holds where the grader runs, in lines to say once at the start of a run."""
+    root = os.geteuid() == 0
+    who = f"as a user of its own ({USER_PREFIX}N)" if box.users else "as root" if root else "as your own user"
+    where = (
+        " in bubblewrap's namespaces"
+        + ("" if root else ", with a user namespace of the job's own")
+        + ": it sees only the system, the lab's modules and its own folders, none of the grader's processes, "
+        "no network and no IPC"
+        if box.bwrap
+        else ", with no namespaces"
+    )
+    lines = [
+        f"Sandbox ({'running as root' if root else 'not running as root'}): "
+        + ("every layer holds; " if box.complete and root else "")
+        + f"each kernel runs {who}{where}. Limits per job: {', '.join(limit_words(box, limits))}."
+    ]
+    if box.bwrap and not root:
+        lines.append(
+            "Not held without root: a user of the kernel's own. It runs as your user inside its namespaces, so what "
+            "bubblewrap hides it cannot reach, but a flaw in bubblewrap or the kernel would expose your files."
+        )
+    lines += [f"Warning: {reason}." for reason in box.reasons]
+    return lines
+
+
+def limit_words(box, limits):
+    """The limits that hold for each job here, in words."""
+    if box.hierarchy:
+        words = [f"{gib(limits.memory)} of memory (its control group: /tmp and page cache counted)"]
+        words.append(f"{limits.processes} processes and threads (its control group), equal CPU shares")
+    else:
+        words = [f"{gib(limits.memory)} of address space per process"]
+        if counts_processes(box):
+            counted = "per sandbox user" if box.users else "in the job's user namespace"
+            words.append(f"{limits.processes} processes and threads (counted {counted})")
+        else:
+            words.append("no process limit (it would count all your processes, not the job's)")
+    if box.space:
+        words.append(f"{gib(limits.space)} of space in all")
+    elif box.bwrap:
+        words.append(f"{gib(limits.space)} each in /tmp and /dev/shm (its work folder: only the limit per file)")
+    return words + [f"{gib(limits.file_size)} a file", f"{limits.open_files} open files"]
+
+
+def counts_processes(box):
+    """Whether a job's process limit counts only its own processes: a sandbox user of its own, or (without root)
+    a user namespace of its own; otherwise it would count every process of the grader's user."""
+    return bool(box.users) or (bool(box.bwrap) and os.geteuid() != 0)
+
+
+def row_note(box):
+    """The note of every row graded here: "" when every layer held, else the missing ones (describe says why)."""
+    if box.complete:
+        return ""
+    return ("unsandboxed: " if not box.bwrap else "partly sandboxed: ") + "; ".join(box.missing)
+
+
+def usable_cgroups():
+    """(cgroups.Hierarchy, "") when job groups can be made here, with leftovers of killed graders removed; else (None, why)."""
+    hierarchy, why = cgroups.find()
+    if hierarchy is None:
+        return None, why
+    try:
+        cgroups.prepare(hierarchy)
+    except OSError as err:
+        return None, f"cannot create {cgroups.TOP} under {', '.join(hierarchy.bases)}: {err.strerror or err}"
+    for group in cgroups.leftovers(hierarchy):  # a killed grader's
+        group.remove()
+    return hierarchy, ""
+
+
+def can_mount():
+    """(True, "") when a job's space can be mounted here (root, util-linux's unshare and mount); else (False, why)."""
+    if os.geteuid() != 0:
+        return False, "not running as root"
+    with tempfile.TemporaryDirectory() as folder:
+        tried = subprocess.run(
+            [*private_mounts(), "mount", "-t", "tmpfs", "-o", "size=1M", "dae-grader-probe", folder],
+            capture_output=True,
+            text=True,
+        )
+    if tried.returncode != 0:
+        return False, f"a tmpfs cannot be mounted in a mount namespace of its own: {tried.stderr.strip()}"
+    return True, ""
+
+
+def private_mounts():
+    """The command prefix that runs a program in a mount namespace of its own: its mounts vanish when it ends."""
+    return ["unshare", "--mount", "--propagation", "private", "--"]
 
 
 def slot_locks():
-    """The folder of this machine's slot lock files: private to the grader's user (sandboxes have their own /tmp)."""
-    folder = Path(tempfile.gettempdir()) / f"dae-grader-slots-{os.geteuid()}"
+    """The folder of this machine's slot lock files, private to the grader's user: for root (whose jobs run as the
+    machine's sandbox users) one for the whole machine, whatever TMPDIR a grader has; else in the temporary folder."""
+    if os.geteuid() == 0 and Path("/run").is_dir():
+        folder = MACHINE_SLOT_LOCKS
+    else:
+        folder = Path(tempfile.gettempdir()) / f"dae-grader-slots-{os.geteuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
     info = folder.lstat()
     if not folder.is_dir() or folder.is_symlink() or info.st_uid != os.geteuid() or info.st_mode & 0o077:
@@ -101,11 +286,8 @@ def leased_slot(preferred):
     folder = slot_locks()
     for offset in range(MAX_SLOTS):
         slot = (preferred + offset) % MAX_SLOTS
-        fd = os.open(folder / f"slot-{slot}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        fd = try_lease(folder, slot)
+        if fd is None:
             continue
         try:
             yield slot
@@ -113,6 +295,70 @@ def leased_slot(preferred):
             os.close(fd)  # releases the lock
         return
     raise RuntimeError(f"all {MAX_SLOTS} sandbox slots on this machine are in use by other grader processes")
+
+
+def try_lease(folder, slot):
+    """The open, locked lock file of slot when no other process holds it (close it to release), else None."""
+    fd = os.open(folder / f"slot-{slot}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+@contextlib.contextmanager
+def job_group(sandbox, limits):
+    """A new control group with the job's limits, for as long as the job runs; then its processes are killed and it
+    is removed (with any earlier one that would not go then). None where there are no control groups."""
+    if sandbox.hierarchy is None:
+        yield None
+        return
+    for group in cgroups.leftovers(sandbox.hierarchy):
+        group.remove(wait=0)
+    group = cgroups.Group(sandbox.hierarchy, cgroups.new_name())
+    cgroups.LIVE.add(group.name)
+    try:
+        group.create(limits.memory, limits.processes)
+        yield group
+    finally:
+        cgroups.LIVE.discard(group.name)
+        group.remove()
+
+
+class Space:
+    """A job's writable space: a tmpfs of limits.space bytes at folder, holding the kernel's work folder, socket
+    folder, /tmp and /dev/shm. Mounted in the grader worker's own mount namespace (private_mounts), so a worker that
+    is killed takes it along; its pages count towards the job's memory (the kernel writes them)."""
+
+    def __init__(self, folder, limits):
+        self.folder = Path(folder)
+        self.folder.mkdir(mode=0o700)
+        options = f"size={limits.space},nr_inodes={SPACE_INODES},mode=0755,nosuid,nodev"
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "dae-grader-space", str(self.folder)],
+            check=True,
+            capture_output=True,
+        )
+
+    def full(self):
+        """Whether the space is full (of bytes or of files) now."""
+        info = os.statvfs(self.folder)
+        return info.f_bavail * info.f_frsize < FULL_BYTES or info.f_favail == 0
+
+    def close(self):
+        """Unmount the space (lazily: a process still in it lets go when it ends), and so free its memory."""
+        subprocess.run(["umount", "--lazy", str(self.folder)], capture_output=True)
+
+
+def limit_hit(limits, group, space):
+    """The words for the limit this job's controls recorded hitting (memory, processes, its space), or ""."""
+    hits = group.hits() if group is not None else set()
+    for limit in ("memory", "processes"):
+        if limit in hits:
+            return limits.words(limit)
+    return limits.words("space") if space is not None and space.full() else ""
 
 
 def ensure_user(name):
@@ -143,8 +389,10 @@ def ensure_user(name):
 
 
 def namespaces():
-    """bubblewrap's options for new namespaces (not a user namespace: the user switch is setpriv's)."""
+    """bubblewrap's options for new namespaces: as root no user namespace (the user switch is setpriv's); without
+    root one per job, in which the kernel cannot make more, so that its process limit counts only the job."""
     return [
+        *(["--unshare-user", "--disable-userns"] if os.geteuid() != 0 else []),
         "--unshare-pid",
         "--unshare-net",
         "--unshare-ipc",
@@ -212,8 +460,13 @@ def readable_paths(lab_dir, work):
     return python + lab + [(outside, inside) for outside, inside in data if str(outside) != "." and outside.is_dir()]
 
 
-def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env):
-    """The kernel's command line wrapped in the sandbox's layers (those available)."""
+def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env, scratch=None):
+    """The kernel's command line wrapped in the sandbox's layers (those available): bubblewrap outermost, so that
+    without root the limits are set inside the job's user namespace, where its process count is its own.
+
+    scratch: the folders on the job's space that become its /tmp and /dev/shm ({path inside: folder}); without
+    them each is a tmpfs of bubblewrap's of limits.space bytes.
+    """
     wrapped = list(command)
     ids = owner(sandbox, slot)
     if ids is not None:
@@ -228,24 +481,29 @@ def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env):
             "--",
             *wrapped,
         ]
+    wrapped = [
+        "prlimit",
+        f"--as={limits.memory}",
+        *(
+            [f"--nproc={limits.processes + (NPROC_MARGIN if sandbox.hierarchy else 0)}"]
+            if counts_processes(sandbox)
+            else []
+        ),
+        f"--fsize={limits.file_size}",
+        f"--nofile={limits.open_files}",
+        "--core=0",
+        "--",
+        *wrapped,
+    ]
     if sandbox.bwrap:
         mounts = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
         for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
             mounts += ["--symlink", os.readlink(top), top] if os.path.islink(top) else ["--ro-bind-try", top, top]
-        mounts += [
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--perms",
-            "1777",
-            "--tmpfs",
-            "/tmp",
-            "--perms",
-            "1777",
-            "--tmpfs",
-            "/dev/shm",
-        ]
+        mounts += ["--proc", "/proc", "--dev", "/dev"]
+        for inside in ("/tmp", "/dev/shm"):
+            outside = (scratch or {}).get(inside)
+            bounded = ["--perms", "1777", "--size", str(limits.space), "--tmpfs", inside]
+            mounts += ["--bind", str(outside), inside] if outside else bounded
         readable = readable_paths(lab_dir, work)
         for folder in parent_folders([Path(work), Path(sockets), *(inside for _, inside in readable)]):
             mounts += ["--perms", "0755", "--dir", str(folder)]  # bwrap would make them private to root
@@ -256,16 +514,7 @@ def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env):
         for key, value in env.items():
             mounts += ["--setenv", key, value]
         wrapped = [sandbox.bwrap, *namespaces(), *mounts, "--", *wrapped]
-    return [
-        "prlimit",
-        f"--as={limits.memory}",
-        f"--nproc={limits.processes}",
-        f"--fsize={limits.file_size}",
-        f"--nofile={limits.open_files}",
-        "--core=0",
-        "--",
-        *wrapped,
-    ]
+    return wrapped
 
 
 def parent_folders(paths):

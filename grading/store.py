@@ -8,7 +8,14 @@ from pathlib import Path
 from grading.report import Row
 
 STORE_DIR = ".grades"  # inside the tables' folder; hidden, so never taken for a submission
-GRADER_FILES = ("checks.py", "helpers.py", "grading/execute.py", "grading/export.py", "grading/sandbox.py")
+GRADER_FILES = (
+    "checks.py",
+    "helpers.py",
+    "grading/execute.py",
+    "grading/export.py",
+    "grading/sandbox.py",
+    "grading/cgroups.py",
+)
 
 
 def fingerprint(lab_dir, tasks, timeout, sandboxed):

@@ -9,7 +9,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from grading import execute, sandbox
+from grading import cgroups, execute, sandbox
 
 MAX_JOBS = 20  # then a fresh process: whatever a judged model left in this one's memory goes with it
 
@@ -20,9 +20,13 @@ def work(folder):
 
     folder = Path(folder)
     job = json.loads((folder / "job.json").read_text(encoding="utf-8"))
-    box = sandbox.Sandbox(tuple(tuple(ids) for ids in job["users"]), job["bwrap"], tuple(job["missing"]))
-    run = execute.Job(folder, job["lab_dir"], box, job["slot"], sandbox.Limits(*job["limits"]), job["timeout"])
-    results, error = execute.run(folder / "submission.ipynb", job["tasks"], run)
+    hierarchy = job["hierarchy"] and cgroups.Hierarchy(job["hierarchy"][0], tuple(job["hierarchy"][1]))
+    box = sandbox.Sandbox(
+        tuple(tuple(ids) for ids in job["users"]), job["bwrap"], tuple(job["missing"]), hierarchy, job["space"]
+    )
+    limits = sandbox.Limits(*job["limits"])
+    with execute.Job(folder, job["lab_dir"], box, job["slot"], limits, job["timeout"], job["group"]) as run:
+        results, error = execute.run(folder / "submission.ipynb", job["tasks"], run)
     write_atomic(folder / "outcome.json", json.dumps({"results": results, "error": error}).encode("utf-8"))
 
 

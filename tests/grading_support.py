@@ -1,8 +1,12 @@
-"""What the grader's tests share: the command line loaded as a module, and readers of its tables and folders."""
+"""What the grader's tests share: the command line loaded as a module, readers of its tables and folders, the
+classes of hostile submissions, and an unprivileged instructor to grade as."""
 
 import csv
 import importlib.util
+import os
 import shutil
+import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,9 +47,112 @@ def snapshot(folder):
     return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def rendered_markdown(text):
+    """What a CommonMark renderer (with tables) makes of text: its headings, table rows, images, links and raw HTML."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    shown = {"headings": [], "rows": [], "images": [], "links": [], "html": []}
+    row = None
+    for token, following in zip(tokens, tokens[1:] + tokens[:1]):
+        if token.type == "heading_open":
+            shown["headings"].append(following.content)
+        elif token.type == "tr_open":
+            row = []
+            shown["rows"].append(row)
+        elif token.type == "tr_close":
+            row = None
+        elif token.type == "inline" and row is not None:
+            row.append(token.content)
+        elif token.type.startswith("html"):
+            shown["html"].append(token.content)
+        for child in token.children or []:
+            if child.type == "image":
+                shown["images"].append(child.attrs["src"])
+            elif child.type == "link_open":
+                shown["links"].append(child.attrs["href"])
+            elif child.type == "html_inline":
+                shown["html"].append(child.content)
+    return shown
+
+
 def read_until(stream, prefix):
     """Read lines from stream until one starts with prefix (a library may print lines of its own first)."""
     for line in stream:
         if line.startswith(prefix):
             return line
     raise AssertionError(f"the stream ended without a line starting {prefix!r}")
+
+
+def hostile_class(folder, names):
+    """Write the honest submission and the named hostile fixtures into folder, with another student's file (SECRET)."""
+    spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
+    make_fixtures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_fixtures)
+    import nbformat
+
+    nbformat.write(make_fixtures.notebook(make_fixtures.ANSWERS), folder / "honest.ipynb")
+    for name in names:
+        shutil.copy(FIXTURES / f"{name}.ipynb", folder)
+    (folder / "SECRET").write_text("another student's work")
+
+
+# ---------------------------------------------------------------- grading as an unprivileged instructor
+
+INSTRUCTOR = "dae-instructor"  # the unprivileged user the tests grade as (a system user, created when missing)
+CLONE = (*sandbox.LAB_FILES, "tools")  # what an instructor's clone of the lab needs for grading
+
+
+def instructor_clone(folder):
+    """Copy what grading needs of this lab into folder: the instructor's own clone."""
+    for name in CLONE:
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, folder / name)
+
+
+def way_in(paths):
+    """bubblewrap options (run as root) that open each of paths, read-only, through the folders on its way that only
+    root may enter, each shown as an empty folder holding just those paths: this venv's Python may live in /root
+    (mode 700), where an instructor, who has a Python of their own, could not run it."""
+    tops, folders, binds = [], [], []
+    for path in sorted({Path(os.path.realpath(p)) for p in paths}, key=lambda p: len(p.parts)):
+        closed = [p for p in reversed(path.parents) if not p.stat().st_mode & stat.S_IXOTH]
+        if closed and not any(bound in path.parents for bound in binds):
+            tops += [] if closed[0] in tops else [closed[0]]
+            folders += [p for p in path.parents if closed[0] in p.parents and p not in folders]
+            binds.append(path)
+    options = [arg for top in tops for arg in ("--tmpfs", str(top))]
+    options += [
+        arg for f in sorted(folders, key=lambda f: len(f.parts)) for arg in ("--perms", "0755", "--dir", str(f))
+    ]
+    return options + [arg for path in binds for arg in ("--ro-bind", str(path), str(path))]
+
+
+def as_instructor(argv, home, processes=4096):
+    """argv as a command line that runs it as INSTRUCTOR (home as their home, at most `processes` processes and
+    threads in all, as their own limit), seeing this Python wherever it is installed."""
+    uid, gid = sandbox.ensure_user(INSTRUCTOR)
+    python = [sys.base_prefix, sys.prefix, Path(sys.executable).parent]
+    return [
+        "bwrap",
+        "--dev-bind",
+        "/",
+        "/",
+        *way_in(python),
+        "--die-with-parent",
+        "--",
+        "prlimit",
+        f"--nproc={processes}",
+        "--",
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={gid}",
+        "--clear-groups",
+        "--",
+        "env",
+        "-i",
+        f"HOME={home}",
+        "PATH=/usr/local/bin:/usr/bin:/bin",
+        *(f"{key}={os.environ[key]}" for key in ("KERAS_BACKEND", "DAE_DATA_DIR", "LANG") if key in os.environ),
+        "TF_CPP_MIN_LOG_LEVEL=2",
+        *map(str, argv),
+    ]

@@ -13,7 +13,7 @@ import pytest
 import run_notebook
 from grading import execute
 from grading.run import load_tasks
-from grading_support import FIXTURES, ROOT, copy_fixture, grade, read_csv, run, snapshot
+from grading_support import FIXTURES, ROOT, copy_fixture, grade, read_csv, rendered_markdown, run, snapshot
 
 # ---------------------------------------------------------------- bad input (no kernel runs)
 
@@ -208,7 +208,8 @@ def quick_answer_key(folder):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Grade the answer key, the blank student notebook and the fixtures: (status, rows, tasks, files before, after, loop run).
+    """Grade the answer key, the blank student notebook and the fixtures: (status, rows, tasks, files before, after,
+    loop run, tables folder).
 
     The endless-loop fixture is graded at the same time by the command line in the background (it
     mostly sleeps), with its own short time limit; test_endless_loop_is_stopped_by_the_time_limit
@@ -248,7 +249,7 @@ def graded(tmp_path_factory):
     rows = read_csv(out / "grades.csv")
     stdout, stderr = loop.communicate(timeout=300)
     loop_run = (loop.returncode, stdout, stderr, loop_dir)
-    return status, rows, load_tasks(), before, snapshot(subs), loop_run
+    return status, rows, load_tasks(), before, snapshot(subs), loop_run, out
 
 
 def task_cells(row, tasks):
@@ -257,19 +258,19 @@ def task_cells(row, tasks):
 
 
 def test_answer_key_scores_full_marks(graded):
-    _, rows, tasks, _, _, _ = graded
+    _, rows, tasks, *_ = graded
     assert task_cells(rows["solution"], tasks) == ["passed"] * len(tasks)
     assert rows["solution"]["total"] == str(len(tasks))
 
 
 def test_blank_student_notebook_scores_zero(graded):
-    _, rows, tasks, _, _, _ = graded
+    _, rows, tasks, *_ = graded
     assert task_cells(rows["index"], tasks) == ["not attempted"] * len(tasks)
     assert rows["index"]["total"] == "0"
 
 
 def test_exception_keeps_the_tasks_before_it(graded):
-    _, rows, tasks, _, _, _ = graded
+    _, rows, tasks, *_ = graded
     cells = task_cells(rows["raises_in_task3"], tasks)
     assert cells[:2] == ["passed", "passed"]
     assert cells[2:] == ["error: ValueError: Got 2 rows but 1 titles: give one title per row."] * (len(tasks) - 2)
@@ -277,12 +278,12 @@ def test_exception_keeps_the_tasks_before_it(graded):
 
 
 def test_deleted_helpers_and_changed_folder_do_not_stop_grading(graded):
-    _, rows, tasks, _, _, _ = graded
+    _, rows, tasks, *_ = graded
     assert task_cells(rows["breaks_environment"], tasks) == ["passed"] * len(tasks)
 
 
 def test_half_right_submission_gets_its_known_score(graded):
-    _, rows, _, _, _, _ = graded
+    _, rows, *_ = graded
     row = rows["half_right"]
     assert [row[task] for task in ("regular_autoencoder", "reconstructions")] == ["not attempted"] * 2
     assert row["noisy_data"].startswith("failed: x_train_noisy looks like noise of factor 0.30, not 0.5")
@@ -293,7 +294,7 @@ def test_half_right_submission_gets_its_known_score(graded):
 
 
 def test_files_that_are_not_notebooks_get_a_row_and_exit_status_1(graded):
-    status, rows, _, _, _, _ = graded
+    status, rows, *_ = graded
     assert status == grade.EXIT_UNGRADED
     assert rows["malformed"]["note"].startswith("not a notebook: malformed JSON")
     assert rows["not_a_notebook"]["note"].startswith("not a notebook")
@@ -304,7 +305,7 @@ def test_files_that_are_not_notebooks_get_a_row_and_exit_status_1(graded):
 
 
 def test_submissions_are_never_modified(graded):
-    _, _, _, before, after, _ = graded
+    _, _, _, before, after, *_ = graded
     assert before == after
 
 
@@ -324,5 +325,61 @@ def test_endless_loop_is_stopped_by_the_time_limit(graded):
 
 
 def test_graded_rows_get_feedback_files_and_whole_messages(graded):
-    _, rows, tasks, _, _, _ = graded
+    _, rows, tasks, *_ = graded
     assert len(rows["half_right"]["noisy_data"]) > 100  # grades.csv keeps the whole hint; grades.md shortens it
+
+
+# ---------------------------------------------------------------- the class report
+
+
+def test_class_report_counts_verdicts_groups_hints_and_lists_the_ungraded():
+    from grading import classreport, report
+    from grading.report import Row, ungraded
+
+    assert sorted(classreport.ORDER) == sorted(report.VERDICTS)
+    tasks = ("a", "b")
+    rows = [
+        Row("s1", {"a": ("passed", ""), "b": ("failed", "test loss 0.41 is above 0.40: train longer")}),
+        Row("s2", {"a": ("passed", ""), "b": ("failed", "test loss 0.52 is above 0.40: train longer")}),
+        Row("s3", {"a": ("error", "ValueError: 3 rows"), "b": ("blocked", "fix the a task first: 3 rows")}),
+        Row("s4", {"a": ("not attempted", ""), "b": ("not attempted", "")}),
+        ungraded("s5 `x` <b>", tasks, "not a notebook: <script>alert(1)</script>"),
+    ]
+    counts = classreport.verdict_counts(rows, tasks)
+    assert {v: n for v, n in counts["a"].items() if n} == {"passed": 2, "error": 1, "not attempted": 1}
+    assert {v: n for v, n in counts["b"].items() if n} == {"failed": 2, "blocked": 1, "not attempted": 1}
+    hints = classreport.common_hints(rows, tasks)
+    assert [(h.count, h.verdict, h.text) for h in hints["b"]] == [
+        (2, "failed", "test loss 0.41 to 0.52 is above 0.40: train longer"),  # one group; the numbers that vary
+        (1, "blocked", "fix the a task first: 3 rows"),
+    ]
+    assert classreport.total_counts(rows, tasks) == {0: 2, 1: 2, 2: 0}
+    assert classreport.ungradable(rows) == [("s5 `x` <b>", "not a notebook: <script>alert(1)</script>")]
+    page = classreport.to_report_html(rows, tasks)
+    assert page.count("src='data:image/png;base64,") == 2  # the two figures, inside the page
+    assert not re.search(r"""(src|href)=["'](?!data:)""", page) and "<script" not in page and "<b>" not in page
+    summary = classreport.to_summary_markdown(rows, tasks)
+    shown = rendered_markdown(summary)
+    assert not shown["html"] and not shown["images"] and not shown["links"]
+    assert shown["rows"][:3] == [
+        ["task", "passed", "failed", "blocked", "error", "not attempted"],
+        ["a", "2", "0", "0", "1", "1"],
+        ["b", "0", "2", "1", "0", "1"],
+    ]
+    assert "test loss 0.41 to 0.52 is above 0.40: train longer" in summary and "s5 `x` <b>" in summary
+
+
+def test_class_report_of_the_graded_fixtures_matches_the_table(graded):
+    _, rows, tasks, *_ = graded
+    out = graded[6]
+    shown = rendered_markdown((out / "summary.md").read_text())
+    header, *counts = shown["rows"][: len(tasks) + 1]
+    assert header[0] == "task" and [row[0] for row in counts] == list(tasks)
+    for task, row in zip(tasks, counts):
+        by_verdict = dict(zip(header[1:], map(int, row[1:])))
+        verdicts = [rows[name][task].split(":")[0] for name in rows if rows[name]["note"] == ""]
+        assert by_verdict == {verdict: verdicts.count(verdict) for verdict in header[1:]}, task
+    assert "`malformed`" not in (out / "summary.md").read_text()  # a plain name stays plain
+    assert "- malformed: `not a notebook: malformed JSON" in (out / "summary.md").read_text()
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "not_a_notebook" in page

@@ -1,5 +1,5 @@
-"""Tests for grading a class on Dask: stopping and resuming the grader, one or two local workers, a cluster by
-address that loses a worker."""
+"""Tests for grading a class on Dask: stopping and resuming the grader, one or two local workers, the documented
+several-machines commands on a cluster that loses a machine."""
 
 import contextlib
 import os
@@ -7,12 +7,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from grading_support import FIXTURES, ROOT, copy_fixture, grade, needs_sandbox, read_csv, read_until, run
+
+CLUSTER_DOCS = ROOT / "docs" / "grading-at-scale.md"  # the page whose several-machines commands the test runs
 
 # ---------------------------------------------------------------- stopping and resuming
 
@@ -85,56 +87,79 @@ def free_port():
         return s.getsockname()[1]
 
 
+def test_the_dashboard_link_is_printed_only_when_there_is_a_dashboard():
+    import http.server
+
+    from grading.run import dashboard
+
+    class Client:
+        dashboard_link = f"http://127.0.0.1:{free_port()}/status"
+
+    assert dashboard(Client()) == ""  # nothing listens there (a scheduler started with --no-dashboard)
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/status" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.HTTPServer(("127.0.0.1", 0), Page) as server:
+        threading.Thread(target=server.handle_request, daemon=True).start()
+        Client.dashboard_link = f"http://127.0.0.1:{server.server_port}/status"
+        assert dashboard(Client()) == Client.dashboard_link
+        threading.Thread(target=server.handle_request, daemon=True).start()
+        Client.dashboard_link = f"http://127.0.0.1:{server.server_port}/elsewhere"  # a server, but no dashboard page
+        assert dashboard(Client()) == ""
+
+
+def documented_commands(page=CLUSTER_DOCS):
+    """The shell block of the docs that starts a scheduler: its commands, in order, comments dropped."""
+    from markdown_it import MarkdownIt
+
+    for token in MarkdownIt("commonmark").parse(page.read_text(encoding="utf-8")):
+        if token.type == "fence" and "dask scheduler" in token.content:
+            return [line for line in token.content.splitlines() if line.strip() and not line.startswith("#")]
+    raise AssertionError(f"{page} shows no block with a `dask scheduler` command")
+
+
+@needs_sandbox
 @pytest.mark.heavy
-def test_a_cluster_by_address_grades_everything_when_a_worker_dies(tmp_path):
+def test_the_documented_cluster_commands_grade_everything_when_a_machine_dies(tmp_path):
+    """The docs' scheduler, grading-machine and grader commands, run exactly as written but for the address and the
+    folder (in the lab's folder, no PYTHONPATH): two grading machines, one lost mid-run."""
+    commands = documented_commands()
+    assert [("dask scheduler" in c, "--worker" in c, "--scheduler" in c) for c in commands] == [
+        (True, False, False),
+        (False, True, False),
+        (False, False, True),
+    ], commands
     subs = cheap_class(tmp_path / "subs", ("a", "b"))
-    address = f"tcp://127.0.0.1:{free_port()}"
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tools'}"}
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env, "start_new_session": True}
-    scheduler = subprocess.Popen(
-        [bin_dir / "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
-        **quiet,
-    )
-    workers = [
-        subprocess.Popen(
-            [
-                bin_dir / "dask",
-                "worker",
-                address,
-                "--nthreads",
-                "1",
-                "--name",
-                str(n),
-                "--no-dashboard",
-                "--memory-limit",
-                "0",
-            ],
-            **quiet,
-        )
-        for n in range(2)
+    port = str(free_port())
+    local = [
+        c.replace("10.0.0.5", "127.0.0.1").replace("8786", port).replace("submissions/", f"{subs}/") for c in commands
     ]
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}  # nothing but what the docs say
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env, "start_new_session": True}
+    scheduler = subprocess.Popen(["bash", "-c", local[0]], cwd=ROOT, **quiet)
+    time.sleep(3)
+    machines = [subprocess.Popen(["bash", "-c", local[1]], cwd=ROOT, **quiet) for _ in range(2)]
     try:
-        time.sleep(5)  # the workers register
-        command = [
-            sys.executable,
-            str(ROOT / "tools" / "grade.py"),
-            str(subs),
-            "--scheduler",
-            address,
-            "--timeout",
-            "120",
-        ]
-        grader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(12)  # both workers are grading now
-        os.killpg(workers[0].pid, signal.SIGKILL)  # a machine lost mid-run: its submission is graded elsewhere
+        time.sleep(8)  # the workers register
+        grader = subprocess.Popen(
+            ["bash", "-c", local[2]], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        time.sleep(15)  # both machines are grading now
+        os.killpg(machines[0].pid, signal.SIGKILL)  # a machine lost mid-run: its submissions are graded elsewhere
         out, err = grader.communicate(timeout=600)
         assert grader.returncode == 0, err
+        assert "Dask dashboard: http://127.0.0.1:" in err  # the documented scheduler has one
         rows = read_csv(subs / "grades.csv")
         assert set(rows) == {"a", "b", "raises_in_task3"}
         assert [rows[name]["total"] for name in ("a", "b", "raises_in_task3")] == ["0", "0", "2"]
         assert all(row["note"] == "" for row in rows.values())
     finally:
-        for proc in (*workers, scheduler):
+        for proc in (*machines, scheduler):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -1,18 +1,29 @@
-"""Tests for the grader's trust boundary: the export format it reads from the kernel, and hostile submissions
-graded in the sandbox beside an honest one."""
+"""Tests for the grader's trust boundary: the export format it reads from the kernel, the control groups that limit
+a job, and hostile submissions graded in the sandbox beside an honest one."""
 
-import importlib.util
-import shutil
+import functools
+import os
 import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from grading import export, sandbox
-from grading_support import FIXTURES, ROOT, grade, needs_sandbox, read_csv, snapshot
+from grading import cgroups, export, sandbox
+from grading_support import (
+    FIXTURES,
+    ROOT,
+    SANDBOX,
+    grade,
+    hostile_class,
+    needs_sandbox,
+    read_csv,
+    rendered_markdown,
+    snapshot,
+)
 
 # ---------------------------------------------------------------- the export format (untrusted input)
 
@@ -61,16 +72,8 @@ HOSTILE = sorted(p.stem for p in FIXTURES.glob("hostile_*.ipynb"))
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):
     """Grade every hostile fixture beside an honest submission: (rows, files before, files after, lab files before/after)."""
-    spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
-    make_fixtures = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_fixtures)
-    import nbformat
-
     subs = tmp_path_factory.mktemp("hostile")
-    nbformat.write(make_fixtures.notebook(make_fixtures.ANSWERS), subs / "honest.ipynb")
-    for name in HOSTILE:
-        shutil.copy(FIXTURES / f"{name}.ipynb", subs)
-    (subs / "SECRET").write_text("another student's work")
+    hostile_class(subs, HOSTILE)
     out = tmp_path_factory.mktemp("hostile-tables")
     lab = {p: p.read_bytes() for p in [ROOT / "checks.py", ROOT / "helpers.py", *ROOT.glob("grading/*.py")]}
     before = snapshot(subs), snapshot(out)
@@ -100,8 +103,11 @@ def test_hostile_submission_earns_only_its_real_work(hostile_run, name):
 def test_hostile_submissions_get_plain_verdicts(hostile_run):
     rows = hostile_run[1]
     assert rows["hostile_memory"]["regular_autoencoder"] == "error: out of memory (limit 6 GiB)"
-    assert rows["hostile_fork"]["regular_autoencoder"].startswith("error: too many processes (limit")
+    assert rows["hostile_fork"]["regular_autoencoder"] == "error: too many processes (limit 512)"
     assert rows["hostile_exit"]["regular_autoencoder"].startswith("error: the kernel died")
+    # these caught the error themselves and went on: the export after them failed, and the verdict says why
+    assert rows["hostile_tmp"]["regular_autoencoder"] == "error: disk space (limit 2 GiB)"
+    assert rows["hostile_disk"]["regular_autoencoder"] == "error: disk space (limit 2 GiB)"
 
 
 @needs_sandbox
@@ -109,7 +115,149 @@ def test_nothing_outside_the_sandbox_changes(hostile_run):
     _, _, before, after, lab, lab_after, out = hostile_run
     assert before[0] == after[0]  # the submissions folder
     assert lab == lab_after  # the lab's checks, helpers and grader
-    assert sorted(p.name for p in out.iterdir()) == [".grades", "feedback", "grades.csv", "grades.md"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".grades",
+        "feedback",
+        "grades.csv",
+        "grades.md",
+        "report.html",
+        "summary.md",
+    ]
+
+
+@needs_sandbox
+@pytest.mark.parametrize("page", ["feedback/hostile_fence.md", "grades.md", "summary.md"])
+def test_an_error_message_cannot_forge_the_markdown_an_instructor_reads(hostile_run, page):
+    out = hostile_run[-1]
+    text = (out / page).read_text()
+    assert "All 9 tasks passed" in text  # the message is there, as text
+    shown = rendered_markdown(text)
+    assert not shown["images"] and not shown["html"] and not shown["links"], shown
+    assert not any("tasks passed" in heading for heading in shown["headings"]), shown["headings"]
+    first_cells = [row[0] for row in shown["rows"]]
+    if page.startswith("feedback"):  # one row per task, none forged
+        assert first_cells == ["task", *list(hostile_run[1]["honest"])[1:-2]]
+    elif page == "grades.md":  # one row per submission
+        assert first_cells == ["submission", *sorted(hostile_run[1])]
+
+
+@needs_sandbox
+def test_an_error_message_cannot_forge_the_html_pages(hostile_run):
+    out = hostile_run[-1]
+    for page in (out / "feedback" / "hostile_fence.html", out / "report.html"):
+        text = page.read_text()
+        assert "&lt;script&gt;" in text and "<script" not in text and "<img src=x" not in text
+
+
+# ---------------------------------------------------------------- control groups
+
+needs_cgroups = pytest.mark.skipif(SANDBOX.hierarchy is None, reason="no control groups here")
+
+
+@needs_cgroups
+def test_a_job_group_counts_tmpfs_and_records_the_limit_hit(tmp_path):
+    limits = sandbox.Limits(memory=64 * 2**20, processes=16)
+    for attempt in ("processes", "memory"):
+        with sandbox.job_group(SANDBOX, limits) as group:
+            if SANDBOX.hierarchy.version == 1:
+                assert (group.folder("cpu.shares") / "cpu.shares").read_text().strip() == "1024"
+            assert group.hits() == set()
+            in_group = functools.partial(cgroups.join, group.procs_files())
+            if attempt == "processes":
+                starts = "for i in $(seq 40); do sleep 30 & done"  # more than its 16 processes; removing kills them
+                quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # the sleeps hold pipes open
+                subprocess.run(["sh", "-c", starts], preexec_fn=in_group, timeout=60, **quiet)
+            else:  # a tmpfs's pages belong to no process, but to the group of whoever wrote them
+                fills = 'mount -t tmpfs -o size=1G fill "$0" && head -c 512M /dev/zero > "$0/file"'
+                filled = subprocess.run([*sandbox.private_mounts(), "sh", "-c", fills, tmp_path], preexec_fn=in_group)
+                assert filled.returncode != 0
+            assert group.hits() == {attempt}
+        assert not any(folder.exists() for folder in group.folders)
+
+
+@needs_cgroups
+def test_a_killed_graders_groups_are_removed_by_the_next_one():
+    leftover = cgroups.Group(SANDBOX.hierarchy, "job-999999999-1-0")  # made by a process that has ended
+    leftover.create(memory=2**30, processes=64)
+    with sandbox.job_group(SANDBOX, sandbox.Limits()) as running:  # a job of this process: its group stays
+        assert sandbox.usable_cgroups()[0] == SANDBOX.hierarchy
+        assert not any(folder.exists() for folder in leftover.folders)
+        assert all(folder.is_dir() for folder in running.folders)
+    assert not any(folder.exists() for folder in running.folders)
+
+
+def fake_proc(tmp_path, mountinfo, membership):
+    """A /proc/self of mountinfo and cgroup files, for cgroups.find."""
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "mountinfo").write_text(mountinfo)
+    (proc / "cgroup").write_text(membership)
+    return proc
+
+
+def test_cgroup_v1_groups_nest_under_the_graders_own(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    mountinfo = (
+        "30 25 0:27 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct\n"
+        "33 25 0:30 /docker/abc /sys/fs/cgroup/memory rw,relatime shared:12 - cgroup cgroup rw,memory\n"
+        "35 25 0:32 / /sys/fs/cgroup/pids rw,relatime shared:14 - cgroup cgroup rw,pids\n"
+        "36 25 0:33 / /sys/fs/cgroup/unified rw,relatime shared:15 - cgroup2 cgroup2 rw\n"
+    )
+    membership = "9:pids:/user.slice\n4:memory:/docker/abc/grader\n2:cpu,cpuacct:/\n0::/user.slice\n"
+    hierarchy, why = cgroups.find(fake_proc(tmp_path, mountinfo, membership))
+    assert why == "" and hierarchy.version == 1
+    assert hierarchy.bases == ("/sys/fs/cgroup/memory/grader", "/sys/fs/cgroup/pids/user.slice", "/sys/fs/cgroup/cpu")
+    group = cgroups.Group(hierarchy, "job-1-2-3")
+    assert group.folder("pids.max") == Path("/sys/fs/cgroup/pids/user.slice/dae-grader/job-1-2-3")
+
+
+def test_cgroup_v2_groups_get_their_limits_and_report_what_they_hit(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    root = tmp_path / "cgroup"
+    root.mkdir()
+    (root / "cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids rdma misc\n")
+    (root / "cgroup.subtree_control").write_text("cpu memory\n")
+    mountinfo = f"29 23 0:26 / {root} rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
+    hierarchy, why = cgroups.find(fake_proc(tmp_path, mountinfo, "0::/system.slice/grader.service\n"))
+    assert why == "" and hierarchy == cgroups.Hierarchy(2, (str(root),))
+    (root / cgroups.TOP).mkdir()
+    (root / cgroups.TOP / "cgroup.subtree_control").write_text("")
+    group = cgroups.Group(hierarchy, cgroups.new_name())
+    group.create(memory=6 * 2**30, processes=512)
+    folder = root / "dae-grader" / group.name
+    assert group.name.startswith(f"job-{os.getpid()}-")
+    assert group.folders == (folder,)
+    assert {name: (folder / name).read_text() for name in ("memory.max", "pids.max", "cpu.weight")} == {
+        "memory.max": str(6 * 2**30),
+        "pids.max": "512",
+        "cpu.weight": "100",
+    }
+    assert (root / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"  # a real one then lists all three
+    assert (root / cgroups.TOP / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+    assert (root / cgroups.TOP / "cpu.weight").read_text() == str(100 * os.cpu_count())  # one busy process per core
+    assert group.procs_files() == [str(folder / "cgroup.procs").encode()]
+    assert group.hits() == set()
+    (folder / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n")
+    (folder / "pids.events").write_text("max 3\n")
+    assert group.hits() == {"memory", "processes"}
+    (folder / "cgroup.procs").write_text("0\n1\n")  # never killed: this process and init
+    assert group.processes() == set()
+    assert [g.name for g in cgroups.leftovers(hierarchy)] == [group.name]  # made here, used by no job
+
+
+def test_no_usable_cgroups_say_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    hierarchy, why = cgroups.find(fake_proc(tmp_path, "22 1 0:21 / /proc rw - proc proc rw\n", "0::/\n"))
+    assert hierarchy is None and "no cgroup file system" in why
+    # not root, in a v2 group that is not delegated: tests/test_grade_unprivileged.py has the delegated cases
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    root = tmp_path / "cgroup"
+    (root / "user.slice").mkdir(parents=True)
+    (tmp_path / "other").mkdir()
+    mountinfo = f"29 23 0:26 / {root} rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
+    hierarchy, why = cgroups.find(fake_proc(tmp_path / "other", mountinfo, "0::/user.slice\n"))
+    assert hierarchy is None and why.startswith(f"not running as root, and your control group ({root / 'user.slice'})")
 
 
 @needs_sandbox

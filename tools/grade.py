@@ -1,6 +1,7 @@
 """Grade submitted lab notebooks with the lab's own task checks: one row per submission, one column per task.
 
     .venv/bin/python tools/grade.py PATH [--jobs N | --scheduler tcp://HOST:8786] [--timeout S] [--out DIR] [--force] [--quiet]
+    .venv/bin/python tools/grade.py --worker tcp://HOST:8786 [--jobs N]      (on each grading machine of a cluster)
 
 PATH is one notebook or a folder searched recursively for *.ipynb. Each submission runs in a fresh
 kernel in a sandbox (an unprivileged user, bubblewrap namespaces, resource limits: grading/sandbox.py),
@@ -11,7 +12,9 @@ time limit gets "timed out after S s". One point per passed task. The table is p
 atomically as grades.csv (messages whole) and grades.md beside the submissions (or in --out), with
 feedback/NAME.md and .html for each student. Each result is kept in .grades/ as it finishes, so a run
 started again grades only new or changed notebooks (--force regrades all). Submissions are graded
-as Dask tasks: on a LocalCluster of --jobs worker processes, or on a running cluster (--scheduler).
+as Dask tasks: on a LocalCluster of --jobs worker processes, or on a running cluster (--scheduler) whose grading
+machines each run `grade.py --worker` (--jobs Dask workers there) and whose scheduler needs nothing of the lab.
+A class report (report.html, summary.md) goes beside the tables.
 Exit status: 0 when every
 submission was graded, 1 when some could not be graded at all, 2 for bad arguments, 130 when interrupted.
 """
@@ -25,7 +28,7 @@ LAB_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(LAB_DIR), str(LAB_DIR / "tools")]  # the lab's modules and the sibling run_notebook.py
 
 from grading import report  # noqa: E402
-from grading.run import UsageError, grade  # noqa: E402
+from grading.run import UsageError, grade, report_paths, serve  # noqa: E402
 
 EXIT_UNGRADED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -53,14 +56,19 @@ def main(argv=None):
         description=__doc__.split("\n\n")[0],
         epilog="Exit status: 0 all graded, 1 some not gradable, 2 bad arguments, 130 interrupted.",
     )
-    parser.add_argument("path", help="a notebook, or a folder searched recursively for *.ipynb")
+    parser.add_argument("path", nargs="?", help="a notebook, or a folder searched recursively for *.ipynb")
     parser.add_argument(
         "--jobs",
         type=positive(int),
         default=1,
-        help="worker processes of the local Dask cluster, submissions graded at once (default 1)",
+        help="Dask worker processes (of the local cluster, or with --worker), submissions graded at once (default 1)",
     )
     parser.add_argument("--scheduler", help="grade on a running Dask cluster instead, e.g. tcp://10.0.0.5:8786")
+    parser.add_argument(
+        "--worker",
+        metavar="SCHEDULER",
+        help="grade for the Dask cluster at this address on this machine (as root), until stopped; no PATH",
+    )
     parser.add_argument(
         "--timeout", type=positive(float), default=600, help="seconds one submission may run (default 600)"
     )
@@ -70,6 +78,13 @@ def main(argv=None):
     parser.add_argument("--force", action="store_true", help="regrade every submission, even unchanged ones")
     parser.add_argument("--quiet", action="store_true", help="no progress lines and no table on stdout (for scripts)")
     args = parser.parse_args(argv)
+    if args.worker:
+        if args.path or args.scheduler:
+            parser.error("--worker grades for a cluster: give it no PATH and no --scheduler")
+        serve(args.worker, args.jobs)
+        return 0
+    if not args.path:
+        parser.error("give PATH, a notebook or a folder of notebooks (or --worker SCHEDULER on a grading machine)")
     previous = signal.signal(signal.SIGTERM, interrupt)  # `kill` stops the workers too, as Ctrl-C does
     try:
         rows, tasks, csv_path, md_path = grade(
@@ -89,8 +104,10 @@ def main(argv=None):
         signal.signal(signal.SIGTERM, previous)
     if not args.quiet:
         print(report.to_markdown(rows, tasks), end="")
+    html_path, summary_path = report_paths(csv_path)
     print(
-        f"Wrote {csv_path}, {md_path} and feedback for each submission in {csv_path.parent / 'feedback'}",
+        f"Wrote {csv_path}, {md_path}, the class report {html_path} and {summary_path.name}, "
+        f"and feedback for each submission in {csv_path.parent / 'feedback'}",
         file=sys.stderr,
     )
     ungraded = [row.name for row in rows if not row.graded]
