@@ -181,8 +181,19 @@ def test_blocked_has_its_own_line_and_never_counts_as_passed(lab, capsys):
         (lambda ns: {"x_train": ns["x_test"]}, "x_train holds the images of test_images"),
         (lambda ns: {"x_train": ns["x_train"][:100]}, "all 3000 images"),
         (lambda ns: {"x_test": np.full_like(ns["x_test"], np.nan)}, "NaN"),
+        # noise added to x_train in place, not clipped: neither 0-255 nor [0, 1]; both possible causes are named
+        (lambda ns: {"x_train": noisy(ns["x_train"], clip=False)}, "or noise was added to x_train itself, in place"),
     ],
-    ids=["not-scaled-uint8", "not-scaled-float", "not-flattened", "scaled-twice", "wrong-split", "subset", "nan"],
+    ids=[
+        "not-scaled-uint8",
+        "not-scaled-float",
+        "not-flattened",
+        "scaled-twice",
+        "wrong-split",
+        "subset",
+        "nan",
+        "noisy-in-place",
+    ],
 )
 def test_data_mistakes(lab, change, hint):
     assert_fails(with_(lab, **change(lab)), "data", hint)
