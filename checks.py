@@ -1169,7 +1169,10 @@ def check_reconstructions(ns):
                     f"{name} was made from the training images: the card asks what {maker} makes of the test "
                     "images, x_test, which it never trained on"
                 )
-        raise Failed(f"{name} is not what {maker} gives for x_test: run its cell again after training")
+        raise Failed(
+            f"{name} is not what {maker} gives for x_test now: {maker} was trained, or x_test changed (noise added "
+            "to it in place, say), after this cell ran; run its cell again once both are final"
+        )
     sources = row_sources(
         ns["fig_autoencoder"], "fig_autoencoder", ns, ["x_test", "reconstructions", "x_test_noisy", "x_train"]
     )
@@ -1408,6 +1411,12 @@ def check_loss_curve(ns):
                 raise Failed(
                     "fig_loss shows the regular autoencoder's losses (ae_history): the card asks for the DAE's, "
                     "from history"
+                )
+            epochs = len(losses[key])
+            if sum(np.asarray(line).shape == (epochs,) for line in curves) >= 2:  # a loss figure, other numbers
+                raise Failed(
+                    f"fig_loss's lines are not history's {curve} loss (history.history[{key!r}]): it was drawn "
+                    "from an earlier training, or from other numbers; run its cell again after dae's last training"
                 )
             raise Failed(
                 f"fig_loss has no {curve} curve (history.history[{key!r}]): the card asks for both the training "

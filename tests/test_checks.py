@@ -859,6 +859,13 @@ def test_figure_rows_out_of_order_and_a_missing_validation_curve_are_named(lab):
     fig, ax = plt.subplots()
     ax.plot(lab["history"].history["loss"])
     assert_fails(with_(lab, fig_loss=fig), "loss_curve", "fig_loss has no validation curve")
+    fig, ax = plt.subplots()  # a loss figure drawn from an earlier training: both curves, other numbers
+    for key in ("loss", "val_loss"):
+        ax.plot(np.asarray(lab["history"].history[key]) + 0.05)
+    assert_fails(with_(lab, fig_loss=fig), "loss_curve", "drawn from an earlier training")
+    fig, ax = plt.subplots()  # the stale-predictions case of reconstructions: x_test changed after the cell ran
+    changed = np.clip(lab["x_test"] + 0.1, 0, 1).astype("float32")
+    assert_fails(with_(lab, x_test=changed), "reconstructions", "or x_test changed")
     plt.close("all")
 
 

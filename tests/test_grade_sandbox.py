@@ -77,7 +77,7 @@ def hostile_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("hostile-tables")
     lab = {p: p.read_bytes() for p in [ROOT / "checks.py", ROOT / "helpers.py", *ROOT.glob("grading/*.py")]}
     before = snapshot(subs), snapshot(out)
-    status = grade.main([str(subs), "--jobs", "2", "--timeout", "120", "--out", str(out)])
+    status = grade.main([str(subs), "--jobs", "2", "--timeout", "300", "--out", str(out)])
     after = snapshot(subs), {p: v for p, v in snapshot(out).items() if p.parent == out / ".grades"}
     lab_after = {p: p.read_bytes() for p in lab}
     return status, read_csv(out / "grades.csv"), before, after, lab, lab_after, out
