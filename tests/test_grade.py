@@ -12,7 +12,7 @@ import pytest
 
 import run_notebook
 from grading import execute
-from grading.run import load_tasks
+from grading.run import WORKER_MARGIN_S, load_tasks
 from grading_support import FIXTURES, ROOT, copy_fixture, grade, read_csv, rendered_markdown, run, snapshot
 
 # ---------------------------------------------------------------- bad input (no kernel runs)
@@ -320,7 +320,12 @@ def test_endless_loop_is_stopped_by_the_time_limit(graded):
         r"endless_loop: 1/\d+ · elapsed (?:(\d+) min )?(\d+) s", stderr
     ).groups()  # the grader's own timing
     seconds = 60 * int(minutes or 0) + int(seconds)
-    assert seconds < LOOP_TIMEOUT + 30, f"the grader took {seconds:.0f} s to stop a {LOOP_TIMEOUT} s run"
+    # Stopped by the notebook's own limit, not the worker's hard one (run.WORKER_MARGIN_S later): the grader's fixed
+    # costs on top (Dask, the worker's Keras, the kernel's start, export, judging) take about 20 s on a quiet machine
+    # and 50 s beside the other graders of a parallel test run.
+    assert seconds < LOOP_TIMEOUT + min(90, WORKER_MARGIN_S), (
+        f"the grader took {seconds:.0f} s to stop a {LOOP_TIMEOUT} s run"
+    )
     assert stdout == (loop_dir / "endless_loop-grades.md").read_text()
 
 

@@ -262,8 +262,14 @@ def test_no_usable_cgroups_say_why(tmp_path, monkeypatch):
 
 @needs_sandbox
 def test_a_slot_is_cleared_of_what_an_earlier_job_left_running(tmp_path):
-    box = sandbox.probe(1)
-    uid, gid = sandbox.owner(box, 0)
+    with sandbox.leased_slot(0) as slot:  # another grader's kernel may run on slot 0 meanwhile (tests run in parallel)
+        box = sandbox.probe(slot + 1)
+        left_running_is_killed(box, slot)
+
+
+def left_running_is_killed(box, slot):
+    """A process of the slot's user that sleeps is killed by clear() within 5 s."""
+    uid, gid = sandbox.owner(box, slot)
     left = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "sleep", "600"])
     try:
         deadline = time.monotonic() + 10
@@ -273,7 +279,7 @@ def test_a_slot_is_cleared_of_what_an_earlier_job_left_running(tmp_path):
         reaper = threading.Thread(target=left.wait)  # reaps it as soon as it dies, as a job's sandbox does
         reaper.start()
         start = time.monotonic()
-        sandbox.clear(box, 0)
+        sandbox.clear(box, slot)
         reaper.join(timeout=10)
         assert left.returncode == -signal.SIGKILL and time.monotonic() - start < 5
     finally:
