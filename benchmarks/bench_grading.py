@@ -5,11 +5,16 @@
    and their ratio.
 2. Throughput: the same fixtures graded by tools/grade.py's Dask scheduling with 1 and 2 local worker
    processes; submissions per hour and their ratio.
+
+With `--against CHECKOUT` (another checkout of the lab, e.g. `git worktree add /tmp/before <commit>`), instead:
+each fixture graded by that checkout's grader and by this one, interleaved, median seconds and their ratio, to see
+what a change to the grader costs.
 """
 
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -69,15 +74,60 @@ def throughput(folder, jobs):
     return len(rows) / (time.perf_counter() - start) * 3600
 
 
+CHILD = """
+import contextlib, sys, time
+from pathlib import Path
+lab, path = Path(sys.argv[1]), Path(sys.argv[2])
+sys.path[:0] = [str(lab), str(lab / "tools")]
+import checks
+from grading import run, sandbox
+with sandbox.leased_slot(0) as slot:
+    settings = {"sandbox": run.local_sandbox(slot + 1), "timeout": 600, "lab_dir": lab, "limits": sandbox.Limits()}
+    for _ in range(2):  # the first pays the grader worker's start (its TensorFlow import), as once per class
+        start = time.perf_counter()
+        run.grade_one(path.stem, path.read_bytes(), checks.TASKS, settings, slot)
+    print(time.perf_counter() - start)
+"""
+
+
+def time_graded_in(lab, path):
+    """Seconds the lab checked out at lab takes to grade the notebook, its grader worker already started (a process
+    of its own, so that two checkouts' modules never mix)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(lab), str(path)], cwd=lab, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"grading with the lab at {lab} failed: {done.stderr.strip().splitlines()[-1:]}")
+    return float(done.stdout.split()[-1])
+
+
+def against(baseline, paths, repeats):
+    """Print each notebook's grading time with the baseline checkout and with this one, interleaved, and the ratio."""
+    print(f"| notebook | graded at {baseline} (s) | graded here (s) | here / there |\n| --- | ---: | ---: | ---: |")
+    for path in paths:
+        times = {"there": [], "here": []}
+        for _ in range(repeats):  # interleaved, so that a change in the machine's load hits both alike
+            times["there"].append(time_graded_in(baseline, path))
+            times["here"].append(time_graded_in(ROOT, path))
+        there, here = (statistics.median(times[k]) for k in ("there", "here"))
+        print(f"| {path.stem} | {there:.1f} | {here:.1f} | {here / there:.2f}x |", flush=True)
+
+
 def main():
     """Run both measurements and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--against", type=Path, help="another checkout of the lab: compare its grading time with this one's"
+    )
     args = parser.parse_args()
     import checks
 
     folder = Path(tempfile.mkdtemp()) / "subs"
     paths = fixtures(folder)
+    if args.against:
+        return against(args.against.resolve(), paths, args.repeats)
     print("| notebook | plain run (s) | graded (s) | overhead |\n| --- | ---: | ---: | ---: |")
     for path in paths:
         plain = statistics.median(time_plain(path) for _ in range(args.repeats))
