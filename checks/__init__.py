@@ -1,0 +1,103 @@
+"""Self-checks for the lab: after each task, `check("noisy_data")` prints one line saying how it went.
+
+A check looks at what the task produced (shapes, pixel statistics, layer sizes, what a model
+learned, what a figure shows), never at the code text, so any correct way of doing a task passes.
+`check` reads the calling notebook's variables itself (as otter-grader does): students call it
+with no arguments, and a variable that was never defined (or was deleted) reads as "not attempted
+yet" instead of a NameError. `evaluate(name, namespace)` is the same check for a grader: it takes
+the variables as a dict and returns a Result. Neither ever raises, whatever the variables hold.
+
+Every check runs in two steps, so that a grader can run the second one outside the student's kernel:
+`snapshot` turns the variables a task reads (`READS`) into plain data (arrays; a model's Dense
+layers, weights and compile settings; a figure's images and lines; a History's numbers), and `judge`
+decides the verdict from that data alone. Models are judged by rebuilding their Dense layers from
+the weights (never by calling the student's model), on the lab's own test images with fresh noise.
+
+Each task is judged on its own, with the earlier variables as they are, so one mistake costs one
+task: predictions passes when x_test_denoised is dae's output for x_test_noisy, whatever x_test_noisy
+holds; dae_training judges the training of the model it was given, whatever its architecture, on fresh
+noise of the kind the student drew. Where a task cannot be judged until an earlier one is fixed (no
+model to run, or a mistake that an earlier task's mistake may explain: `Suspect`, `PREREQUISITES`),
+its status is "blocked" and its message starts "fix the <task> task first: " with that task's hint.
+
+The package, one layer a module, each for its own reader:
+- here, the public API: `check`, `evaluate`, `judge` (and `TASKS`, `DEFINES`, `READS`, defined with the checks);
+- `verdicts`: the Result a check returns and the exceptions that decide it;
+- `snapshots`: the plain data of a snapshot and `snapshot()` (what grading/export.py encodes);
+- `variables`: reading, sampling and running the student's variables;
+- `models`, `noise`, `figures`: the judgements of a model, of noise (and of what a DAE learned from it), of a figure;
+- `tasks`: the nine task checks with their hints, and `DEFINES`, `READS`, `PREREQUISITES`.
+"""
+
+import inspect
+from collections.abc import Mapping
+
+from checks.snapshots import FigureInfo, Foreign, HistoryInfo, ModelInfo, snapshot
+from checks.tasks import CHECKS, DEFINES, PREREQUISITES, READS, TASKS
+from checks.verdicts import STATUSES, Blocked, Failed, NotAttempted, Result, Suspect, pointed
+
+__all__ = [  # the API; the snapshot types are what grading/export.py encodes
+    "check",
+    "evaluate",
+    "judge",
+    "snapshot",
+    "TASKS",
+    "DEFINES",
+    "READS",
+    "PREREQUISITES",
+    "STATUSES",
+    "Result",
+    "FigureInfo",
+    "Foreign",
+    "HistoryInfo",
+    "ModelInfo",
+]
+
+
+def evaluate(name, namespace):
+    """Run the check for task `name` on the variables in `namespace`; return a Result, never raise."""
+    if name not in CHECKS:
+        return Result("failed", f"there is no check called {name!r}: use one of {', '.join(TASKS)}")
+    if not isinstance(namespace, Mapping):
+        return Result("failed", f"the namespace must be a dict of variables, got {type(namespace).__name__}")
+    return judge(name, snapshot(namespace, READS[name]))
+
+
+def judge(name, data):
+    """Decide task `name` from a snapshot (plain data, see `snapshot`); return a Result, never raise."""
+    if name not in CHECKS:
+        return Result("failed", f"there is no check called {name!r}: use one of {', '.join(TASKS)}")
+    try:
+        return Result("passed", CHECKS[name](data))
+    except NotAttempted as err:
+        return Result("not attempted", str(err))
+    except Blocked as err:
+        return Result("blocked", str(err))
+    except Suspect as err:
+        return blame(name, data) or Result("failed", pointed(name, str(err)))
+    except Failed as err:
+        return Result("failed", pointed(name, str(err)))
+    except Exception as err:  # a value no check foresaw: report it rather than crash the student's notebook
+        return Result(
+            "failed",
+            f"the check could not inspect your variables ({type(err).__name__}: {err}); re-run the task's cell",
+        )
+
+
+def blame(name, data):
+    """A "blocked" Result naming the first earlier task (PREREQUISITES) that does not pass, or None when they all pass."""
+    for task in PREREQUISITES.get(name, ()):
+        result = judge(task, data)
+        if result.status != "passed":
+            return Result("blocked", str(Blocked(task, result.message)))
+    return None
+
+
+def check(name, namespace=None):
+    """Check task `name` against the caller's variables (or `namespace`), print one line and return the Result."""
+    if namespace is None:
+        frame = inspect.currentframe().f_back
+        namespace = frame.f_globals if frame is not None else {}
+    result = evaluate(name, namespace)
+    print(result.line(name))
+    return result

@@ -1,0 +1,95 @@
+"""Judging a figure: which arrays its rows of images come from, and in which order."""
+
+from helpers import INPUT_DIM  # the lab's numbers, defined in helpers
+
+import numpy as np
+
+from checks.snapshots import FigureInfo, type_name
+from checks.verdicts import Failed
+
+
+def figure_rows(fig, name):
+    """The flattened images a figure (FigureInfo) shows, grouped into its rows of axes, top row first."""
+    if not isinstance(fig, FigureInfo):
+        raise Failed(f"{name} should be a matplotlib Figure, got {type_name(fig)}: helpers.plot_rows returns one")
+    if not fig.rows:
+        raise Failed(f"{name} shows no images: draw them with helpers.plot_rows (imshow in each axes)")
+    return [list(row) for row in fig.rows]
+
+
+def candidate_arrays(ns, names):
+    """{name: (rows, row sums)} for each variable that is an array of flattened images."""
+    found = {}
+    for name in names:
+        x = ns.get(name)
+        if isinstance(x, np.ndarray) and x.ndim == 2 and x.shape[1] == INPUT_DIM and x.dtype.kind in "biuf":
+            found[name] = (x, np.sum(x, axis=1, dtype="float64"))
+    return found
+
+
+def identify(image, candidates):
+    """{array name: set of its rows} for every array that holds the image (two when arrays are equal), or {}."""
+    if image.size != INPUT_DIM or not np.isfinite(image).all():
+        return {}
+    total = float(np.sum(image))
+    found = {}
+    for name, (rows, sums) in candidates.items():
+        near = np.flatnonzero(np.abs(sums - total) < INPUT_DIM * 1e-4)
+        if near.size:
+            exact = np.max(np.abs(rows[near].astype("float64") - image), axis=1) < 1e-4
+            if exact.any():
+                found[name] = set(near[exact].tolist())
+    return found
+
+
+def row_sources(fig, name, ns, names):
+    """For each row of the figure: (the arrays that hold all its images, for each image the rows it may be).
+
+    An array equal to another (a noisy set made in place is its clean set) holds the same images: both are named.
+    """
+    candidates = candidate_arrays(ns, names)
+    sources = []
+    for row in figure_rows(fig, name):
+        found = [identify(image, candidates) for image in row]
+        arrays = [array for array in candidates if all(array in each for each in found)]
+        indices = [set().union(*each.values()) if each else set() for each in found]
+        sources.append((tuple(arrays), indices))
+    return sources
+
+
+def shown(sources):
+    """Each row's array as a word for hints: its name, or 'images from no single array'."""
+    return [arrays[0] if arrays else "images from no single array" for arrays, _ in sources]
+
+
+def rows_in_order(sources, expected):
+    """Whether the figure's rows show the expected arrays, one row each, top to bottom."""
+    return len(sources) == len(expected) and all(name in arrays for (arrays, _), name in zip(sources, expected))
+
+
+def check_rows(sources, fig_name, expected, why):
+    """Raise Failed unless the figure's rows show the expected arrays in order, the same images in every row."""
+    owner = fig_name + ("'" if fig_name.endswith("s") else "'s")  # fig_results' rows, fig_autoencoder's rows
+    if not rows_in_order(sources, expected):
+        rows = shown(sources)
+        if sorted(rows) == sorted(expected):
+            raise Failed(
+                f"{owner} rows are in another order ({', '.join(rows)} from the top): the card asks for "
+                f"{', '.join(expected)} from top to bottom, {why}"
+            )
+        raise Failed(
+            f"{owner} rows show {', '.join(rows)}: it needs one row each of {', '.join(expected)}, top to bottom, {why}"
+        )
+    if not same_images(sources):
+        raise Failed(
+            f"{owner} rows show different images: each column follows one test image through every row, so "
+            "show the same images, in the same order, in every row"
+        )
+
+
+def same_images(sources):
+    """Whether every row shows the same images: at each position, some row index all rows' images may be."""
+    lengths = {len(indices) for _, indices in sources}
+    if len(lengths) != 1:
+        return False
+    return all(set.intersection(*column) for column in zip(*(indices for _, indices in sources)))

@@ -1,0 +1,80 @@
+"""Judging a model: its architecture, how it was compiled and whether it was trained."""
+
+from helpers import CODE_SIZE, INPUT_DIM, PARAMS  # the lab's numbers, defined in helpers
+
+import numpy as np
+
+from checks.variables import run_model
+from checks.verdicts import Failed
+
+
+def dense_steps(model):
+    """[(units, activation)] for each Dense layer of a ModelInfo, a following Activation/ReLU layer folded in."""
+    return [(units, activation) for units, activation, *_ in model.dense]
+
+
+def shares_layers(a, b):
+    """Whether models a and b (ModelInfo) share a Dense layer (and so its weights)."""
+    return bool({step[4] for step in a.dense} & {step[4] for step in b.dense})
+
+
+def check_architecture(model, name):
+    """Raise Failed unless model is 784 -> 32 (relu) -> 784 (sigmoid) with 50,992 weights."""
+    probe = np.random.default_rng(0).uniform(0, 1, (4, INPUT_DIM))
+    run_model(model, probe, name)  # builds an unbuilt model and checks the input and output sizes
+    steps = dense_steps(model)
+    if len(steps) < 2:
+        raise Failed(
+            f"{name} has {len(steps)} Dense layer(s): an autoencoder needs two, a {CODE_SIZE}-unit relu code layer "
+            f"(the encoder) and a {INPUT_DIM}-unit sigmoid output layer (the decoder)"
+        )
+    code_units, code_activation = min(steps[:-1], key=lambda step: step[0])
+    out_units, out_activation = steps[-1]
+    if code_units != CODE_SIZE:
+        raise Failed(
+            f"{name}'s code layer has {code_units} units: the code size must be {CODE_SIZE}, the bottleneck that "
+            f"forces the model to compress each {INPUT_DIM}-pixel image"
+        )
+    if code_activation != "relu":
+        raise Failed(
+            f"{name}'s code layer uses the {code_activation} activation: the code layer uses relu, "
+            "as the card says (use activation='relu')"
+        )
+    if out_activation != "sigmoid":
+        raise Failed(
+            f"{name}'s output layer uses the {out_activation} activation: outputs must be pixels in [0, 1], "
+            "which binary cross-entropy needs, and only sigmoid gives that (use activation='sigmoid')"
+        )
+    if out_units != INPUT_DIM:
+        raise Failed(f"{name}'s output layer has {out_units} units: it needs {INPUT_DIM}, one per pixel of the image")
+    params = model.params
+    if params != PARAMS:
+        raise Failed(
+            f"{name} has {params:,} weights, expected {PARAMS:,}: the lab's autoencoder is just two Dense layers, "
+            f"{INPUT_DIM} -> {CODE_SIZE} (relu) -> {INPUT_DIM} (sigmoid)"
+        )
+
+
+def check_compiled(model, name):
+    """Raise Failed unless model was compiled with adam and binary cross-entropy."""
+    if not model.compiled:
+        raise Failed(
+            f"{name} is not compiled: a model must be compiled, with its optimizer (adam) and loss "
+            "(binary cross-entropy), before it can be trained"
+        )
+    if model.loss not in ("binary_crossentropy", "bce"):
+        raise Failed(
+            f"{name} is compiled with the loss {model.loss}: the card's loss is binary cross-entropy, which treats "
+            "each pixel in [0, 1] as a probability (use loss='binary_crossentropy')"
+        )
+    if not model.adam:
+        raise Failed(f"{name} is compiled with {model.optimizer}: the card's optimizer is adam (use optimizer='adam')")
+
+
+def check_fitted(model, name, how):
+    """Raise Failed if the compiled model has not been trained."""
+    if model.steps == 0:
+        raise Failed(
+            f"{name} was never fitted (its optimizer has taken no steps; compiling again after fitting gives it a "
+            f"new optimizer, so compile first, then fit): train it {how}"
+        )

@@ -1,0 +1,326 @@
+"""Judging noise (its kind, strength and clipping, and which arrays it was added to) and what a DAE learned from
+it (which way it was trained, how long, on which set, validated on what).
+"""
+
+import helpers  # first: it imports Keras without the backend's start-up chatter
+from helpers import NOISE_FACTOR  # the lab's numbers, defined in helpers
+
+import numpy as np
+
+from checks.variables import (
+    REFERENCE_SEED,
+    SAMPLE,
+    as_array,
+    earlier_images,
+    is_image_array,
+    pixel_rows,
+    run_model,
+    same_rows,
+)
+from checks.verdicts import Failed, Suspect
+
+NOISY_TARGET_RATIO = 2.5  # see dae_direction
+
+
+CLEAN_INPUT_GAP = 0.025  # see dae_direction
+
+
+TEST_SET_MEMORY = 0.001  # see trained_on_test_set
+
+
+VAL_LOSS_TOLERANCE = 0.003  # see validated_on_clean
+
+
+LAB_STEPS = 30 * 469  # the lab's training: 30 epochs of 469 batches of 128 images
+
+
+def shape_of(value):
+    """The array shape of value, or None when it has none."""
+    try:
+        return np.shape(value)
+    except Exception:
+        return None
+
+
+def built_from(value, name, noisy):
+    """Whether noisy rows look like the rows of value plus clipped Gaussian noise."""
+    try:
+        clean = pixel_rows(value, name)
+    except Failed:
+        return False
+    if len(clean) < len(noisy):
+        return False
+    return helpers.fitted_noise(clean[: len(noisy)].astype("float64"), noisy)[1]
+
+
+def rows_match(clean, noisy):
+    """Whether each noisy row is the clean row of the same index (better correlated with it than with the next one)."""
+
+    def correlation(a, b):
+        """Mean correlation of the rows of a with the rows of b."""
+        a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
+        norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        return float(np.mean(np.sum(a * b, axis=1) / np.maximum(norms, 1e-12)))
+
+    return correlation(noisy, clean) > correlation(noisy, np.roll(clean, 1, axis=0)) + 0.05
+
+
+def faint(clean):
+    """Whether images are too faint for noise of the lab's strength to leave them recognisable (scaled twice, say)."""
+    return float(np.std(clean)) < NOISE_FACTOR / 20
+
+
+def noise_correlation(c1, n1, c2, n2):
+    """The correlation of two sets' noise (noisy - clean) over the pixels neither clipped, or 0 when too few are left."""
+    k = min(len(c1), len(c2))
+    d1, d2 = n1[:k] - c1[:k], n2[:k] - c2[:k]
+    free = (n1[:k] > 0) & (n1[:k] < 1) & (n2[:k] > 0) & (n2[:k] < 1)
+    if free.sum() < 1000 or np.std(d1[free]) == 0 or np.std(d2[free]) == 0:
+        return 0.0
+    return float(np.corrcoef(d1[free], d2[free])[0, 1])
+
+
+def noise_mistake(name, clean_name, c, n):
+    """What is wrong with n (clipped to [0, 1]) as c plus clipped noise of factor NOISE_FACTOR, or "" when nothing is.
+
+    Judged on the pixels whose clean value lies in [0, 1], so that noise added to a clean set of another scale (the
+    data task's mistake) is judged as the noise it is.
+    """
+    zeros = n[c == 0]
+    enough = zeros.size >= 2000
+    if enough and not helpers.centred(zeros):
+        return (
+            f"{1 - np.mean(zeros <= 0):.0%} of its noise is positive, where half should be: Gaussian noise has "
+            "mean 0, so it darkens pixels as often as it brightens them (rng.random and rng.uniform(0, 1) give "
+            "positive numbers only)"
+        )
+    inside = (c >= 0) & (c <= 1)
+    factor, matches = helpers.fitted_noise(c[inside], n[inside])
+    if enough and not helpers.normal_shape(zeros, factor):
+        return (
+            "its noise is not normally distributed: the card's noise is Gaussian, N(0, 1) times NOISE_FACTOR "
+            "(rng.standard_normal or rng.normal), not uniform (rng.uniform, rng.random)"
+        )
+    if matches and abs(factor - NOISE_FACTOR) <= 0.03:
+        return ""
+    if matches and abs(factor - NOISE_FACTOR**2) <= 0.03:
+        return (
+            f"{name} looks like noise of factor {factor:.2f} = {NOISE_FACTOR} x {NOISE_FACTOR}: NOISE_FACTOR was "
+            "applied twice (a normal distribution of scale NOISE_FACTOR, then times NOISE_FACTOR again); the "
+            "noise's standard deviation is NOISE_FACTOR, once"
+        )
+    if matches:
+        return (
+            f"{name} looks like noise of factor {factor:.2f}, not {NOISE_FACTOR}: the noise's standard deviation "
+            f"is NOISE_FACTOR ({NOISE_FACTOR}) times that of standard normal noise"
+        )
+    return (
+        f"{name} does not look like {clean_name} plus Gaussian noise: each pixel gets its own draw of "
+        f"NOISE_FACTOR * N(0, 1), and the sum is clipped to [0, 1]"
+    )
+
+
+def made_noisy(ns, clean_name, clean):
+    """Whether the clean set itself holds noise: it differs from the given images scaled as noise would make it."""
+    source = ns.get({"x_train": "train_images", "x_test": "test_images"}[clean_name])
+    if not is_image_array(source) or len(source) != len(clean):
+        return False
+    k = min(SAMPLE, len(clean))
+    scaled = source[:k].reshape(k, -1).astype("float64") / 255
+    if scaled.shape != clean[:k].shape or same_rows(clean[:k].astype("float64"), scaled):
+        return False
+    return helpers.noise_kind(scaled, clean[:k].astype("float64")) is not None
+
+
+def check_noise(ns, name, clean_name, other_name):
+    """Raise Failed unless ns[name] is ns[clean_name] plus clipped Gaussian noise of factor NOISE_FACTOR.
+
+    The noise is judged against the student's own clean set, whatever its scale (a mistake in it is the data
+    task's): only rows of 784 numbers are needed.
+    """
+    clean = earlier_images(ns, clean_name, "data")
+    other_shape = shape_of(ns.get(other_name))
+    x = as_array(ns[name], name)
+    if x.ndim == 2 and x.shape != clean.shape and x.shape == other_shape:
+        raise Failed(
+            f"{name} has the shape of {other_name}, {x.shape}: each noisy set is its own clean set plus noise, "
+            f"so {name} is made from {clean_name}"
+        )
+    if x.shape != clean.shape:
+        raise Failed(
+            f"{name} has shape {x.shape} but {clean_name} has {clean.shape}: noise changes pixels, not the shape; "
+            f"add it to {clean_name} itself"
+        )
+    if x.dtype.kind != "f" or not np.isfinite(x).all():
+        pixel_rows(x, name)  # integers, NaN or infinity: its hint
+    c, n = clean[:SAMPLE].astype("float64"), x[:SAMPLE].astype("float64")
+    low, high = float(x.min()), float(x.max())
+    scaled = float(c.max()) <= 1  # the data task's scaling, right or not, is not this task's business
+    if high > 50 and scaled:  # far beyond what noise on [0, 1] images reaches
+        raise Failed(
+            f"{name}'s pixels go up to {high:.0f}: the noise was added to the 0-255 images; the noise is added to "
+            f"{clean_name}, whose pixels are already scaled to [0, 1], then clipped"
+        )
+    if made_noisy(ns, clean_name, clean):
+        raise Failed(
+            f"{clean_name} itself holds noise now: the noise was added in place (+=, or np.clip with out=), which "
+            f"changes {clean_name} too, and the DAE needs it clean as its targets; make {name} a new array and run "
+            "the data cell again"
+        )
+    if np.array_equal(c, n):
+        how = (
+            ""
+            if is_image_array(ns.get({"x_train": "train_images", "x_test": "test_images"}[clean_name]))
+            else f" (or it was added in place, +=, which made {clean_name} noisy too)"
+        )
+        raise Failed(f"{name} equals {clean_name}: no noise was added{how}; the card's noise is NOISE_FACTOR * N(0, 1)")
+    if 0 < high <= 1 / 255 + 1e-6 < float(c.max()):
+        raise Failed(
+            f"{name}'s pixels only reach {high:.4f} (1/255): the noise was added and clipped before dividing "
+            f"by 255; add it to {clean_name}, already in [0, 1]"
+        )
+    spread = float(np.std(n - c))
+    if spread < 0.01 and abs(spread * 255 - NOISE_FACTOR) < 0.25:
+        raise Failed(
+            f"{name} differs from {clean_name} by about {spread:.4f} a pixel, 255 times too little: the noise "
+            f"was added to the 0-255 images before dividing by 255; add it to {clean_name}, already in [0, 1]"
+        )
+    unclipped = low < 0 or high > 1
+    n = np.clip(n, 0, 1)
+    if not (faint(c) or rows_match(c, n)):  # faint images (the data task's mistake) cannot be told apart by row
+        if other_name in ns and built_from(ns[other_name], other_name, n):
+            raise Failed(f"{name} was built from {other_name}: each noisy set is its own clean set plus noise")
+        raise Failed(
+            f"{name}'s rows are not {clean_name}'s images in order: row i of the noisy set must be image i made "
+            "noisy (no shuffling or reordering), so that the DAE learns each noisy image's own clean version"
+        )
+    if noise_correlation(c[:-1], n[:-1], c[1:], n[1:]) > 0.5:
+        raise Failed(
+            f"every image of {name} has the same noise pattern: each pixel of each image gets its own random "
+            "draw, so the noise has the shape of the whole set"
+        )
+    mistake = noise_mistake(name, clean_name, c, n)
+    if unclipped:
+        raise Failed(
+            f"{name}'s pixels run from {low:.2f} to {high:.2f}: pixels must stay in [0, 1], so clip them back "
+            "to [0, 1] after adding the noise (np.clip)" + (f"; also, once clipped, {mistake}" if mistake else "")
+        )
+    if mistake:
+        raise Failed(mistake if mistake.startswith(name) else f"{name}: {mistake}")
+
+
+def dae_direction(dae, clean, noisy, factor=NOISE_FACTOR, clipped=True, history=None, error=Suspect):
+    """Raise error (Suspect) if the DAE was trained towards noisy targets or from clean inputs; else return its BCE.
+
+    Measured on small and full runs: a model trained noisy -> clean maps noisy images close to the
+    clean ones (mean squared error to clean at most 1.3 times that to E[noisy | clean]; at most 0.9
+    once trained for a few epochs), and maps clean inputs no better than noisy ones (BCE gap <= -0.01).
+    One trained towards noisy targets outputs the grey, noise-averaged image E[noisy | clean]
+    (ratio >= 3.5), and its training loss is near its loss against noisy targets; one barely trained
+    outputs grey images too (ratio up to 2.7), but its training loss does not say noisy targets.
+    One trained clean -> clean restores clean inputs much better than noisy ones (BCE gap >= +0.06).
+    One trained clean -> noisy (inputs and targets swapped) shows both: ratio 3.6 and gap +0.09 in the corpus.
+    Outputs are clipped to [0, 1] first, as binary cross-entropy clips them (a relu or linear output layer).
+    """
+    from_noisy = np.clip(run_model(dae, noisy, "dae"), 0, 1)
+    from_clean = np.clip(run_model(dae, clean, "dae"), 0, 1)
+    expected = helpers.noisy_mean(clean, factor) if clipped else clean
+    ratio = np.mean((from_noisy - clean) ** 2) / max(np.mean((from_noisy - expected) ** 2), 1e-12)
+    loss = helpers.mean_bce(clean, from_noisy)
+    trained = history.history["loss"][-1] if history is not None and len(history.history["loss"]) else None
+    towards_noisy = trained is None or abs(trained - helpers.mean_bce(noisy, from_noisy)) < abs(trained - loss)
+    noisy_targets = ratio > NOISY_TARGET_RATIO and towards_noisy and loss < 0.6
+    clean_inputs = loss - helpers.mean_bce(clean, from_clean) > CLEAN_INPUT_GAP
+    if noisy_targets and clean_inputs:
+        raise error(
+            "dae turns clean images into noisy-looking ones: its inputs and targets are swapped. A denoising "
+            "autoencoder is shown a noisy image as its input and must learn to give back the clean image as its "
+            "target"
+        )
+    if noisy_targets:
+        raise error(
+            "dae learned to output noisy images: its targets must be the clean images. A denoising autoencoder "
+            "must be shown what each image looked like without the noise, or it learns to reproduce the noise"
+        )
+    if clean_inputs:
+        raise error(
+            "dae restores clean images far better than noisy ones, so it was trained on clean inputs: its inputs "
+            "must be the noisy images, the ones it will have to clean up"
+        )
+    return loss
+
+
+def under_trained(dae, history, loss):
+    """The hint for a DAE whose test loss is too high: how much it trained (History.params, the optimizer's steps)."""
+    params = history.params if history is not None else {}
+    epochs, batches = params.get("epochs"), params.get("steps")
+    done = (f"{epochs} epoch(s) of {batches} batches, " if epochs and batches else "") + f"{dae.steps:,} steps in all"
+    if dae.steps < LAB_STEPS / 2:
+        return (
+            f"dae's test BCE is {loss:.2f} (about 0.31 expected): it trained too little ({done}; the lab trains "
+            f"30 epochs of all 60,000 images in batches of 128, {LAB_STEPS:,} steps): train it on the whole "
+            "noisy training set for the card's 30 epochs of batch 128"
+        )
+    return (
+        f"dae's test BCE is {loss:.2f} (about 0.31 expected) after {done}: it learned too little from its "
+        "training; the card's optimizer is adam at its default learning rate (0.001)"
+    )
+
+
+def student_pairs(ns, clean_name, noisy_name, limit=10000):
+    """(clean, noisy) first rows of the student's arrays as float32 when both are usable rows of the same shape, else None."""
+    try:
+        clean = pixel_rows(ns[clean_name], clean_name)[:limit]
+        noisy = as_array(ns[noisy_name], noisy_name)
+    except (KeyError, Failed):
+        return None
+    noisy = noisy[:limit] if noisy.ndim else noisy  # a scalar has no rows
+    if noisy.shape != clean.shape or not np.isfinite(noisy).all():
+        return None
+    return np.asarray(clean, "float32"), np.asarray(noisy, "float32")
+
+
+def trained_on_test_set(ns, dae, factor, clipped):
+    """Raise Suspect if dae restores x_test_noisy's own noise clearly better than fresh noise on the same images.
+
+    A model remembers a little of the exact noisy images it was trained on: measured on Fashion-MNIST,
+    its loss on 10,000 of them is 0.0007 (1 epoch), 0.003 (5 epochs) and 0.0036 (20 epochs) lower than
+    on the same images with fresh noise, while for noisy images it never saw the difference is chance,
+    within about 0.0005 (TEST_SET_MEMORY is twice that). x_train_noisy, which it should have been
+    trained on, is the yardstick: the test set must be remembered more than twice as well.
+    """
+    memory = {}
+    for clean_name, noisy_name, seed in (("x_test", "x_test_noisy", 1), ("x_train", "x_train_noisy", 2)):
+        pair = student_pairs(ns, clean_name, noisy_name)
+        if pair is None:
+            continue
+        clean, noisy = pair
+        fresh = helpers.add_noise(clean, factor, np.random.default_rng(REFERENCE_SEED + seed), clip=clipped)
+        memory[noisy_name] = helpers.mean_bce(clean, run_model(dae, fresh, "dae")) - helpers.mean_bce(
+            clean, run_model(dae, noisy, "dae")
+        )
+    test = memory.get("x_test_noisy", 0.0)
+    if test > max(2 * memory.get("x_train_noisy", 0.0), TEST_SET_MEMORY):
+        raise Suspect(  # a model of the wrong architecture can show this by chance: then dae_model blocks it
+            "dae was trained on the test set (it restores x_test_noisy much better than fresh noisy copies "
+            "of the same images): it must learn from the training set only; the test set measures how it does on "
+            "images it never saw, for validation and predictions"
+        )
+
+
+def validated_on_clean(ns, dae, history):
+    """Raise Failed if history's last val_loss is dae's loss on x_test -> x_test rather than on x_test_noisy -> x_test."""
+    values = history.history.get("val_loss")
+    pair = student_pairs(ns, "x_test", "x_test_noisy")
+    if values is None or not len(values) or pair is None:
+        return
+    clean, noisy = pair
+    last = float(values[-1])
+    right = helpers.mean_bce(clean, run_model(dae, noisy, "dae"))
+    on_clean = helpers.mean_bce(clean, run_model(dae, clean, "dae"))
+    if abs(last - on_clean) < VAL_LOSS_TOLERANCE < abs(last - right) / 3:
+        raise Failed(
+            f"dae was validated on clean images (its last val_loss, {last:.4f}, is its loss on x_test -> "
+            "x_test): validation measures the task the DAE learns, so its inputs are the noisy test images and "
+            "its targets the clean ones"
+        )

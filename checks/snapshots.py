@@ -1,0 +1,246 @@
+"""Snapshots: the plain data a check reads (arrays; a model's Dense layers, weights and compile settings; a
+figure's images and lines; a History's numbers), made by `snapshot` in the student's kernel and encoded by the grader
+(grading/export.py), so that `judge` never needs the student's objects.
+"""
+
+from typing import NamedTuple
+
+from helpers import INPUT_DIM  # the lab's numbers, defined in helpers
+
+import keras
+import numpy as np
+from matplotlib.figure import Figure
+
+PASS_THROUGH_LAYERS = (
+    "InputLayer",
+    "Dropout",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "Flatten",
+    "ActivityRegularization",
+    "Identity",
+)  # layers that change nothing at inference
+
+
+ACTIVATIONS = (
+    "relu",
+    "sigmoid",
+    "linear",
+    "tanh",
+    "elu",
+    "selu",
+    "softplus",
+    "softsign",
+    "swish",
+    "silu",
+    "gelu",
+    "leaky_relu",
+    "relu6",
+    "hard_sigmoid",
+    "exponential",
+    "softmax",
+    "mish",
+)  # Keras built-ins a rebuild may use
+
+
+class ModelInfo:
+    """A Keras model as data: its Dense layers (units, activation, kernel, bias, layer id) in order, how it was
+    compiled and trained, and the layers a rebuild cannot reproduce."""
+
+    def __init__(
+        self,
+        ident,
+        dense,
+        compiled=False,
+        adam=False,
+        optimizer="",
+        loss="",
+        steps=0,
+        params=0,
+        unsupported=(),
+        problem="",
+        input_shape=None,
+    ):
+        self.ident, self.dense, self.compiled, self.adam = ident, tuple(dense), compiled, adam
+        self.input_shape = None if input_shape is None else tuple(input_shape)
+        self.optimizer, self.loss, self.steps, self.params = optimizer, loss, steps, params
+        self.unsupported, self.problem = tuple(unsupported), problem
+        self._rebuilt = None
+
+    def rebuilt(self):
+        """A new Keras model of Dense layers holding these weights (built once), or None when it cannot be."""
+        if self._rebuilt is None and not (self.problem or self.unsupported):
+            # layers in the order they were made, else reversed (a subclassed model may define its decoder first)
+            self._rebuilt = rebuild_dense(self.dense) or rebuild_dense(self.dense[::-1])
+        return self._rebuilt
+
+
+class FigureInfo(NamedTuple):
+    """A matplotlib Figure as data: the flattened images of each row of axes (top first) and every line's y values."""
+
+    rows: tuple
+    lines: tuple
+
+
+class HistoryInfo(NamedTuple):
+    """A Keras History as data: history (key -> values per epoch), params (epochs, steps), the trained model's id."""
+
+    history: dict
+    params: dict
+    model: int
+
+
+class Foreign(NamedTuple):
+    """A value no check can use, kept only by its type name for the hint."""
+
+    type_name: str
+
+
+def snapshot(namespace, names):
+    """{name: plain data} for each of names defined in namespace (see the module docstring)."""
+    return {name: describe(namespace[name]) for name in names if name in namespace}
+
+
+def describe(value):
+    """One variable as plain data: arrays, ModelInfo, FigureInfo, HistoryInfo, a str/number/None, or Foreign."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, keras.Model):
+        return describe_model(value)
+    if isinstance(value, Figure):
+        return describe_figure(value)
+    if isinstance(value, keras.callbacks.History):
+        return describe_history(value)
+    try:
+        array = np.asarray(value)
+    except Exception:
+        return Foreign(type(value).__name__)
+    return array if array.dtype.kind in "biuf" else Foreign(type(value).__name__)
+
+
+def as_numpy(value):
+    """A backend tensor or variable as a numpy array."""
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+def describe_model(model):
+    """A model's Dense layers, weights and training settings as a ModelInfo (builds an unbuilt model first)."""
+    problem = ""
+    if not model.built or any(
+        not layer.weights for layer in flat_layers(model) if isinstance(layer, keras.layers.Dense)
+    ):
+        try:
+            model(np.zeros((1, INPUT_DIM), dtype="float32"))
+        except Exception as err:
+            problem = type(err).__name__
+    dense, unsupported = [], []
+    for layer in flat_layers(model):
+        kind = type(layer).__name__
+        if isinstance(layer, keras.layers.Dense):
+            weights = [np.asarray(w) for w in layer.get_weights()] if layer.weights else []
+            kernel = weights[0] if weights else np.zeros((0, layer.units), "float32")
+            bias = weights[1] if len(weights) > 1 else np.zeros(layer.units, kernel.dtype)
+            dense.append([layer.units, activation_name(layer.activation), kernel, bias, id(layer)])
+        elif isinstance(layer, (keras.layers.Activation, keras.layers.ReLU)) and dense and dense[-1][1] == "linear":
+            dense[-1][1] = "relu" if isinstance(layer, keras.layers.ReLU) else activation_name(layer.activation)
+        elif kind not in PASS_THROUGH_LAYERS:
+            unsupported.append(kind)
+    optimizer = getattr(model, "optimizer", None)
+    try:
+        steps = int(as_numpy(optimizer.iterations)) if optimizer is not None else 0
+    except Exception:
+        steps = 0
+    try:
+        params = int(model.count_params())
+    except Exception:
+        params = sum(int(np.size(kernel)) + int(np.size(bias)) for _, _, kernel, bias, _ in dense)
+    compiled = bool(getattr(model, "compiled", False)) and optimizer is not None
+    try:
+        input_shape = tuple(int(n) for n in model.inputs[0].shape[1:])
+    except Exception:  # a subclassed model has no declared input
+        input_shape = None
+    return ModelInfo(
+        id(model),
+        [tuple(step) for step in dense],
+        compiled=compiled,
+        adam=isinstance(optimizer, keras.optimizers.Adam),
+        optimizer=type(optimizer).__name__,
+        loss=loss_name(model.loss) if compiled else "",
+        steps=steps,
+        params=params,
+        unsupported=unsupported,
+        problem=problem,
+        input_shape=input_shape,
+    )
+
+
+def flat_layers(model):
+    """All layers of a model in order, looking inside nested models (Sequential, Functional or subclassed)."""
+    layers = []
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, keras.Model) or (hasattr(layer, "layers") and layer is not model):
+            layers.extend(flat_layers(layer))
+        else:
+            layers.append(layer)
+    return layers
+
+
+def activation_name(function):
+    """The name of an activation function, e.g. 'relu'."""
+    return getattr(function, "__name__", type(function).__name__).lower()
+
+
+def loss_name(loss):
+    """A compiled loss (string, function or Loss object) as a lower-case name."""
+    if isinstance(loss, str):
+        return loss.lower()
+    if isinstance(loss, keras.losses.BinaryCrossentropy):
+        return "binary_crossentropy"
+    return str(getattr(loss, "name", None) or getattr(loss, "__name__", type(loss).__name__)).lower()
+
+
+def describe_figure(fig):
+    """A Figure's images grouped into rows of axes (top row first) and its lines' y values, as a FigureInfo."""
+    rows = {}
+    for ax in fig.axes:
+        if not ax.images:
+            continue
+        spec = ax.get_subplotspec()
+        key = spec.rowspan.start if spec is not None else -round(ax.get_position().y0, 3)
+        rows.setdefault(key, []).append(np.asarray(ax.images[-1].get_array(), dtype="float64").ravel())
+    lines = tuple(np.asarray(line.get_ydata(), dtype="float64") for ax in fig.axes for line in ax.lines)
+    return FigureInfo(tuple(tuple(rows[key]) for key in sorted(rows)), lines)
+
+
+def describe_history(history):
+    """A History's per-epoch values, params and the id of the model it trained, as a HistoryInfo."""
+    values = getattr(history, "history", None)
+    values = {str(k): np.asarray(v, dtype="float64") for k, v in values.items()} if isinstance(values, dict) else {}
+    params = {str(k): v for k, v in (getattr(history, "params", None) or {}).items() if isinstance(v, (int, float))}
+    return HistoryInfo(values, params, id(getattr(history, "model", None)))
+
+
+def rebuild_dense(dense):
+    """A Keras model of Dense layers with the given (units, activation, kernel, bias, id) steps, or None if they do not chain."""
+    if not dense or dense[0][2].ndim != 2:
+        return None
+    inputs = keras.Input(shape=(dense[0][2].shape[0],))
+    x, width = inputs, dense[0][2].shape[0]
+    layers = []
+    for units, activation, kernel, bias, _ in dense:
+        if kernel.shape != (width, units) or np.shape(bias) != (units,) or activation not in ACTIVATIONS:
+            return None
+        layer = keras.layers.Dense(units, activation=activation)
+        x, width = layer(x), units
+        layers.append((layer, kernel, bias))
+    model = keras.Model(inputs, x)
+    for layer, kernel, bias in layers:
+        layer.set_weights([np.asarray(kernel, "float32"), np.asarray(bias, "float32")])
+    return model
+
+
+def type_name(value):
+    """What a snapshot value was in the notebook, for hints: 'ndarray', 'Model', 'Figure', 'list'..."""
+    kinds = {ModelInfo: "Model", FigureInfo: "Figure", HistoryInfo: "History"}
+    return value.type_name if isinstance(value, Foreign) else kinds.get(type(value), type(value).__name__)

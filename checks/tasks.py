@@ -1,0 +1,475 @@
+"""The nine task checks with their hints, in the lab's order, and what each reads: the names its cell defines
+(`DEFINES`), every variable its check may read (`READS`, all a grader exports) and the earlier tasks whose mistakes can
+explain its own (`PREREQUISITES`). A new task goes here: its check, its entries in those tables and in `CHECKS`.
+"""
+
+import helpers  # first: it imports Keras without the backend's start-up chatter
+from helpers import CODE_SIZE, INPUT_DIM, NOISE_FACTOR, PARAMS  # the lab's numbers, defined in helpers
+
+import numpy as np
+
+from checks.figures import check_rows, row_sources, shown
+from checks.models import check_architecture, check_compiled, check_fitted, shares_layers
+from checks.noise import (
+    check_noise,
+    dae_direction,
+    noise_correlation,
+    trained_on_test_set,
+    under_trained,
+    validated_on_clean,
+)
+from checks.snapshots import FigureInfo, HistoryInfo, ModelInfo, type_name
+from checks.variables import (
+    SAMPLE,
+    as_array,
+    as_model,
+    earlier_images,
+    is_image_array,
+    pixel_rows,
+    prerequisite,
+    reference,
+    require,
+    run_model,
+    same_rows,
+    sample_rows,
+    student_noise,
+)
+from checks.verdicts import Blocked, Failed, NotAttempted, Suspect
+
+MAX_BCE = 0.40  # test BCE a trained model beats easily (about 0.29 after the lab's training, 0.69 untrained)
+
+
+MAX_BCE_OTHER = 0.45  # the bar for a DAE of another architecture (dae_model's mistake): the mean image scores 0.49
+
+
+DEFINES = {  # task -> the names its cell must define (the check reports "not attempted" until they exist)
+    "data": ("x_train", "x_test"),
+    "regular_autoencoder": ("autoencoder", "encoder"),
+    "reconstructions": ("codes", "reconstructions", "fig_autoencoder"),
+    "noisy_data": ("x_train_noisy", "x_test_noisy"),
+    "dae_model": ("dae",),
+    "dae_training": ("history",),
+    "predictions": ("x_test_denoised",),
+    "view_results": ("fig_clean", "fig_results"),
+    "loss_curve": ("fig_loss",),
+}
+
+
+READS = {  # task -> every variable its check may read (a grader exports only these)
+    "data": ("x_train", "x_test", "train_images", "test_images"),
+    "regular_autoencoder": ("autoencoder", "encoder", "x_train", "x_test", "train_images", "test_images", "DATASET"),
+    "reconstructions": (
+        "codes",
+        "reconstructions",
+        "fig_autoencoder",
+        "x_test",
+        "autoencoder",
+        "encoder",
+        "x_test_noisy",
+        "x_train",
+    ),
+    "noisy_data": ("x_train_noisy", "x_test_noisy", "x_train", "x_test", "train_images", "test_images"),
+    "dae_model": ("dae", "autoencoder"),
+    "dae_training": (
+        "history",
+        "dae",
+        "autoencoder",
+        "x_train",
+        "x_test",
+        "x_train_noisy",
+        "x_test_noisy",
+        "train_images",
+        "test_images",
+        "DATASET",
+    ),  # with the reads of data, noisy_data and dae_model
+    "predictions": ("x_test_denoised", "dae", "x_test", "x_test_noisy", "autoencoder", "x_train_noisy", "x_train"),
+    "view_results": (
+        "fig_clean",
+        "fig_results",
+        "x_test",
+        "x_test_noisy",
+        "x_test_denoised",
+        "x_train",
+        "x_train_noisy",
+        "reconstructions",
+    ),
+    "loss_curve": ("fig_loss", "history", "ae_history"),
+}
+
+
+PREREQUISITES = {  # task -> the earlier tasks whose mistakes can make its own verdict fail (checked in this order)
+    "regular_autoencoder": ("data",),
+    "dae_training": ("data", "noisy_data", "dae_model"),
+}
+
+
+def check_data(ns):
+    """x_train and x_test: the training and test images flattened to rows of 784 floats in [0, 1]."""
+    require(ns, *DEFINES["data"])
+    pairs = (("x_train", "train_images", "test_images"), ("x_test", "test_images", "train_images"))
+    for name, source, other in pairs:
+        x = pixel_rows(ns[name], name)
+        if x.max() < 0.5:
+            raise Failed(
+                f"{name}'s pixels only reach {x.max():.3g}: the images were divided by 255 more than once; "
+                "divide the 0-255 images by 255 once"
+            )
+        images = {key: ns[key] for key in (source, other) if is_image_array(ns.get(key))}
+        expected = images.get(source)
+        if expected is None:
+            continue  # the given images were deleted or changed: check what we can without them
+        k = min(100, len(x), len(expected))
+        as_rows = lambda images, k=k: images[:k].reshape(k, -1).astype("float64") / 255
+        if len(x) != len(expected) or not same_rows(x[:k], as_rows(expected)):
+            alt = images.get(other)
+            if alt is not None and len(x) == len(alt) and same_rows(x[:k], as_rows(alt)):
+                raise Failed(f"{name} holds the images of {other}: {name} is made from {source}")
+            raise Failed(
+                f"{name} is not {source} scaled to [0, 1]: it holds all {len(expected)} images of {source}, in "
+                "their order, each flattened and divided by 255"
+            )
+    return "x_train and x_test are flattened, scaled to [0, 1] and complete"
+
+
+def scaled_like_the_lab(ns):
+    """Whether x_train and x_test are rows of pixels in [0, 1] that reach 1, like the images models are judged on."""
+    try:
+        return all(pixel_rows(ns[name], name).max() >= 0.5 for name in ("x_train", "x_test"))
+    except (KeyError, Failed):
+        return False
+
+
+def check_regular_autoencoder(ns):
+    """autoencoder and encoder: 784 -> 32 (relu) -> 784 (sigmoid), adam + BCE, trained clean -> clean.
+
+    Its reconstructions are judged on the lab's test images when the student's data has their scale; trained on
+    data of another scale (the data task's mistake), only how it was built, compiled and fitted can be judged:
+    measured in the corpus, an autoencoder trained on images divided by 255 twice reconstructs them worse than
+    their mean image does, whichever yardstick (the lab's images, or the student's own relative to their mean).
+    """
+    require(ns, *DEFINES["regular_autoencoder"])
+    x, _ = reference(ns)
+    autoencoder = as_model(ns["autoencoder"], "autoencoder")
+    encoder = as_model(ns["encoder"], "encoder")
+    check_architecture(autoencoder, "autoencoder")
+    codes = run_model(encoder, x, "encoder", width=CODE_SIZE)
+    if not shares_layers(encoder, autoencoder):
+        raise Failed(
+            "encoder is not the first half of autoencoder: the encoder is the same input and code layer as the "
+            "autoencoder (the same layer objects, so it shares their trained weights), as a model of its own"
+        )
+    if codes.min() < 0:
+        raise Failed("encoder's codes have negative values: its code layer should end in relu")
+    check_compiled(autoencoder, "autoencoder")
+    check_fitted(autoencoder, "autoencoder", "to reconstruct the training images (inputs and targets both x_train)")
+    if not scaled_like_the_lab(ns):
+        return "the autoencoder is built, compiled and trained (its reconstructions are judged once data passes)"
+    loss = helpers.mean_bce(x, run_model(autoencoder, x, "autoencoder"))
+    if loss > MAX_BCE:
+        raise Suspect(
+            f"autoencoder reconstructs the test images poorly (BCE {loss:.2f}, about 0.29 expected): it must learn "
+            "to give back its own input, so inputs and targets are both the clean training images, for the card's "
+            "10 epochs"
+        )
+    return f"the autoencoder is trained (test BCE {loss:.3f})"
+
+
+def check_reconstructions(ns):
+    """codes, reconstructions and fig_autoencoder from the trained autoencoder on x_test (whatever x_test holds)."""
+    require(ns, *DEFINES["reconstructions"])
+    x_test = earlier_images(ns, "x_test", "data")
+    autoencoder = earlier_model(ns, "autoencoder", "regular_autoencoder")
+    encoder = earlier_model(ns, "encoder", "regular_autoencoder", width=CODE_SIZE)
+    x = sample_rows(x_test)
+    x_train = ns.get("x_train")
+    for name, model, width in (("codes", encoder, CODE_SIZE), ("reconstructions", autoencoder, INPUT_DIM)):
+        value = as_array(ns[name], name)
+        maker = "encoder" if model is encoder else "autoencoder"
+        what = "32-number code" if maker == "encoder" else "reconstruction"
+        if value.shape != (len(x_test), width):
+            raise Failed(
+                f"{name} has shape {value.shape}, expected {(len(x_test), width)}: one {what} per test image, "
+                f"what {maker} makes of each image of x_test"
+            )
+        got = value[: len(x)].astype("float64")
+        if same_rows(got, run_model(model, x, maker, width)):
+            continue
+        if is_image_array(x_train) and x_train.ndim == 2 and x_train.shape[1] == INPUT_DIM:
+            if same_rows(got, run_model(model, sample_rows(x_train), maker, width)):
+                raise Failed(
+                    f"{name} was made from the training images: the card asks what {maker} makes of the test "
+                    "images, x_test, which it never trained on"
+                )
+        raise Failed(
+            f"{name} is not what {maker} gives for x_test now: {maker} was trained, or x_test changed (noise added "
+            "to it in place, say), after this cell ran; run its cell again once both are final"
+        )
+    sources = row_sources(
+        ns["fig_autoencoder"], "fig_autoencoder", ns, ["x_test", "reconstructions", "x_test_noisy", "x_train"]
+    )
+    check_rows(sources, "fig_autoencoder", ["x_test", "reconstructions"], "each original above its reconstruction")
+    return "codes, reconstructions and the figure come from the trained autoencoder"
+
+
+def check_noisy_data(ns):
+    """x_train_noisy and x_test_noisy: each clean set plus NOISE_FACTOR * N(0, 1) noise of its own, clipped to [0, 1]."""
+    require(ns, *DEFINES["noisy_data"])
+    check_noise(ns, "x_train_noisy", "x_train", "x_test")
+    check_noise(ns, "x_test_noisy", "x_test", "x_train")
+    sets = [
+        (earlier_images(ns, clean, "data")[:SAMPLE].astype("float64"), as_array(ns[noisy], noisy)[:SAMPLE])
+        for clean, noisy in (("x_train", "x_train_noisy"), ("x_test", "x_test_noisy"))
+    ]
+    if noise_correlation(sets[1][0], np.clip(sets[1][1], 0, 1), sets[0][0], np.clip(sets[0][1], 0, 1)) > 0.5:
+        raise Failed(
+            "x_test_noisy has the same noise as x_train_noisy, pixel for pixel (the generator was seeded again, "
+            "or one noise array was used twice): the test images must carry noise the DAE never saw in training, "
+            "so draw each set's noise from the one generator, one after the other"
+        )
+    return f"both noisy sets are their clean set plus clipped noise of factor {NOISE_FACTOR:g}"
+
+
+def check_dae_model(ns):
+    """dae: a new 784 -> 32 (relu) -> 784 (sigmoid) model with 50,992 weights."""
+    require(ns, *DEFINES["dae_model"])
+    dae = as_model(ns["dae"], "dae")
+    autoencoder = ns.get("autoencoder")
+    if isinstance(autoencoder, ModelInfo) and (dae.ident == autoencoder.ident or shares_layers(dae, autoencoder)):
+        raise Failed(
+            "dae is (or shares layers with) the regular autoencoder: training it would change the autoencoder too; "
+            "build a new model for the DAE, with layers of its own"
+        )
+    check_architecture(dae, "dae")
+    return f"dae has the lab's architecture ({PARAMS:,} weights)"
+
+
+def earlier_model(ns, name, task, width=INPUT_DIM):
+    """Return the model `name` from an earlier task, runnable on rows of 784 pixels, or raise Blocked naming that task."""
+    try:
+        model = as_model(prerequisite(ns, name, task), name)
+        run_model(model, np.random.default_rng(0).uniform(0, 1, (4, INPUT_DIM)), name, width)
+    except Failed as err:
+        raise Blocked(task, str(err)) from None
+    return model
+
+
+def own_pairs(ns):
+    """The student's own (clean, noisy) test images (else training images) when the lab's images cannot stand in.
+
+    None when the lab's reference images, with fresh noise of the student's kind, judge the DAE: the student's data
+    has the lab's scale and its noise is strong enough to learn from. Otherwise the DAE is judged on what it was
+    trained on: data of another scale (the data task's mistake), or noisy sets (nearly) equal to their clean sets
+    (the noisy_data task's: no noise, noise added before scaling, or added in place).
+    Raises Blocked when the student has no usable pair either: then nothing is left to judge the DAE on.
+    """
+    pairs = []
+    for clean_name, noisy_name in (("x_test", "x_test_noisy"), ("x_train", "x_train_noisy")):
+        clean, noisy = ns.get(clean_name), ns.get(noisy_name)
+        if not all(is_image_array(v) and v.ndim == 2 and v.shape[1] == INPUT_DIM for v in (clean, noisy)):
+            continue
+        if clean.shape == noisy.shape and np.isfinite(clean[:SAMPLE]).all() and np.isfinite(noisy[:SAMPLE]).all():
+            pairs.append((np.asarray(clean[:SAMPLE], "float64"), np.asarray(noisy[:SAMPLE], "float64")))
+    if scaled_like_the_lab(ns) and not (pairs and np.std(pairs[0][1] - pairs[0][0]) < 0.05):
+        return None
+    if not pairs:
+        task = "noisy_data" if scaled_like_the_lab(ns) else "data"
+        from checks import judge  # the package's API, which imports this module
+
+        result = judge(task, ns)
+        raise Blocked(task, result.message if result.status != "passed" else "its arrays cannot be read")
+    return pairs[0]
+
+
+def check_dae_training(ns):
+    """dae compiled with adam + BCE and trained noisy -> clean on the training set, validated; history is its History."""
+    dae = ns.get("dae")
+    if "history" not in ns:  # DEFINES["dae_training"]
+        if isinstance(dae, ModelInfo) and dae.steps > 0:
+            raise Failed("dae was trained but its History was not kept: keep what fit returns, as history")
+        raise NotAttempted("define history")
+    dae = earlier_model(ns, "dae", "dae_model")
+    check_compiled(dae, "dae")
+    check_fitted(dae, "dae", "on the noisy training images for the card's epochs and batch size")
+    history = ns["history"]
+    if not isinstance(history, HistoryInfo) or "loss" not in history.history:
+        raise Failed(
+            f"history should be the History that fit returns, got {type_name(history)}: keep what fit returns, "
+            "as history"
+        )
+    if history.model != dae.ident:
+        raise Failed("history comes from another model's training: keep the History of dae's own training")
+    own = own_pairs(ns)
+    if own is None:
+        factor, clipped = student_noise(ns)
+        clean, noisy = reference(ns, factor, clipped)
+        loss = dae_direction(dae, clean, noisy, factor, clipped, history)
+        validated_on_clean(ns, dae, history)
+        trained_on_test_set(ns, dae, factor, clipped)
+        # a non-sigmoid output is dae_model's mistake, and binary cross-entropy cannot train it well: no bar then
+        sigmoid = bool(dae.dense) and dae.dense[-1][1] == "sigmoid"
+        if sigmoid and loss > (MAX_BCE if lab_architecture(dae) else MAX_BCE_OTHER):
+            raise Suspect(under_trained(dae, history, loss))
+        done = f"dae is trained noisy -> clean (test BCE {loss:.3f})" + (
+            ""
+            if sigmoid
+            else f", a loss limited by its {dae.dense[-1][1] if dae.dense else 'missing'} output layer (the dae_model task's mistake)"
+        )
+    else:
+        clean, noisy = own
+        if clean.min() >= 0 and clean.max() <= 1 and np.std(noisy - clean) >= 0.05:
+            kind = helpers.noise_kind(clean, noisy)
+            factor, clipped = kind if kind is not None and kind[0] >= 0.05 else (NOISE_FACTOR, True)
+            dae_direction(dae, clean, np.clip(noisy, 0, 1) if clipped else noisy, factor, clipped, history, Failed)
+        done = "dae is trained (judged on your own arrays: the data or noise it learned from is not yet right)"
+    if "val_loss" not in history.history:
+        raise Failed(
+            "history has no val_loss: the card asks to validate on the noisy test images (inputs) and the clean "
+            "ones (targets) after each epoch, to see how the DAE does on images it never trained on"
+        )
+    return done
+
+
+def lab_architecture(model):
+    """Whether a model (ModelInfo) has the lab's architecture, 784 -> 32 (relu) -> 784 (sigmoid)."""
+    try:
+        check_architecture(model, "model")
+    except Failed:
+        return False
+    return True
+
+
+def check_predictions(ns):
+    """x_test_denoised: the trained dae's output for x_test_noisy (whatever x_test_noisy holds)."""
+    require(ns, *DEFINES["predictions"])
+    dae = earlier_model(ns, "dae", "dae_model")
+    x_test_noisy = earlier_images(ns, "x_test_noisy", "noisy_data")
+    denoised = as_array(ns["x_test_denoised"], "x_test_denoised")
+    got = (denoised[:SAMPLE] if denoised.ndim else denoised).astype("float64")  # a scalar has no rows
+    if denoised.shape == x_test_noisy.shape and same_rows(got, run_model(dae, sample_rows(x_test_noisy), "dae")):
+        return "x_test_denoised is dae's output for x_test_noisy"
+    for name in ("x_train_noisy", "x_train"):
+        x = ns.get(name)
+        if (
+            usable_rows(x)
+            and got.shape == sample_rows(x).shape
+            and same_rows(got, run_model(dae, sample_rows(x), "dae"))
+        ):
+            raise Failed(
+                f"x_test_denoised was predicted from the training images ({name}): the DAE is judged on what it "
+                "makes of noisy test images it never trained on, x_test_noisy"
+            )
+    if denoised.shape != x_test_noisy.shape:
+        raise Failed(
+            f"x_test_denoised has shape {denoised.shape}, expected {x_test_noisy.shape}: one denoised row for each "
+            "noisy test image"
+        )
+    if same_rows(got, sample_rows(x_test_noisy).astype("float64"), atol=1e-6):
+        raise Failed("x_test_denoised is the noisy input itself: it must be what dae outputs for the noisy test images")
+    x_test = ns.get("x_test")
+    sources = [("x_test_noisy", x_test_noisy)]
+    if usable_rows(x_test):
+        if same_rows(got, run_model(dae, sample_rows(x_test), "dae")):
+            raise Failed(
+                "x_test_denoised was predicted from the clean x_test: a denoiser is shown noisy images, so "
+                "predict from the noisy test images"
+            )
+        sources.append(("x_test", x_test))
+    autoencoder = ns.get("autoencoder")
+    if isinstance(autoencoder, ModelInfo):
+        for source, x in sources:
+            try:
+                made_by_autoencoder = same_rows(got, run_model(autoencoder, sample_rows(x), "autoencoder"))
+            except Failed:
+                break
+            if made_by_autoencoder:
+                raise Failed(
+                    f"x_test_denoised was made by the regular autoencoder from {source}: the denoising "
+                    "autoencoder, dae, makes these predictions"
+                )
+    raise Failed(
+        "x_test_denoised is not dae's output for x_test_noisy: run its cell again after training (predictions made "
+        "before the last training are stale)"
+    )
+
+
+def usable_rows(value):
+    """Whether value is a numpy array of rows of 784 numbers, which a model can run on."""
+    return is_image_array(value) and value.ndim == 2 and value.shape[1] == INPUT_DIM
+
+
+def check_view_results(ns):
+    """fig_clean shows clean test images; fig_results shows the same images noisy, denoised and clean, in that order."""
+    require(ns, *DEFINES["view_results"])
+    names = ["x_test", "x_test_noisy", "x_test_denoised", "x_train", "x_train_noisy", "reconstructions"]
+    earlier_images(ns, "x_test", "data")
+    clean_sources = row_sources(ns["fig_clean"], "fig_clean", ns, names)
+    if any("x_test" not in arrays for arrays, _ in clean_sources):
+        raise Failed(
+            f"fig_clean shows {', '.join(shown(clean_sources))}: it should show clean test images (x_test), the "
+            "ones the DAE will be asked to restore"
+        )
+    earlier_images(ns, "x_test_noisy", "noisy_data")
+    earlier_images(ns, "x_test_denoised", "predictions")
+    sources = row_sources(ns["fig_results"], "fig_results", ns, names)
+    check_rows(
+        sources,
+        "fig_results",
+        ["x_test_noisy", "x_test_denoised", "x_test"],
+        "so that each column reads: what the DAE was given, what it made of it, what it should have made",
+    )
+    return "both figures show the right arrays"
+
+
+def check_loss_curve(ns):
+    """fig_loss: the DAE's training and validation loss per epoch, from history."""
+    require(ns, *DEFINES["loss_curve"])
+    history = prerequisite(ns, "history", "dae_training")
+    fig = ns["fig_loss"]
+    if not isinstance(fig, FigureInfo):
+        raise Failed(f"fig_loss should be a matplotlib Figure, got {type_name(fig)}: helpers.plot_history returns one")
+    losses = history.history if isinstance(history, HistoryInfo) else None
+    if not losses or "loss" not in losses:
+        raise Blocked("dae_training", "history is not the History of dae's training")
+    curves = fig.lines
+
+    def shows(values):
+        """Whether one of the figure's lines plots these values."""
+        values = np.asarray(values, dtype="float64")
+        return any(curve.shape == values.shape and np.allclose(curve, values) for curve in curves)
+
+    for key, curve in (("loss", "training"), ("val_loss", "validation")):
+        if key in losses and not shows(losses[key]):
+            other = ns.get("ae_history")
+            if isinstance(other, HistoryInfo) and key in other.history and shows(other.history[key]):
+                raise Failed(
+                    "fig_loss shows the regular autoencoder's losses (ae_history): the card asks for the DAE's, "
+                    "from history"
+                )
+            epochs = len(losses[key])
+            if sum(np.asarray(line).shape == (epochs,) for line in curves) >= 2:  # a loss figure, other numbers
+                raise Failed(
+                    f"fig_loss's lines are not history's {curve} loss (history.history[{key!r}]): it was drawn "
+                    "from an earlier training, or from other numbers; run its cell again after dae's last training"
+                )
+            raise Failed(
+                f"fig_loss has no {curve} curve (history.history[{key!r}]): the card asks for both the training "
+                "and the validation loss per epoch, so you can see whether the DAE does as well on images it "
+                "never trained on"
+            )
+    return "fig_loss shows the DAE's losses"
+
+
+CHECKS = {
+    "data": check_data,
+    "regular_autoencoder": check_regular_autoencoder,
+    "reconstructions": check_reconstructions,
+    "noisy_data": check_noisy_data,
+    "dae_model": check_dae_model,
+    "dae_training": check_dae_training,
+    "predictions": check_predictions,
+    "view_results": check_view_results,
+    "loss_curve": check_loss_curve,
+}
+
+
+TASKS = tuple(CHECKS)

@@ -1,0 +1,186 @@
+"""Reading the student's variables: require them, read arrays and models, sample rows, run a model, make reference images."""
+
+import functools
+
+import helpers  # first: it imports Keras without the backend's start-up chatter
+from helpers import INPUT_DIM, NOISE_FACTOR  # the lab's numbers, defined in helpers
+
+import keras
+import numpy as np
+
+from checks.snapshots import ModelInfo, type_name
+from checks.verdicts import Blocked, Failed, NotAttempted
+
+SAMPLE = 300  # test images a check runs a model on: stable statistics, a few milliseconds on a CPU
+
+
+REFERENCE_SEED = 20240  # the fresh noise models are judged on (not the lab's SEED, so not the student's noise)
+
+
+def require(ns, *names):
+    """Raise NotAttempted naming the task's variables that are not defined yet."""
+    missing = [name for name in names if name not in ns]
+    if missing:
+        names = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+        raise NotAttempted(f"define {names}")
+
+
+def prerequisite(ns, name, task):
+    """Return variable `name` from an earlier task, or raise Blocked saying which task to finish first."""
+    if name not in ns:
+        raise Blocked(task, f"{name} is not defined (run its cell)")
+    return ns[name]
+
+
+def is_image_array(value):
+    """Whether value is a non-empty numpy array of images (integers or floats), such as train_images."""
+    return isinstance(value, np.ndarray) and value.ndim >= 2 and len(value) > 0 and value.dtype.kind in "fiu"
+
+
+def as_array(value, name):
+    """Return value as a numpy array of real numbers, or raise Failed saying what it is instead."""
+    if value is None:
+        raise Failed(f"{name} is None: assign it the array the task asks for")
+    try:
+        array = np.asarray(value)
+    except Exception:
+        raise Failed(f"{name} is a {type(value).__name__}, not an array of numbers") from None
+    if array.dtype.kind not in "fiu":
+        raise Failed(f"{name} should be an array of numbers, got a {type(value).__name__} of dtype {array.dtype}")
+    return array
+
+
+def pixel_rows(value, name):
+    """Return value as a 2-D float array of flattened images with pixels in [0, 1], or raise Failed."""
+    x = as_array(value, name)
+    if x.ndim != 2:
+        raise Failed(
+            f"{name} has shape {x.shape}: a Dense layer reads each image as one flat row, so flatten each "
+            f"28x28 image to one row of {INPUT_DIM} values"
+        )
+    if x.shape[1] != INPUT_DIM or len(x) == 0:
+        raise Failed(f"{name} has shape {x.shape}: it should hold rows of {INPUT_DIM} pixels (28x28 images flattened)")
+    if x.dtype.kind != "f":
+        raise Failed(
+            f"{name} holds integers ({x.dtype}), pixel values 0-255: the sigmoid output and binary cross-entropy "
+            "work on pixels in [0, 1], so scale them to floats in [0, 1] by dividing by 255"
+        )
+    if not np.isfinite(x).all():
+        raise Failed(f"{name} contains NaN or infinite values: rebuild it from the images")
+    low, high = float(x.min()), float(x.max())
+    if high > 50:  # 0-255 values: unscaled images
+        raise Failed(
+            f"{name}'s pixels go up to {high:g}: the sigmoid output and binary cross-entropy work on pixels in "
+            "[0, 1], so scale them to [0, 1] by dividing by 255"
+        )
+    if high > 1 or low < 0:  # neither 0-255 nor [0, 1]: a slip in the scaling, or noise added to the set itself
+        raise Failed(
+            f"{name}'s pixels run from {low:g} to {high:g}, outside [0, 1]: either the scaling to [0, 1] slipped, "
+            f"or noise was added to {name} itself, in place (+=), which changes the clean set too; run the data "
+            "cell again, and make each noisy set a new array (see the `noisy_data` card)"
+        )
+    return x
+
+
+def earlier_rows(ns, name, task):
+    """Return the pixel rows `name` made by an earlier task, validated, or raise Blocked naming that task."""
+    value = prerequisite(ns, name, task)
+    try:
+        return pixel_rows(value, name)
+    except Failed as err:
+        raise Blocked(task, str(err)) from None
+
+
+def earlier_images(ns, name, task):
+    """Return `name` from an earlier task as rows of 784 finite numbers (any range), or raise Blocked naming that task."""
+    value = prerequisite(ns, name, task)
+    try:
+        x = as_array(value, name)
+    except Failed as err:
+        raise Blocked(task, str(err)) from None
+    if x.ndim != 2 or x.shape[1] != INPUT_DIM or len(x) == 0:
+        raise Blocked(task, f"{name} has shape {x.shape}: it should hold rows of {INPUT_DIM} pixels")
+    if not np.isfinite(x).all():
+        raise Blocked(task, f"{name} contains NaN or infinite values")
+    return x
+
+
+def as_model(value, name):
+    """Return value if it is a Keras model (a ModelInfo in the snapshot), else raise Failed."""
+    if not isinstance(value, ModelInfo):
+        raise Failed(
+            f"{name} should be a Keras model, got {type_name(value)}: build it from keras layers into a keras.Model"
+        )
+    return value
+
+
+def run_model(model, x, name, width=INPUT_DIM):
+    """Return the model's output for x as numpy (its Dense layers rebuilt), checking one row of `width` finite values per image."""
+    if model.unsupported:
+        raise Failed(
+            f"{name} has a {model.unsupported[0]} layer, which the lab's checks cannot run: the lab's autoencoders "
+            "are built from Dense layers only"
+        )
+    rebuilt = model.rebuilt()
+    if rebuilt is None or rebuilt.input_shape[-1] != INPUT_DIM or model.input_shape not in (None, (INPUT_DIM,)):
+        raise Failed(
+            f"{name} cannot take rows of {INPUT_DIM} pixels: its input must take one flat row of {INPUT_DIM} values "
+            "per image, and each Dense layer the output of the one before"
+        )
+    out = np.asarray(
+        keras.ops.convert_to_numpy(rebuilt(np.asarray(x, dtype="float32"), training=False)), dtype="float64"
+    )
+    if out.shape != (len(x), width):
+        raise Failed(f"{name} turns {len(x)} images into an output of shape {out.shape}; expected ({len(x)}, {width})")
+    if not np.isfinite(out).all():
+        raise Failed(f"{name} outputs NaN or infinite values: build it again and train it again")
+    return out
+
+
+def same_rows(a, b, atol=1e-3):
+    """Whether two arrays have the same shape and values (up to float rounding, relative for large values)."""
+    return a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=1e-5))
+
+
+def sample_rows(x):
+    """The first SAMPLE rows as float32."""
+    return np.asarray(x[:SAMPLE], dtype="float32")
+
+
+@functools.lru_cache(maxsize=4)
+def reference_images(dataset, factor=NOISE_FACTOR, clipped=True):
+    """(clean, noisy): the dataset's first SAMPLE test images, loaded here, with fresh noise (REFERENCE_SEED)."""
+    (_, _), (test_images, _) = helpers.load_dataset(dataset)
+    clean = helpers.prepare_images(test_images[:SAMPLE])
+    noisy = helpers.add_noise(clean, factor, np.random.default_rng(REFERENCE_SEED), clip=clipped)
+    for images in (clean, noisy):
+        images.setflags(write=False)  # cached for every later judgement (a grader worker judges many submissions)
+    return clean, noisy
+
+
+def reference(ns, factor=NOISE_FACTOR, clipped=True):
+    """The images models are judged on, from the dataset the notebook chose (DATASET) or Fashion-MNIST."""
+    dataset = ns.get("DATASET")
+    return reference_images(dataset if dataset in helpers.KERAS_LOADERS else "fashion_mnist", factor, clipped)
+
+
+def student_noise(ns):
+    """(factor, clipped) of the Gaussian noise in the student's own noisy sets (factor to 0.05, within 0.1-1.0).
+
+    Read from x_test_noisy, else x_train_noisy; (NOISE_FACTOR, True) when neither is clean plus
+    Gaussian noise of factor 0.05 or more. A model is judged on fresh noise of the kind it was trained on, so a mistake in
+    the noise costs the noisy_data task only.
+    """
+    for clean_name, noisy_name in (("x_test", "x_test_noisy"), ("x_train", "x_train_noisy")):
+        try:
+            clean = pixel_rows(ns[clean_name], clean_name)[:SAMPLE].astype("float64")
+            noisy = as_array(ns[noisy_name], noisy_name).astype("float64")
+        except (KeyError, Failed):
+            continue
+        noisy = noisy[:SAMPLE] if noisy.ndim else noisy  # a scalar has no rows
+        if clean.shape != noisy.shape or not np.isfinite(noisy).all():
+            continue
+        kind = helpers.noise_kind(clean, noisy)
+        if kind is not None and kind[0] >= 0.05:  # weaker noise cannot show what a DAE learned
+            return float(np.clip(round(kind[0] * 20) / 20, 0.1, 1.0)), kind[1]
+    return NOISE_FACTOR, True
