@@ -8,7 +8,8 @@
 
 With `--against CHECKOUT` (another checkout of the lab, e.g. `git worktree add /tmp/before <commit>`), instead:
 each fixture graded by that checkout's grader and by this one, interleaved, median seconds and their ratio, to see
-what a change to the grader costs.
+what a change to the grader costs. With `--limits`: each fixture graded with the per-job limits (control groups,
+the job's own space) and without them, interleaved, in this checkout, with warm grader workers: what the limits cost.
 """
 
 import argparse
@@ -114,6 +115,27 @@ def against(baseline, paths, repeats):
         print(f"| {path.stem} | {there:.1f} | {here:.1f} | {here / there:.2f}x |", flush=True)
 
 
+def limits_cost(paths, tasks, repeats):
+    """Print each notebook's grading time with the per-job limits and without them, interleaved, and the ratio."""
+    from grading import run, sandbox
+
+    print("| notebook | without the limits (s) | with them (s) | with / without |\n| --- | ---: | ---: | ---: |")
+    with sandbox.leased_slot(0) as slot:
+        box = run.local_sandbox(slot + 1)
+        boxes = {"with": box, "without": box._replace(hierarchy=None, space=False)}
+        for path in paths:
+            times = {"with": [], "without": []}
+            for repeat in range(repeats + 1):  # the first round starts each setting's grader worker: not counted
+                for name, used in boxes.items():
+                    settings = {"sandbox": used, "timeout": 600, "lab_dir": ROOT, "limits": sandbox.Limits()}
+                    start = time.perf_counter()
+                    run.grade_one(path.stem, path.read_bytes(), tasks, settings, slot)
+                    if repeat:
+                        times[name].append(time.perf_counter() - start)
+            without, used = (statistics.median(times[k]) for k in ("without", "with"))
+            print(f"| {path.stem} | {without:.1f} | {used:.1f} | {used / without:.2f}x |", flush=True)
+
+
 def main():
     """Run both measurements and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -121,6 +143,7 @@ def main():
     parser.add_argument(
         "--against", type=Path, help="another checkout of the lab: compare its grading time with this one's"
     )
+    parser.add_argument("--limits", action="store_true", help="compare grading with the per-job limits and without")
     args = parser.parse_args()
     import checks
 
@@ -128,6 +151,8 @@ def main():
     paths = fixtures(folder)
     if args.against:
         return against(args.against.resolve(), paths, args.repeats)
+    if args.limits:
+        return limits_cost(paths, checks.TASKS, args.repeats)
     print("| notebook | plain run (s) | graded (s) | overhead |\n| --- | ---: | ---: | ---: |")
     for path in paths:
         plain = statistics.median(time_plain(path) for _ in range(args.repeats))
