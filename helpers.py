@@ -1,8 +1,8 @@
 """The lab's constants, input checks, data, noise, model and plotting helpers for the denoising-autoencoder lab.
 
-Each concept has its home in one section here, and checks.py and levelup.py call it: the lab's
+Each concept has its home in one section here, and the checks and levelup.py call it: the lab's
 constants, what a bad input raises (checking inputs), the noise (add_noise in numpy,
-ClippedGaussianNoise in Keras, and the statistics checks.py recognises it by), the loss
+ClippedGaussianNoise in Keras, and the statistics checks/noise.py recognises it by), the loss
 (mean_bce) and the plots (each takes an optional axis and returns its Figure).
 
 Nothing here runs on import. Randomness comes only from the seed or numpy
@@ -293,9 +293,9 @@ def prepare_images(images):
 
 # ---------------------------------------------------------------- noise
 # The lab's noise, x + NOISE_FACTOR * N(0, 1) clipped to [0, 1], in one place: drawn in numpy
-# (add_noise) and in Keras (ClippedGaussianNoise), and the statistics checks.py recognises it by
+# (add_noise) and in Keras (ClippedGaussianNoise), and the statistics checks/noise.py recognises it by
 # (fitted_noise, noise_kind, normal_shape). To change the noise, change all three here; the
-# thresholds below were measured for this Gaussian noise, and checks.noise_mistake's hints name it.
+# thresholds below were measured for this Gaussian noise, and checks/noise.py's hints (noise_mistake) name it.
 
 
 def add_noise(images, noise_factor=NOISE_FACTOR, rng=None, draw_dtype="float64", clip=True):
@@ -462,7 +462,7 @@ def train_autoencoder(
 def mean_bce(targets, predictions):
     """Mean binary cross-entropy of predicted against target pixels, as Keras computes it (predictions clipped to [1e-7, 1 - 1e-7]).
 
-    In numpy, in the predictions' precision: float32 gives Keras's own number, float64 (as checks.py passes) a more exact one.
+    In numpy, in the predictions' precision: float32 gives Keras's own number, float64 (as the checks pass) a more exact one.
     """
     epsilon = keras.config.epsilon()
     targets, p = np.asarray(targets), np.clip(np.asarray(predictions), epsilon, 1 - epsilon)

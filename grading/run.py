@@ -115,10 +115,11 @@ def ensure_writable(folder):
 
 
 def load_tasks(lab_dir=LAB_DIR):
-    """Return checks.TASKS from the lab's checks.py."""
-    if not (Path(lab_dir) / "checks.py").is_file():
+    """Return checks.TASKS from the lab's checks package."""
+    if not (Path(lab_dir) / "checks" / "__init__.py").is_file():
         raise UsageError(
-            f"{Path(lab_dir) / 'checks.py'} is missing: the grader needs the lab's checks.py beside helpers.py."
+            f"{Path(lab_dir) / 'checks' / '__init__.py'} is missing: the grader needs the lab's checks package "
+            "(the folder checks/) beside helpers.py."
         )
     import checks
 

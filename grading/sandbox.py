@@ -34,7 +34,7 @@ from grading import cgroups
 USER_PREFIX = "dae-sandbox-"
 MAX_SLOTS = 64  # sandbox users per machine (dae-sandbox-0 ...)
 MACHINE_SLOT_LOCKS = Path("/run/dae-grader-slots")  # root's: every grader on the machine leases its slots there
-LAB_FILES = ("helpers.py", "checks.py", "levelup.py", "grading")  # what a kernel may import from the lab, read-only
+LAB_FILES = ("helpers.py", "checks", "levelup.py", "grading")  # what a kernel may import from the lab, read-only
 
 
 FULL_BYTES = 2**20  # a job's space with less free than this is full (a failed write leaves less than a page)

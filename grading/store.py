@@ -8,8 +8,8 @@ from pathlib import Path
 from grading.report import Row
 
 STORE_DIR = ".grades"  # inside the tables' folder; hidden, so never taken for a submission
-GRADER_FILES = (
-    "checks.py",
+GRADER_FILES = (  # a folder stands for its .py files
+    "checks",
     "helpers.py",
     "grading/execute.py",
     "grading/export.py",
@@ -22,7 +22,9 @@ def fingerprint(lab_dir, tasks, timeout, sandboxed):
     """A hash of what decides a grade besides the notebook: the checks, the grader, the time limit, the sandbox."""
     digest = hashlib.sha256(json.dumps([list(tasks), timeout, sandboxed]).encode())
     for name in GRADER_FILES:
-        digest.update((Path(lab_dir) / name).read_bytes())
+        path = Path(lab_dir) / name
+        for file in sorted(path.glob("*.py")) if path.is_dir() else [path]:
+            digest.update(f"{file.relative_to(lab_dir)}\0".encode() + file.read_bytes())
     return digest.hexdigest()
 
 

@@ -75,7 +75,7 @@ def hostile_run(tmp_path_factory):
     subs = tmp_path_factory.mktemp("hostile")
     hostile_class(subs, HOSTILE)
     out = tmp_path_factory.mktemp("hostile-tables")
-    lab = {p: p.read_bytes() for p in [ROOT / "checks.py", ROOT / "helpers.py", *ROOT.glob("grading/*.py")]}
+    lab = {p: p.read_bytes() for p in [*ROOT.glob("checks/*.py"), ROOT / "helpers.py", *ROOT.glob("grading/*.py")]}
     before = snapshot(subs), snapshot(out)
     status = grade.main([str(subs), "--jobs", "2", "--timeout", "300", "--out", str(out)])
     after = snapshot(subs), {p: v for p, v in snapshot(out).items() if p.parent == out / ".grades"}
