@@ -53,13 +53,19 @@ def time_plain(path):
     return time.perf_counter() - start
 
 
-def time_graded(path, tasks):
-    """Seconds to grade the notebook as the grader does (sandbox, exports, judging)."""
+def time_graded(path, tasks, limits=True):
+    """Seconds to grade the notebook as the grader does (sandbox, exports, judging); limits=False: without the
+    per-job limits (control groups, the job's own space)."""
     from grading import run, sandbox
 
     with sandbox.leased_slot(0) as slot:  # a sandbox user no other grader on this machine uses meanwhile
         box = run.local_sandbox(slot + 1)
-        settings = {"sandbox": box, "timeout": 600, "lab_dir": ROOT, "limits": sandbox.Limits()}
+        settings = {
+            "sandbox": box if limits else box._replace(hierarchy=None, space=False),
+            "timeout": 600,
+            "lab_dir": ROOT,
+            "limits": sandbox.Limits(),
+        }
         start = time.perf_counter()
         run.grade_one(path.stem, path.read_bytes(), tasks, settings, slot)
         return time.perf_counter() - start
@@ -76,7 +82,7 @@ def throughput(folder, jobs):
 
 
 CHILD = """
-import contextlib, sys, time
+import sys, time
 from pathlib import Path
 lab, path = Path(sys.argv[1]), Path(sys.argv[2])
 sys.path[:0] = [str(lab), str(lab / "tools")]
@@ -117,23 +123,16 @@ def against(baseline, paths, repeats):
 
 def limits_cost(paths, tasks, repeats):
     """Print each notebook's grading time with the per-job limits and without them, interleaved, and the ratio."""
-    from grading import run, sandbox
-
     print("| notebook | without the limits (s) | with them (s) | with / without |\n| --- | ---: | ---: | ---: |")
-    with sandbox.leased_slot(0) as slot:
-        box = run.local_sandbox(slot + 1)
-        boxes = {"with": box, "without": box._replace(hierarchy=None, space=False)}
-        for path in paths:
-            times = {"with": [], "without": []}
-            for repeat in range(repeats + 1):  # the first round starts each setting's grader worker: not counted
-                for name, used in boxes.items():
-                    settings = {"sandbox": used, "timeout": 600, "lab_dir": ROOT, "limits": sandbox.Limits()}
-                    start = time.perf_counter()
-                    run.grade_one(path.stem, path.read_bytes(), tasks, settings, slot)
-                    if repeat:
-                        times[name].append(time.perf_counter() - start)
-            without, used = (statistics.median(times[k]) for k in ("without", "with"))
-            print(f"| {path.stem} | {without:.1f} | {used:.1f} | {used / without:.2f}x |", flush=True)
+    for path in paths:
+        times = {"with": [], "without": []}
+        for repeat in range(repeats + 1):  # the first round starts each setting's grader worker: not counted
+            for name in times:
+                seconds = time_graded(path, tasks, limits=name == "with")
+                if repeat:
+                    times[name].append(seconds)
+        without, used = (statistics.median(times[k]) for k in ("without", "with"))
+        print(f"| {path.stem} | {without:.1f} | {used:.1f} | {used / without:.2f}x |", flush=True)
 
 
 def main():
