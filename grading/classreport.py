@@ -4,7 +4,7 @@ report.html (its figures embedded as PNG, no scripts, no external files).
 For each task, how many submissions got each verdict (a stacked bar chart, as Gradescope's per-question statistics
 and nbgrader's formgrader show per-question scores); the hints most submissions saw, grouped by hint whatever numbers
 it quotes (a range shows what they were); the distribution of totals; and the submissions that could not be graded.
-Hints and notes are untrusted text (report.py's code spans in markdown, escaped in HTML).
+Hints and notes are untrusted text (made safe by Row.clean, then report.py's code spans in markdown, escaped in HTML).
 """
 
 import base64
@@ -181,6 +181,7 @@ def png_data(figure):
 
 def to_summary_markdown(rows, tasks):
     """summary.md: the class report as markdown tables."""
+    rows = [row.clean() for row in rows]
     counts = verdict_counts(rows, tasks)
     shown = shown_verdicts(counts)
     lines = ["# Class report", "", headline(rows, tasks), "", "## Verdicts per task", ""]
@@ -206,6 +207,7 @@ def to_summary_markdown(rows, tasks):
 
 def to_report_html(rows, tasks):
     """report.html: the class report as one self-contained page (figures embedded, no scripts, no other files)."""
+    rows = [row.clean() for row in rows]
     esc = html.escape
     counts = verdict_counts(rows, tasks)
     shown = shown_verdicts(counts)

@@ -5,14 +5,17 @@ submission's own cells and `grading.export.save`; every verdict is decided in th
 `checks.judge` from the exported data, read by `grading.export.load`.
 """
 
+import ast
 import functools
+import io
 import math
 import os
 import re
 import shutil
 import subprocess
+import textwrap
 import time
-import warnings
+import tokenize
 
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
@@ -20,8 +23,7 @@ from jupyter_core.utils import run_sync
 from grading import cgroups, export, sandbox
 from grading.report import ERROR, NOT_GRADED, TIMED_OUT
 
-CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\w+)["']""")
-ONLY_CHECKS = re.compile(r"""\s*((\w+\.)?check\(\s*["']\w+["']\s*\)\s*;?\s*)+""")  # a cell that just calls check
+TASK_NAME = re.compile(r"\w+")  # what a check call's task may be (checked whole, on one string: no backtracking)
 MAX_DETAIL_CHARS = 4000  # of a cell's traceback kept for the student's feedback
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 OUT_OF_SPACE = ("No space left on device", "Disk quota exceeded", "Not enough free space")  # ENOSPC, EDQUOT, numpy
@@ -108,17 +110,20 @@ def plan_cells(cells, tasks):
     judgement; tasks whose check call was deleted are judged after every cell. A cell that does
     nothing but call check is left out: the grader's judgement replaces it.
     """
-    boundaries = {}
+    boundaries, only = {}, set()
     for index, cell in enumerate(cells):
         if cell.cell_type == "code":
-            for task in CHECK_CALL.findall(cell.source):
+            called, only_calls = check_calls(cell.source)
+            for task in called:
                 if task in tasks:
                     boundaries.setdefault(task, index)  # a task's first check call ends it
+            if only_calls:
+                only.add(index)
     unbounded = [task for task in tasks if task not in boundaries]
     last = len(cells) - 1 if unbounded else max(boundaries.values())
     plan = []
     for index, cell in enumerate(cells[: last + 1]):
-        if not (index in boundaries.values() and ONLY_CHECKS.fullmatch(cell.source)):
+        if not (index in boundaries.values() and index in only):
             plan.append((cell, None))
         ending = [task for task in tasks if boundaries.get(task) == index]
         if ending:
@@ -126,6 +131,61 @@ def plan_cells(cells, tasks):
     if unbounded:
         plan.append((None, unbounded))
     return plan, unbounded
+
+
+def check_calls(source):
+    """([the tasks of the cell's check("task") and x.check("task") calls, in order], whether the cell does nothing
+    else). Read with Python's own parser (linear in the cell: no backtracking on student text); a cell that is not
+    Python (an IPython magic, a syntax error) is a normal cell whose calls its tokens show."""
+    try:
+        tree = ast.parse(textwrap.dedent(source))  # IPython, too, runs a cell indented as a whole
+    except Exception:  # SyntaxError, ValueError (a NUL), RecursionError and MemoryError (deep nesting)
+        return check_calls_in_tokens(source), False
+    calls = sorted(
+        (node.lineno, node.col_offset, task) for node in ast.walk(tree) for task in [check_task(node)] if task
+    )
+    only = bool(tree.body) and all(
+        isinstance(stmt, ast.Expr) and check_task(stmt.value) and len(stmt.value.args) == 1 and not stmt.value.keywords
+        for stmt in tree.body
+    )
+    return [task for *_, task in calls], only
+
+
+def check_task(node):
+    """The task of a check("task") or name.check("task") call node, else None."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func, first = node.func, node.args[0]
+    named = (isinstance(func, ast.Name) and func.id == "check") or (
+        isinstance(func, ast.Attribute) and func.attr == "check" and isinstance(func.value, ast.Name)
+    )
+    literal = isinstance(first, ast.Constant) and isinstance(first.value, str) and TASK_NAME.fullmatch(first.value)
+    return first.value if named and literal else None
+
+
+def check_calls_in_tokens(source):
+    """The tasks of the check("task") calls among the tokens of a cell that is not Python (up to where its tokens
+    stop making sense)."""
+    found, window = [], []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT):
+                continue
+            window = [*window[-2:], token]
+            if (
+                len(window) == 3
+                and [t.string for t in window[:2]] == ["check", "("]
+                and window[2].type == tokenize.STRING
+            ):
+                try:
+                    value = ast.literal_eval(window[2].string)
+                except Exception:
+                    continue
+                if isinstance(value, str) and TASK_NAME.fullmatch(value):
+                    found.append(value)
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return found
 
 
 def export_cell(names, folder):
@@ -178,19 +238,15 @@ def detail(err, number):
     return f"Cell {number} raised {err.ename}:\n{text}"
 
 
-def run(notebook, tasks, job):
-    """Run the notebook in job's sandboxed kernel, judging each task after its check call.
+def run(nb, tasks, job):
+    """Run the notebook (as admit.parse read it) in job's sandboxed kernel, judging each task after its check call.
 
     Returns ({task: [status, message]}, the notebook's own error text or "").
     """
-    import nbformat
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     from run_notebook import notebook_client
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        nb = nbformat.read(notebook, as_version=4)
     numbers = {id(cell): number for number, cell in enumerate(nb.cells, 1)}  # the notebook's own cell numbers
     plan, unbounded = plan_cells(nb.cells, tasks)
     steps = [
@@ -201,6 +257,8 @@ def run(notebook, tasks, job):
     km = SandboxKernelManager(job)
     client = notebook_client(nb, job.work, job.timeout, km=km, allow_errors=False, startup_timeout=180)
     client.output = drop_output  # verdicts never read outputs: a flood of prints must not fill this process's memory
+    client.handle_comm_msg = drop_comm_msg  # nor comm (widget) messages: nbclient would keep their state and buffers
+    client.store_widget_state = False
     deadline = time.monotonic() + job.timeout
     results, failure, error_text, rescued = {}, None, "", []
 
@@ -264,6 +322,11 @@ def run(notebook, tasks, job):
 
 def drop_output(outs, msg, display_id, cell_index):
     """nbclient's output hook, keeping nothing."""
+    return None
+
+
+def drop_comm_msg(outs, msg, cell_index):
+    """nbclient's comm message handler, keeping nothing (no widget state, buffers or comm objects)."""
     return None
 
 

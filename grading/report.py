@@ -1,7 +1,9 @@
 """Reporting: one vocabulary of verdicts, one Row per submission, the class tables and each student's feedback.
 
 Whatever a submission controls (its error messages, the values a hint quotes, its file's name, the notes about it)
-is untrusted text: in markdown it goes in a code span or a fenced block whose backtick run is longer than any inside
+is untrusted text. Every Row is made of safe text (text.safe: capped, control characters escaped) when it is built
+from data (Row.from_json: what a worker returned, what the store kept) and again before it is written; then in CSV no
+cell can start a formula (text.csv_cell); in markdown it goes in a code span or a fenced block whose backtick run is longer than any inside
 it (CommonMark), so none of it is read as a heading, a link, an image or HTML; in HTML it is escaped.
 """
 
@@ -10,6 +12,8 @@ import html
 import io
 import re
 from typing import NamedTuple
+
+from grading.text import ERROR_CHARS, MESSAGE_CHARS, NAME_CHARS, csv_cell, safe
 
 PASSED, FAILED, NOT_ATTEMPTED, BLOCKED = (
     "passed",
@@ -53,8 +57,18 @@ class Row(NamedTuple):
 
     @classmethod
     def from_json(cls, data):
-        """A row from to_json's data."""
-        return cls(data["name"], {k: tuple(v) for k, v in data["results"].items()}, data["note"], data["error"])
+        """A row from to_json's data, its text made safe."""
+        results = {str(k): (str(v[0]), str(v[1])) for k, v in data["results"].items()}
+        return cls(data["name"], results, data["note"], data["error"]).clean()
+
+    def clean(self):
+        """The row with every text in it capped and its control characters escaped (text.safe)."""
+        return Row(
+            safe(self.name, NAME_CHARS),
+            {task: (s if s in VERDICTS else ERROR, safe(m)) for task, (s, m) in self.results.items()},
+            safe(self.note),
+            safe(self.error, ERROR_CHARS, lines=True),
+        )
 
 
 def ungraded(name, tasks, note):
@@ -63,9 +77,8 @@ def ungraded(name, tasks, note):
 
 
 def one_line(text, limit=None):
-    """Text on one line without terminal colour codes, cut to limit characters when given."""
-    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(text)).split())
-    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+    """Text on one line, safe (text.safe), cut to limit characters when given."""
+    return safe(text, limit or MESSAGE_CHARS)
 
 
 def cell_text(status, message, limit=None, quote=None):
@@ -125,19 +138,19 @@ def table_cell(text):
 
 
 def to_csv(rows, tasks):
-    """The class table as CSV text, messages whole."""
-    header, body = table_rows(rows, tasks)
+    """The class table as CSV text, messages whole (as text.safe keeps them), no cell read as a formula."""
+    header, body = table_rows([row.clean() for row in rows], tasks)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(body)
+    writer.writerows([csv_cell(text) for text in line] for line in body)
     return buffer.getvalue()
 
 
 def to_markdown(rows, tasks, limit=MAX_CELL_CHARS):
     """The class table as a markdown table with padded columns (messages shortened, in code spans), readable as plain
     text too."""
-    header, body = table_rows(rows, tasks, limit, quote=code_span)
+    header, body = table_rows([row.clean() for row in rows], tasks, limit, quote=code_span)
     cells = [[table_cell(text) for text in line] for line in [header, *body]]
     widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
     lines = ["| " + " | ".join(text.ljust(width) for text, width in zip(line, widths)) + " |" for line in cells]
@@ -147,6 +160,7 @@ def to_markdown(rows, tasks, limit=MAX_CELL_CHARS):
 
 def feedback_markdown(row, tasks):
     """One student's feedback as markdown: each task's verdict and complete hint, and the notebook's own error."""
+    row = row.clean()
     lines = [f"# Feedback: {name_text(row.name)}", "", f"**{row.total} of {len(tasks)} tasks passed.**", ""]
     if row.note:
         lines += [f"Note: {code_span(row.note)}", ""]
@@ -159,6 +173,7 @@ def feedback_markdown(row, tasks):
 
 def feedback_html(row, tasks):
     """The same feedback as a self-contained HTML page (no scripts, no external files)."""
+    row = row.clean()
     esc = html.escape
     items = "".join(
         f"<tr><td>{esc(task)}</td><td class='{esc(row.results[task][0].replace(' ', '-'))}'>"

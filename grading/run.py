@@ -1,7 +1,6 @@
 """Grading a folder of submissions: find them, grade each new one in a worker process, keep each result
 as it finishes, and write the class table and every student's feedback."""
 
-import collections
 import contextlib
 import functools
 import json
@@ -16,75 +15,31 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 import zlib
 from pathlib import Path
 
-from grading import report, sandbox, worker
+from grading import admit, report, sandbox, worker
+from grading.admit import FEEDBACK_DIR, NotGradable, UsageError  # noqa: F401  (the grader's errors, named here too)
 from grading.report import Row, ungraded
-from grading.store import Store, fingerprint, key
+from grading.store import Store, fingerprint, key, locate, secret
+from grading.text import file_stem
 
 LAB_DIR = Path(__file__).resolve().parent.parent
 TABLE_STEM = "grades"
 REPORT_FILES = ("report.html", "summary.md")  # the class report, beside the tables
 TABLE_FILE = re.compile(rf"(.+-)?({TABLE_STEM}\.(csv|md)|report\.html|summary\.md)")  # what this grader wrote earlier
-FEEDBACK_DIR = "feedback"
 WORKER_MARGIN_S = 120  # kernel start and shutdown on top of the notebook's own time limit
 MAX_TRIES = 3  # a submission whose Dask worker dies this many times is "error: worker lost"
 WORKER_MEMORY = 12 * 2**30  # address space of one grader worker (the trusted side: judging loads TensorFlow)
 
 
-class UsageError(Exception):
-    """Bad input the user has to fix; the message says what and how."""
-
-
-class NotGradable(Exception):
-    """A submission that cannot be run at all (not a notebook, malformed JSON)."""
-
-
 # ---------------------------------------------------------------- finding submissions
 
 
-def find_notebooks(path):
-    """Return (notebooks, skipped files) under path: one file, or a folder searched recursively."""
-    path = Path(path)
-    if not path.exists():
-        raise UsageError(f"{path} does not exist: give a notebook (.ipynb) or a folder of notebooks.")
-    if path.is_file():
-        return [path], []
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not is_ignored(p.relative_to(path)))
-    notebooks = [p for p in files if p.suffix == ".ipynb"]
-    skipped = [p for p in files if p.suffix != ".ipynb"]
-    if not notebooks:
-        found = (
-            f"; it holds only {len(skipped)} other file(s): {', '.join(str(p.relative_to(path)) for p in skipped[:5])}"
-            if skipped
-            else " (it is empty)"
-        )
-        raise UsageError(
-            f"{path} holds no notebooks (*.ipynb){found}. Give the folder that holds the submitted notebooks."
-        )
-    return notebooks, skipped
-
-
 def is_ignored(relative):
-    """Hidden files and folders (.ipynb_checkpoints, .grades), __pycache__, feedback and the grader's own tables."""
-    hidden = any(part.startswith(".") or part == "__pycache__" for part in relative.parts)
-    return hidden or relative.parts[0] == FEEDBACK_DIR or TABLE_FILE.fullmatch(relative.name) is not None
-
-
-def name_submissions(notebooks, root):
-    """Name each notebook by its file stem, or by its path under root where stems repeat; return (names, warnings)."""
-    counts = collections.Counter(p.stem for p in notebooks)
-    names = [p.stem if counts[p.stem] == 1 else p.relative_to(root).with_suffix("").as_posix() for p in notebooks]
-    warnings_ = [
-        f"{count} submissions share the name {stem!r}: their rows are named by path ("
-        + ", ".join(n for n, p in zip(names, notebooks) if p.stem == stem)
-        + ")."
-        for stem, count in sorted(counts.items())
-        if count > 1
-    ]
-    return names, warnings_
+    """What the grader wrote beside the submissions before: the feedback folder and its tables (admit.find skips
+    hidden files and folders, .ipynb_checkpoints and .grades among them, and __pycache__ itself)."""
+    return relative.parts[0] == FEEDBACK_DIR or TABLE_FILE.fullmatch(relative.name) is not None
 
 
 def table_paths(path, out=None):
@@ -124,32 +79,6 @@ def load_tasks(lab_dir=LAB_DIR):
     import checks
 
     return tuple(checks.TASKS)
-
-
-def read_notebook(path):
-    """Parse path as a Jupyter notebook, or raise NotGradable saying why it is not one."""
-    import nbformat
-
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise NotGradable("not a notebook: the file is not UTF-8 text") from None
-    except OSError as err:
-        raise NotGradable(f"cannot read the file: {err.strerror or err}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise NotGradable(
-            f"not a notebook: malformed JSON ({err.msg} at line {err.lineno} column {err.colno})"
-        ) from None
-    if not isinstance(data, dict) or "nbformat" not in data:
-        raise NotGradable("not a notebook: valid JSON but not in Jupyter's notebook format (no 'nbformat' key)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return nbformat.reads(text, as_version=4)
-    except Exception as err:
-        raise NotGradable(f"not a notebook: {report.one_line(err)}") from None
 
 
 # ---------------------------------------------------------------- grading one submission (on a Dask worker)
@@ -296,12 +225,7 @@ def grade_one(name, notebook, tasks, settings, slot):
     """Grade one submission (the notebook's bytes) in a fresh job folder through a worker process; return its Row."""
     folder = Path(tempfile.mkdtemp(prefix="grade-"))  # private to the grader (0700): the kernel never sees it
     try:
-        path = folder / "submission.ipynb"
-        path.write_bytes(notebook)
-        try:
-            read_notebook(path)
-        except NotGradable as err:
-            return ungraded(name, tasks, str(err))
+        (folder / "submission.ipynb").write_bytes(notebook)  # parsed once, by the worker (admit.parse)
         box = settings["sandbox"]
         job = {
             "tasks": list(tasks),
@@ -323,7 +247,7 @@ def grade_one(name, notebook, tasks, settings, slot):
         if problem is None and outcome.is_file():
             data = json.loads(outcome.read_text(encoding="utf-8"))
             results = {task: tuple(value) for task, value in data["results"].items()}
-            return Row(name, results, sandbox.row_note(box), data["error"])
+            return Row(name, results, data.get("note") or sandbox.row_note(box), data["error"]).clean()
         return ungraded(name, tasks, f"the grader failed on this submission: {problem or 'no outcome written'}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -383,30 +307,27 @@ def grade(
     """Grade every notebook at path on Dask, write the tables and feedback; return (rows, tasks, csv path, markdown path)."""
     log = log or sys.stderr
     say = (lambda *args: None) if quiet else (lambda text: print(text, file=log, flush=True))
-    path = Path(path)
-    notebooks, skipped = find_notebooks(path)
-    root = path if path.is_dir() else path.parent
-    names, name_warnings = name_submissions(notebooks, root)
+    found = admit.find(path, is_ignored)
     csv_path, md_path = table_paths(path, out)
     ensure_writable(csv_path.parent)
     tasks = load_tasks(lab_dir)
-    if skipped:
-        print(
-            f"Skipped {len(skipped)} file(s) that are not notebooks: {', '.join(str(p.relative_to(root)) for p in skipped)}",
-            file=log,
-        )
-    for warning in name_warnings:
+    if found.skipped:
+        print(f"Skipped {len(found.skipped)} file(s) that are not notebooks: {', '.join(found.skipped)}", file=log)
+    for warning in admit.shared_names(found.submissions):
         print(f"Warning: {warning}", file=log)
     limits = limits or sandbox.Limits()
     if scheduler is None:
         for line in sandbox.describe(local_sandbox(jobs), limits):
             print(line, file=log)
-    store = Store(csv_path.parent)
+    store = open_store(found, csv_path.parent, log)
     grader = fingerprint(lab_dir, tasks, timeout, scheduler is not None or local_sandbox(jobs).complete)
-    keys = {name: key(nb, name, grader) for name, nb in zip(names, notebooks)}
-    rows = {name: store.get(keys[name]) for name in names} if not force else {}
-    todo = [(name, nb) for name, nb in zip(names, notebooks) if rows.get(name) is None]
-    kept = len(names) - len(todo)
+    admitted = [sub for sub in found.submissions if not sub.refused]
+    keys = {sub.name: key(sub.data, sub.name, grader) for sub in admitted}
+    rows = {sub.name: ungraded(sub.name, tasks, sub.refused) for sub in found.submissions if sub.refused}
+    if not force:
+        rows.update({sub.name: store.get(keys[sub.name]) for sub in admitted})
+    todo = [sub for sub in admitted if rows.get(sub.name) is None]
+    kept = len(admitted) - len(todo)
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"{jobs} at a time"
     print(
         f"Grading {len(todo)} notebook(s), {where}, {timeout:g} s each at most"
@@ -421,9 +342,9 @@ def grade(
             task = remote(grade_task)
             futures = {
                 client.submit(
-                    task, name, nb.read_bytes(), tasks, timeout, tuple(limits), key=f"grade-{keys[name]}", pure=False
-                ): name
-                for name, nb in todo
+                    task, sub.name, sub.data, tasks, timeout, tuple(limits), key=f"grade-{keys[sub.name]}", pure=False
+                ): sub.name
+                for sub in todo
             }
             progress = Progress(len(todo), say)
             try:
@@ -437,9 +358,21 @@ def grade(
             except KeyboardInterrupt:
                 client.cancel(list(futures))
                 raise
-    ordered = sorted(rows.values(), key=lambda row: row.name)
+    ordered = sorted((row.clean() for row in rows.values()), key=lambda row: row.name)
     write_reports(ordered, tasks, csv_path, md_path)
     return ordered, tasks, csv_path, md_path
+
+
+def open_store(found, tables, log):
+    """The class's results store (store.locate: never inside the submissions folder), saying on log that any
+    store-looking folder found among the submissions is ignored."""
+    folder = locate(found.root, tables)
+    for planted in found.stores:
+        print(
+            f"Ignoring {planted}/ in the submissions folder: results are kept where students cannot write ({folder}).",
+            file=log,
+        )
+    return Store(folder, secret())
 
 
 def dashboard(client):
@@ -519,5 +452,6 @@ def write_reports(rows, tasks, csv_path, md_path):
     write_atomic(summary_path, classreport.to_summary_markdown(rows, tasks).encode("utf-8"))
     feedback = csv_path.parent / FEEDBACK_DIR
     for row in rows:
-        write_atomic(feedback / f"{row.name}.md", report.feedback_markdown(row, tasks).encode("utf-8"))
-        write_atomic(feedback / f"{row.name}.html", report.feedback_html(row, tasks).encode("utf-8"))
+        stem = file_stem(row.name)  # a plain name as it is, any other a short slug and a hash: never a bad file name
+        write_atomic(feedback / f"{stem}.md", report.feedback_markdown(row, tasks).encode("utf-8"))
+        write_atomic(feedback / f"{stem}.html", report.feedback_html(row, tasks).encode("utf-8"))

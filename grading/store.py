@@ -1,13 +1,27 @@
 """The results store: each submission's Row saved atomically as it finishes, keyed by content hash,
-so that a run that was killed and started again grades only what is new or changed."""
+so that a run that was killed and started again grades only what is new or changed.
+
+The store is the grader's, never the class's: it lives where students cannot write (`locate`), and each entry carries
+an HMAC-SHA256 of its key and its row under a secret kept in the instructor's cache (`secret`), so an entry planted
+or edited by anyone without that secret does not verify and its submission is graded again.
+"""
 
 import hashlib
+import hmac
 import json
+import os
+import secrets
+import stat
 from pathlib import Path
 
+from grading.admit import STORE_DIR
 from grading.report import Row
 
-STORE_DIR = ".grades"  # inside the tables' folder; hidden, so never taken for a submission
+CACHE_DIR = (
+    "dae-lab"  # under $XDG_CACHE_HOME (or ~/.cache): the secret, and the stores of tables kept in the class's folder
+)
+SECRET_FILE = "store.key"
+MAX_ENTRY_BYTES = 2**20  # of one stored row (text.safe caps what a row holds far below this)
 GRADER_FILES = (  # a folder stands for its .py files
     "checks",
     "helpers.py",
@@ -28,30 +42,83 @@ def fingerprint(lab_dir, tasks, timeout, sandboxed):
     return digest.hexdigest()
 
 
-def key(notebook, name, grader):
-    """The store key of one submission: its name, its bytes and the grader's fingerprint."""
+def key(data, name, grader):
+    """The store key of one submission: its name, its bytes (as admitted) and the grader's fingerprint."""
     digest = hashlib.sha256(grader.encode())
-    digest.update(name.encode() + b"\0")
-    digest.update(Path(notebook).read_bytes())
+    digest.update(name.encode("utf-8", "surrogateescape") + b"\0")
+    digest.update(data)
     return digest.hexdigest()[:32]
 
 
-class Store:
-    """Rows saved one file each under folder/.grades/."""
+def cache_dir():
+    """The instructor's cache folder for this lab: $XDG_CACHE_HOME/dae-lab, else ~/.cache/dae-lab."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / CACHE_DIR
 
-    def __init__(self, folder):
-        self.folder = Path(folder) / STORE_DIR
+
+def locate(root, tables):
+    """Where the store of a class goes: tables/.grades when the tables are outside the submissions folder root (--out),
+    else the instructor's cache (dae-lab/grades/<a hash of root's resolved path>), never inside root."""
+    root, tables = Path(root).resolve(), Path(tables).resolve()
+    if not tables.is_relative_to(root):
+        return tables / STORE_DIR
+    return cache_dir() / "grades" / hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def secret(folder=None):
+    """The store's HMAC secret: 32 random bytes in folder/store.key (the cache folder), made on first use, 0600."""
+    path = Path(folder or cache_dir()) / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as file:
+            found = file.read(64)
+        if len(found) >= 32:
+            return found
+        os.unlink(path)  # empty or cut short (a crash while it was made): a new one; the old entries regrade
+        return secret(folder)
+    value = secrets.token_bytes(32)
+    with os.fdopen(fd, "wb") as file:
+        file.write(value)
+    return value
+
+
+def mac(secret_, key, data):
+    """The HMAC-SHA256 of an entry: its key and its row's data."""
+    message = key.encode() + b"\0" + json.dumps(data, sort_keys=True).encode("utf-8", "surrogateescape")
+    return hmac.new(secret_, message, hashlib.sha256).hexdigest()
+
+
+class Store:
+    """Rows saved one file each in folder, each with its HMAC under secret_."""
+
+    def __init__(self, folder, secret_):
+        self.folder, self.secret = Path(folder), secret_
 
     def get(self, key):
-        """The Row saved under key, or None."""
-        path = self.folder / f"{key}.json"
+        """The Row saved under key, or None (also when its HMAC does not verify: whoever wrote it lacked the secret)."""
         try:
-            return Row.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
+            fd = os.open(self.folder / f"{key}.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
             return None
+        try:
+            with os.fdopen(fd, "rb") as file:
+                if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                    return None
+                entry = json.loads(file.read(MAX_ENTRY_BYTES + 1))
+            if hmac.compare_digest(str(entry["mac"]), mac(self.secret, key, entry["row"])):
+                return Row.from_json(entry["row"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+        return None
 
     def put(self, key, row):
-        """Save row under key, atomically."""
+        """Save row under key with its HMAC, atomically."""
         from run_notebook import write_atomic
 
-        write_atomic(self.folder / f"{key}.json", json.dumps(row.to_json()).encode("utf-8"))
+        data = row.clean().to_json()
+        entry = {"row": data, "mac": mac(self.secret, key, data)}
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomic(self.folder / f"{key}.json", json.dumps(entry).encode("utf-8"))

@@ -9,7 +9,8 @@ import sys
 import traceback
 from pathlib import Path
 
-from grading import cgroups, execute, sandbox
+from grading import admit, cgroups, execute, sandbox
+from grading.report import NOT_GRADED
 
 MAX_JOBS = 20  # then a fresh process: whatever a judged model left in this one's memory goes with it
 
@@ -20,13 +21,19 @@ def work(folder):
 
     folder = Path(folder)
     job = json.loads((folder / "job.json").read_text(encoding="utf-8"))
+    try:  # the one parse of the submission, under this process's memory limit and the grader's time limit for it
+        nb = admit.parse((folder / "submission.ipynb").read_bytes())
+    except admit.NotGradable as err:
+        outcome = {"results": {task: [NOT_GRADED, ""] for task in job["tasks"]}, "error": "", "note": str(err)}
+        write_atomic(folder / "outcome.json", json.dumps(outcome).encode("utf-8"))
+        return
     hierarchy = job["hierarchy"] and cgroups.Hierarchy(job["hierarchy"][0], tuple(job["hierarchy"][1]))
     box = sandbox.Sandbox(
         tuple(tuple(ids) for ids in job["users"]), job["bwrap"], tuple(job["missing"]), hierarchy, job["space"]
     )
     limits = sandbox.Limits(*job["limits"])
     with execute.Job(folder, job["lab_dir"], box, job["slot"], limits, job["timeout"], job["group"]) as run:
-        results, error = execute.run(folder / "submission.ipynb", job["tasks"], run)
+        results, error = execute.run(nb, job["tasks"], run)
     write_atomic(folder / "outcome.json", json.dumps({"results": results, "error": error}).encode("utf-8"))
 
 
