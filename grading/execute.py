@@ -256,9 +256,7 @@ def run(nb, tasks, job):
     nb.cells = [cell for cell, _ in steps]  # nbclient writes each executed cell back into nb.cells
     km = SandboxKernelManager(job)
     client = notebook_client(nb, job.work, job.timeout, km=km, allow_errors=False, startup_timeout=180)
-    client.output = drop_output  # verdicts never read outputs: a flood of prints must not fill this process's memory
-    client.handle_comm_msg = drop_comm_msg  # nor comm (widget) messages: nbclient would keep their state and buffers
-    client.store_widget_state = False
+    keep_nothing(client)
     deadline = time.monotonic() + job.timeout
     results, failure, error_text, rescued = {}, None, "", []
 
@@ -318,6 +316,14 @@ def run(nb, tasks, job):
             results.pop(task, None)
     fallback = failure or [NOT_GRADED, "the check never ran"]
     return {task: results.get(task) or fallback for task in tasks}, error_text
+
+
+def keep_nothing(client):
+    """Have nbclient's client keep nothing the kernel sends: verdicts never read outputs, so a flood of prints, displays
+    or comm (widget) messages, whose state and buffers nbclient would keep, cannot fill this process's memory."""
+    client.output = drop_output
+    client.handle_comm_msg = drop_comm_msg
+    client.store_widget_state = False
 
 
 def drop_output(outs, msg, display_id, cell_index):

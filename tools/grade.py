@@ -10,8 +10,10 @@ as plain data, and the grader judges them outside the kernel with the same check
 (checks.judge). A cell that raises marks its task and every later one "error: ..."; a run past the
 time limit gets "timed out after S s". One point per passed task. The table is printed and written
 atomically as grades.csv (messages whole) and grades.md beside the submissions (or in --out), with
-feedback/NAME.md and .html for each student. Each result is kept in .grades/ as it finishes, so a run
-started again grades only new or changed notebooks (--force regrades all). Submissions are graded
+feedback/NAME.md and .html for each student. Each result is kept as it finishes, signed (HMAC) with a secret in
+~/.cache/dae-lab, in --out's .grades/, or without --out in ~/.cache/dae-lab/grades/ (never among the submissions,
+where a planted .grades/ is ignored), so a run started again grades only new or changed notebooks (--force regrades
+all). Only regular files are graded: a symbolic link, a FIFO or a file over 50 MiB gets a "not graded" row. Submissions are graded
 as Dask tasks: on a LocalCluster of --jobs worker processes, or on a running cluster (--scheduler) whose grading
 machines each run `grade.py --worker` (--jobs Dask workers there) and whose scheduler needs nothing of the lab.
 A class report (report.html, summary.md) goes beside the tables.
