@@ -20,6 +20,8 @@ ATTACK = (
     "\x1b[2J\x1b]0;title\x07\x1b]52;c;cm0gLXJmIH4=\x07\x1b]8;;http://evil/\x07link\x1b]8;;\x07\u202eevil\x9b\x7f\ud800"
 )
 
+KERNEL_ATTACK = ATTACK.replace("\ud800", "")  # what a kernel can send (it cannot encode a lone surrogate)
+
 
 def notebook_bytes(cells=()):
     """A small valid notebook with these code cells, as bytes."""
@@ -232,7 +234,7 @@ def test_a_hostile_class_is_graded_as_data(tmp_path, monkeypatch, capsys):
     (subs / "empty.ipynb").write_bytes(empty)
     (subs / "=cmd|' -C calc'!A0.ipynb").write_bytes(empty)
     long_name = "b" * 239  # with ".ipynb", the longest name a file may have
-    (subs / f"{long_name}.ipynb").write_bytes(notebook_bytes([f"raise ValueError({ATTACK!r} + 'A' * 2**24)"]))
+    (subs / f"{long_name}.ipynb").write_bytes(notebook_bytes([f"raise ValueError({KERNEL_ATTACK!r} + 'A' * 2**24)"]))
     planted = subs / ".grades"  # "9/9" for the never-run notebook, under the keys the old store would have used
     planted.mkdir()
     tasks = load_tasks()
@@ -254,7 +256,7 @@ def test_a_hostile_class_is_graded_as_data(tmp_path, monkeypatch, capsys):
     assert long_row["data"].startswith("error: ValueError: \\x1b[2J")
     assert len(long_row["submission"]) <= text.NAME_CHARS
     for path in [*subs.glob("*.*"), *(subs / "feedback").iterdir()]:
-        if path.suffix != ".ipynb":
+        if path.is_file() and path.suffix != ".ipynb":
             content = path.read_text(encoding="utf-8")
             assert not text.CONTROL.search(content) and len(content) < 500_000, path
     assert not text.CONTROL.search(out + err)
