@@ -33,6 +33,15 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: rank.get(item.path.relative_to(ROOT).as_posix(), len(rank)))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """A cache folder of the test run's own: the grader keeps its results store's secret (and, without --out, the
+    stores) in $XDG_CACHE_HOME/dae-lab, which must not be the tester's."""
+    import os
+
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(scope="module")
 def solution():
     """The answer key, solution.ipynb, as stored."""
