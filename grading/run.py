@@ -440,8 +440,8 @@ def report_paths(csv_path):
 
 
 def write_reports(rows, tasks, csv_path, md_path):
-    """Write grades.csv, grades.md, the class report and feedback/NAME.md and .html for each submission, each
-    atomically."""
+    """Write grades.csv, grades.md, the class report and feedback/STEM.md and .html for each submission (STEM:
+    text.file_stem of its name), each atomically."""
     from grading import classreport
     from run_notebook import write_atomic
 
