@@ -78,3 +78,6 @@ sandbox:  ## the grader's sandbox tools (bubblewrap, util-linux, passwd) from De
 
 student: setup  ## index.ipynb (the blank student notebook, executed) and index_files/ from the executed solution.ipynb
 	$(BIN)/python tools/make_student.py
+
+handout: setup  ## dist/handout/ and dist/dae-lab-handout.zip: what students get (index.ipynb, its modules, their guide), no answer key
+	$(BIN)/python tools/make_handout.py
