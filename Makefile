@@ -25,9 +25,9 @@ TEST_THREADS := $(if $(filter torch,$(BACKEND)),OMP_NUM_THREADS=1)
 export KERAS_BACKEND := $(BACKEND)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: lab lint test unit test-all ci data setup student
+.PHONY: lab lint test unit test-all ci data sandbox setup student handout
 
-lab: setup data  ## venv + requirements + data, then execute solution.ipynb headless, writing its outputs back
+lab: setup data sandbox  ## venv + requirements + data, then execute solution.ipynb headless, writing its outputs back
 	@echo "lab: running solution.ipynb headless (about 4 min on 2 cores), one line per code cell:"
 	@$(BIN)/python tools/run_notebook.py solution.ipynb
 
@@ -64,5 +64,20 @@ data:  ## Fashion-MNIST from Debian's package when apt is here; otherwise Keras 
 		apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
 	else echo "data: no Debian package here; Keras will download Fashion-MNIST on first use (or set DAE_DATA_DIR)"; fi
 
+# The grader's sandbox (grading/sandbox.py) runs these programs; each is command:Debian package. useradd is root's
+# (in /usr/sbin), for the sandbox users.
+SANDBOX_TOOLS := bwrap:bubblewrap setpriv:util-linux prlimit:util-linux unshare:util-linux mount:mount useradd:passwd
+sandbox:  ## the grader's sandbox tools (bubblewrap, util-linux, passwd) from Debian's packages when root with apt; else what to install
+	@missing="$$(for pair in $(SANDBOX_TOOLS); do PATH="$$PATH:/usr/sbin:/sbin" command -v $${pair%%:*} >/dev/null \
+		|| echo $${pair#*:}; done | sort -u | xargs)"; \
+	if [ -z "$$missing" ]; then echo "sandbox: bubblewrap, setpriv, prlimit, unshare, mount and useradd are installed"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "sandbox: installing $$missing"; apt-get update -qq && apt-get install -y -qq $$missing; \
+	else echo "sandbox: the grader's sandbox needs Debian's $$missing: install them (sudo apt-get install $$missing)." \
+		"Without bubblewrap tools/grade.py refuses to grade unless given --unsandboxed."; fi
+
 student: setup  ## index.ipynb (the blank student notebook, executed) and index_files/ from the executed solution.ipynb
 	$(BIN)/python tools/make_student.py
+
+handout: setup  ## dist/handout/ and dist/dae-lab-handout.zip: what students get (index.ipynb, its modules, their guide), no answer key
+	$(BIN)/python tools/make_handout.py

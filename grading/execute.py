@@ -29,6 +29,11 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 OUT_OF_SPACE = ("No space left on device", "Disk quota exceeded", "Not enough free space")  # ENOSPC, EDQUOT, numpy
 
 
+class GraderFailure(Exception):
+    """The grader's own failure on a job (its kernel never answered: the sandbox or the machine failed), which is
+    never the student's: the job is "not graded" and tried again, never an error worth 0 points."""
+
+
 class SandboxKernelManager(AsyncKernelManager):
     """A kernel manager that starts its kernel inside the sandbox, talking over IPC sockets in the job's folder."""
 
@@ -64,21 +69,28 @@ class SandboxKernelManager(AsyncKernelManager):
         """Launch the kernel in the job's control group, with its own output going nowhere: the grader reads only
         the export, and a kernel printing gigabytes to its file descriptors must fill neither the grader's memory
         nor its disk."""
-        kw.update(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = open(self.job.kernel_log, "wb") if self.job.kernel_log else subprocess.DEVNULL  # noqa: SIM115
+        kw.update(stdout=log, stderr=log)
         if self.job.group is not None:  # joined before the sandbox starts: everything the kernel starts is in it
             kw["preexec_fn"] = functools.partial(cgroups.join, self.job.group.procs_files())
-        await super()._async_launch_kernel(kernel_cmd, **kw)
+        try:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+        finally:
+            if log is not subprocess.DEVNULL:
+                log.close()  # the kernel holds its own copy
 
 
 class Job:
     """One submission's run: its folders (work, sockets, /tmp and /dev/shm on its own space where the machine
     allows, handed to the sandbox user), its control group, limits and settings. Close it to unmount its space."""
 
-    def __init__(self, folder, lab_dir, box, slot, limits, timeout, group=None):
+    def __init__(self, folder, lab_dir, box, slot, limits, timeout, group=None, kernel_log=None):
         self.folder, self.lab_dir, self.sandbox, self.slot = folder, lab_dir, box, slot
         self.limits, self.timeout = limits, timeout
+        self.kernel_log = kernel_log  # where the kernel's own output goes: only the grader's trusted pre-flight job
         self.group = cgroups.Group(box.hierarchy, group) if group else None  # made by the grader (sandbox.job_group)
         sandbox.clear(box, slot)
+        sandbox.open_way(folder, box, slot)
         self.space = sandbox.Space(folder / "space", limits) if box.space else None
         root = self.space.folder if self.space else folder
         self.work, self.sockets = root / "work", root / "ipc"
@@ -258,7 +270,7 @@ def run(nb, tasks, job):
     client = notebook_client(nb, job.work, job.timeout, km=km, allow_errors=False, startup_timeout=180)
     keep_nothing(client)
     deadline = time.monotonic() + job.timeout
-    results, failure, error_text, rescued = {}, None, "", []
+    results, failure, error_text, rescued, answered = {}, None, "", [], False
 
     def step(index):
         """Run steps[index] within what is left of the time limit; judge its tasks if it is an export."""
@@ -280,6 +292,7 @@ def run(nb, tasks, job):
 
     try:
         with client.setup_kernel(env=job.env, cleanup_kc=True):
+            answered = True  # from here on, a kernel that dies was killed by what the notebook did
             index = 0
             try:
                 for index in range(len(steps)):
@@ -295,7 +308,9 @@ def run(nb, tasks, job):
                         pass
     except CellTimeoutError:
         failure = [TIMED_OUT, f"after {job.timeout:g} s"]
-    except DeadKernelError:
+    except DeadKernelError as err:
+        if not answered:
+            raise GraderFailure(f"the kernel did not start ({err})") from None
         hit = job.limit_hit()
         if hit:
             failure = [ERROR, hit]
@@ -307,8 +322,10 @@ def run(nb, tasks, job):
                 "the kernel died (it used more than its memory limit of "
                 f"{sandbox.gib(job.limits.memory)}, or the notebook called exit())",
             ]
-    except RuntimeError as err:  # the kernel never became ready
-        failure = [ERROR, f"the kernel did not start or stopped answering ({err})"]
+    except RuntimeError as err:  # the kernel never became ready: the grader's failure, not the notebook's
+        if not answered:
+            raise GraderFailure(f"the kernel did not start ({err})") from None
+        failure = [ERROR, f"the kernel stopped answering ({err})"]
     finally:
         stop(km, client)
     for task in rescued:  # after an error, a task without a check call keeps only a pass

@@ -18,8 +18,9 @@ import time
 import zlib
 from pathlib import Path
 
-from grading import admit, report, sandbox, worker
+from grading import admit, preflight, report, sandbox, worker
 from grading.admit import FEEDBACK_DIR, NotGradable, UsageError  # noqa: F401  (the grader's errors, named here too)
+from grading.preflight import GraderFailed, GraderUnusable
 from grading.report import Row, ungraded
 from grading.store import Store, fingerprint, key, locate, secret
 from grading.text import file_stem
@@ -29,7 +30,8 @@ TABLE_STEM = "grades"
 REPORT_FILES = ("report.html", "summary.md")  # the class report, beside the tables
 TABLE_FILE = re.compile(rf"(.+-)?({TABLE_STEM}\.(csv|md)|report\.html|summary\.md)")  # what this grader wrote earlier
 WORKER_MARGIN_S = 120  # kernel start and shutdown on top of the notebook's own time limit
-MAX_TRIES = 3  # a submission whose Dask worker dies this many times is "error: worker lost"
+MAX_TRIES = 3  # a submission whose Dask worker dies this many times is "not graded: worker lost"
+GRADER_RETRIES = 1  # more tries for a submission the grader failed on (its kernel never started, its worker died)
 WORKER_MEMORY = 12 * 2**30  # address space of one grader worker (the trusted side: judging loads TensorFlow)
 
 
@@ -194,9 +196,10 @@ def worker_slot():
     )
 
 
-def grade_task(name, notebook, tasks, timeout, limits):
+def grade_task(name, notebook, tasks, timeout, limits, kernel_log=False):
     """The Dask task: grade one submission (its bytes) on this machine, in this machine's lab; return its Row as
-    plain data (Row.to_json), as limits (a tuple) came: nothing of the lab travels through the scheduler."""
+    plain data (Row.to_json), as limits (a tuple) came: nothing of the lab travels through the scheduler. Raises
+    GraderFailed when the grader failed on it (Dask then tries it again)."""
     with sandbox.leased_slot(worker_slot()) as slot:
         settings = {
             "sandbox": local_sandbox(slot + 1),
@@ -204,7 +207,7 @@ def grade_task(name, notebook, tasks, timeout, limits):
             "lab_dir": LAB_DIR,
             "limits": sandbox.Limits(*limits),
         }
-        return grade_one(name, notebook, tasks, settings, slot).to_json()
+        return grade_one(name, notebook, tasks, settings, slot, kernel_log).to_json()
 
 
 def remote(function):
@@ -221,8 +224,9 @@ def remote(function):
     return call
 
 
-def grade_one(name, notebook, tasks, settings, slot):
-    """Grade one submission (the notebook's bytes) in a fresh job folder through a worker process; return its Row."""
+def grade_one(name, notebook, tasks, settings, slot, kernel_log=False):
+    """Grade one submission (the notebook's bytes) in a fresh job folder through a worker process; return its Row,
+    or raise GraderFailed. kernel_log: keep the kernel's own output, to say it on failure (trusted notebooks only)."""
     folder = Path(tempfile.mkdtemp(prefix="grade-"))  # private to the grader (0700): the kernel never sees it
     try:
         (folder / "submission.ipynb").write_bytes(notebook)  # parsed once, by the worker (admit.parse)
@@ -238,6 +242,7 @@ def grade_one(name, notebook, tasks, settings, slot):
             "hierarchy": box.hierarchy and [box.hierarchy.version, list(box.hierarchy.bases)],
             "space": box.space,
             "limits": list(settings["limits"]),
+            "kernel_log": kernel_log,
         }
         with sandbox.job_group(box, settings["limits"]) as group:
             job["group"] = group and group.name
@@ -246,9 +251,11 @@ def grade_one(name, notebook, tasks, settings, slot):
         outcome = folder / "outcome.json"
         if problem is None and outcome.is_file():
             data = json.loads(outcome.read_text(encoding="utf-8"))
+            if "failure" in data:
+                raise GraderFailed(data["failure"])
             results = {task: tuple(value) for task, value in data["results"].items()}
             return Row(name, results, data.get("note") or sandbox.row_note(box), data["error"]).clean()
-        return ungraded(name, tasks, f"the grader failed on this submission: {problem or 'no outcome written'}")
+        raise GraderFailed(f"its grader worker failed: {problem or 'no outcome written'}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -281,13 +288,15 @@ def connect(scheduler, jobs):
         yield client
 
 
-def serve(scheduler, jobs=1, log=None):
+def serve(scheduler, jobs=1, log=None, unsandboxed=False):
     """Grade for the Dask cluster at scheduler on this machine, until stopped: `jobs` single-threaded Dask worker
-    processes (dask's own `dask worker`, run from here so that its workers can import this lab's grader)."""
+    processes (dask's own `dask worker`, run from here so that its workers can import this lab's grader). Raises
+    GraderUnusable where bubblewrap is missing, unless unsandboxed."""
     from distributed.cli.dask_worker import main as dask_worker
 
     for line in sandbox.describe(local_sandbox(jobs), sandbox.Limits()):  # the default limits; each task has its own
         print(line, file=log or sys.stderr, flush=True)
+    preflight.refuse_unsandboxed(local_sandbox(jobs), unsandboxed)
     arguments = [scheduler, "--nthreads", "1", "--nworkers", str(jobs), "--memory-limit", "0", "--no-dashboard"]
     dask_worker.main(arguments, standalone_mode=False)
 
@@ -303,8 +312,12 @@ def grade(
     lab_dir=LAB_DIR,
     limits=None,
     log=None,
+    unsandboxed=False,
 ):
-    """Grade every notebook at path on Dask, write the tables and feedback; return (rows, tasks, csv path, markdown path)."""
+    """Grade every notebook at path on Dask, write the tables and feedback; return (rows, tasks, csv path, markdown path).
+
+    Raises GraderUnusable, writing nothing, where bubblewrap is missing (unless unsandboxed), where the pre-flight
+    notebook fails, or when the grader fails on several submissions in a row (grading/preflight.py)."""
     log = log or sys.stderr
     say = (lambda *args: None) if quiet else (lambda text: print(text, file=log, flush=True))
     found = admit.find(path, is_ignored)
@@ -319,6 +332,7 @@ def grade(
     if scheduler is None:
         for line in sandbox.describe(local_sandbox(jobs), limits):
             print(line, file=log)
+        preflight.refuse_unsandboxed(local_sandbox(jobs), unsandboxed)
     store = open_store(found, csv_path.parent, log)
     grader = fingerprint(lab_dir, tasks, timeout, scheduler is not None or local_sandbox(jobs).complete)
     admitted = [sub for sub in found.submissions if not sub.refused]
@@ -340,22 +354,33 @@ def grade(
             if link:
                 say(f"Dask dashboard: {link}")
             task = remote(grade_task)
+            say("Pre-flight: grading a trivial notebook exactly as the submissions will be graded.")
+            preflight.check(client, task, tasks, timeout, limits)
             futures = {
                 client.submit(
-                    task, sub.name, sub.data, tasks, timeout, tuple(limits), key=f"grade-{keys[sub.name]}", pure=False
+                    task,
+                    sub.name,
+                    sub.data,
+                    tasks,
+                    timeout,
+                    tuple(limits),
+                    key=f"grade-{keys[sub.name]}",
+                    pure=False,
+                    retries=GRADER_RETRIES,
                 ): sub.name
                 for sub in todo
             }
-            progress = Progress(len(todo), say)
+            progress, streak = Progress(len(todo), say), preflight.Streak()
             try:
                 for future in as_completed(futures):
                     name = futures[future]
-                    row = collect(future, name, tasks)
+                    row, failure = collect(future, name, tasks)
                     if row.graded:
                         store.put(keys[name], row)  # kept at once: a killed run loses nothing finished
                     rows[name] = row
-                    progress.done(name, f"{row.total}/{len(tasks)}" if row.graded else "not graded")
-            except KeyboardInterrupt:
+                    progress.done(name, f"{row.total}/{len(tasks)}" if row.graded else f"not graded ({row.note})")
+                    streak.add(name, failure)
+            except (KeyboardInterrupt, GraderUnusable):
                 client.cancel(list(futures))
                 raise
     ordered = sorted((row.clean() for row in rows.values()), key=lambda row: row.name)
@@ -396,19 +421,19 @@ def as_completed(futures):
 
 
 def collect(future, name, tasks):
-    """The Row a finished task returned; a task whose workers kept dying becomes "error: worker lost"."""
+    """(the Row a finished task returned, "") or, where the grader failed on it, ("not graded" Row, why): its kernel
+    never started or its worker died on every try, or a grader bug (which must not stop the others)."""
     from distributed import KilledWorker
 
     try:
-        return Row.from_json(future.result())
+        return Row.from_json(future.result()), ""
     except KilledWorker:
-        return Row(
-            name,
-            {task: (report.ERROR, f"worker lost: the worker grading it died {MAX_TRIES} times") for task in tasks},
-            "",
-        )
-    except Exception as err:  # a grader bug on one submission must not stop the others
-        return ungraded(name, tasks, f"the grader failed: {report.one_line(err)}")
+        failure = f"worker lost: the worker grading it died {MAX_TRIES} times"
+    except GraderFailed as err:
+        failure = f"{err} ({GRADER_RETRIES + 1} tries)"
+    except Exception as err:
+        failure = report.one_line(err)
+    return ungraded(name, tasks, f"the grader failed: {report.one_line(failure)}"), failure
 
 
 class Progress:

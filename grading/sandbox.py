@@ -34,6 +34,7 @@ from grading import cgroups
 USER_PREFIX = "dae-sandbox-"
 MAX_SLOTS = 64  # sandbox users per machine (dae-sandbox-0 ...)
 MACHINE_SLOT_LOCKS = Path("/run/dae-grader-slots")  # root's: every grader on the machine leases its slots there
+BWRAP_VARIABLE = "DAE_GRADER_BWRAP"  # the bubblewrap the grader uses, when set (bubblewrap())
 LAB_FILES = ("helpers.py", "checks", "levelup.py", "grading")  # what a kernel may import from the lab, read-only
 
 
@@ -98,7 +99,7 @@ def probe(slots):
             users = tuple(ensure_user(f"{USER_PREFIX}{slot}") for slot in range(slots))
         except (OSError, subprocess.CalledProcessError) as err:
             lack("no sandbox users", f"could not create the unprivileged sandbox users ({err})")
-    bwrap, refused = shutil.which("bwrap") or "", "bubblewrap is not installed (fix: apt-get install bubblewrap)"
+    bwrap, refused = bubblewrap(), "bubblewrap is not installed (fix: apt-get install bubblewrap)"
     if bwrap:
         tried = subprocess.run([bwrap, *namespaces(), "--ro-bind", "/", "/", "true"], capture_output=True, text=True)
         said = tried.stderr.strip() or f"exit status {tried.returncode}"
@@ -127,6 +128,13 @@ def probe(slots):
             f"no size-limited space per job ({why}), so a job can fill the disk its work folder is on",
         )
     return Sandbox(users, bwrap, tuple(missing), hierarchy, space, tuple(reasons))
+
+
+def bubblewrap():
+    """The bubblewrap to use: $DAE_GRADER_BWRAP when set (empty: as if none were installed; the tests set it to
+    simulate a machine without it, or a broken one), else `bwrap` on the PATH; "" when there is none."""
+    chosen = os.environ.get(BWRAP_VARIABLE)
+    return shutil.which(chosen if chosen is not None else "bwrap") or ""
 
 
 USERNS_SETTINGS = (  # (file, value that forbids unprivileged user namespaces, why, fix)
@@ -448,6 +456,14 @@ def prepare(folder, sandbox, slot):
     if ids is not None:
         os.chown(folder, *ids)
     folder.chmod(0o700)
+
+
+def open_way(folder, sandbox, slot):
+    """Without bubblewrap, let the slot's user pass through the job's folder (private to the grader) to its own work
+    and socket folders inside, without listing it: with bubblewrap they are mounted where the kernel sees them, but
+    unsandboxed the kernel reaches them by their paths, and could not read its connection file."""
+    if not sandbox.bwrap and owner(sandbox, slot) is not None:
+        Path(folder).chmod(0o711)
 
 
 def readable_paths(lab_dir, work):

@@ -12,6 +12,7 @@ from pathlib import Path
 from grading import admit, cgroups, execute, sandbox
 from grading.report import NOT_GRADED
 
+KERNEL_LOG_LINES = 20  # of the pre-flight kernel's output, said when it failed
 MAX_JOBS = 20  # then a fresh process: whatever a judged model left in this one's memory goes with it
 
 
@@ -32,9 +33,20 @@ def work(folder):
         tuple(tuple(ids) for ids in job["users"]), job["bwrap"], tuple(job["missing"]), hierarchy, job["space"]
     )
     limits = sandbox.Limits(*job["limits"])
-    with execute.Job(folder, job["lab_dir"], box, job["slot"], limits, job["timeout"], job["group"]) as run:
-        results, error = execute.run(nb, job["tasks"], run)
-    write_atomic(folder / "outcome.json", json.dumps({"results": results, "error": error}).encode("utf-8"))
+    log = folder / "kernel.log" if job.get("kernel_log") else None  # the trusted pre-flight job's only
+    try:
+        with execute.Job(folder, job["lab_dir"], box, job["slot"], limits, job["timeout"], job["group"], log) as run:
+            results, error = execute.run(nb, job["tasks"], run)
+        outcome = {"results": results, "error": error}
+    except execute.GraderFailure as err:  # the grader's, not the student's: the job is tried again
+        outcome = {"failure": str(err) + tail(log)}
+    write_atomic(folder / "outcome.json", json.dumps(outcome).encode("utf-8"))
+
+
+def tail(log, lines=KERNEL_LOG_LINES):
+    """The last lines of the kernel's own output, as the words that follow a failure ("" when there is none)."""
+    said = log.read_text(errors="replace").strip().splitlines()[-lines:] if log and log.is_file() else []
+    return "; the kernel said:\n" + "\n".join(said) if said else ""
 
 
 def serve(jobs=sys.stdin):

@@ -20,6 +20,8 @@ LONGEST_FIRST = [
     "tests/test_grade_unprivileged.py",
     "tests/test_grade.py",
     "tests/test_grade_dask.py",
+    "tests/test_grade_preflight.py",
+    "tests/test_handout.py",
 ]
 
 

@@ -17,8 +17,14 @@ all). Only regular files are graded: a symbolic link, a FIFO or a file over 50 M
 as Dask tasks: on a LocalCluster of --jobs worker processes, or on a running cluster (--scheduler) whose grading
 machines each run `grade.py --worker` (--jobs Dask workers there) and whose scheduler needs nothing of the lab.
 A class report (report.html, summary.md) goes beside the tables.
-Exit status: 0 when every
-submission was graded, 1 when some could not be graded at all, 2 for bad arguments, 130 when interrupted.
+The grader's own failures are never a student's grade (grading/preflight.py): before grading it grades a trivial
+notebook exactly as the submissions will be graded, and stops if that fails; a submission whose kernel never started
+(or whose worker died) is tried again, then "not graded"; several such in a row stop the run. Without bubblewrap it
+refuses to grade unless --unsandboxed is given (then each row says unsandboxed).
+Exit status: 0 when every submission was graded, 1 when some could not be graded at all, 2 for bad arguments,
+3 when the grader cannot grade on this machine (no bubblewrap without --unsandboxed, the pre-flight notebook failed,
+or the grader failed on several submissions in a row: nothing written, the message says why and the fix),
+130 when interrupted.
 """
 
 import argparse
@@ -30,9 +36,10 @@ LAB_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(LAB_DIR), str(LAB_DIR / "tools")]  # the lab's modules and the sibling run_notebook.py
 
 from grading import report  # noqa: E402
+from grading.preflight import GraderUnusable  # noqa: E402
 from grading.run import UsageError, grade, report_paths, serve  # noqa: E402
 
-EXIT_UNGRADED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_UNGRADED, EXIT_USAGE, EXIT_GRADER, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 
 def positive(kind):
@@ -56,7 +63,8 @@ def main(argv=None):
     """Command line: grade.py PATH [--jobs N] [--timeout S] [--out DIR] [--force]."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        epilog="Exit status: 0 all graded, 1 some not gradable, 2 bad arguments, 130 interrupted.",
+        epilog="Exit status: 0 all graded, 1 some not gradable, 2 bad arguments, 3 the grader cannot grade here "
+        "(nothing written; it says why), 130 interrupted.",
     )
     parser.add_argument("path", nargs="?", help="a notebook, or a folder searched recursively for *.ipynb")
     parser.add_argument(
@@ -79,22 +87,42 @@ def main(argv=None):
     )
     parser.add_argument("--force", action="store_true", help="regrade every submission, even unchanged ones")
     parser.add_argument("--quiet", action="store_true", help="no progress lines and no table on stdout (for scripts)")
+    parser.add_argument(
+        "--unsandboxed",
+        action="store_true",
+        help="grade even where bubblewrap is missing or refused: kernels then see your files, processes and network "
+        "(each row says unsandboxed); without it the grader refuses",
+    )
     args = parser.parse_args(argv)
     if args.worker:
         if args.path or args.scheduler:
             parser.error("--worker grades for a cluster: give it no PATH and no --scheduler")
-        serve(args.worker, args.jobs)
+        try:
+            serve(args.worker, args.jobs, unsandboxed=args.unsandboxed)
+        except GraderUnusable as err:
+            print(f"grade.py: {err}", file=sys.stderr)
+            return EXIT_GRADER
         return 0
     if not args.path:
         parser.error("give PATH, a notebook or a folder of notebooks (or --worker SCHEDULER on a grading machine)")
     previous = signal.signal(signal.SIGTERM, interrupt)  # `kill` stops the workers too, as Ctrl-C does
     try:
         rows, tasks, csv_path, md_path = grade(
-            args.path, args.jobs, args.timeout, args.out, args.force, args.scheduler, args.quiet
+            args.path,
+            args.jobs,
+            args.timeout,
+            args.out,
+            args.force,
+            args.scheduler,
+            args.quiet,
+            unsandboxed=args.unsandboxed,
         )
     except UsageError as err:
         print(f"grade.py: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except GraderUnusable as err:
+        print(f"grade.py: {err}", file=sys.stderr)
+        return EXIT_GRADER
     except KeyboardInterrupt:
         print(
             "grade.py: interrupted; running notebooks stopped, no table written "

@@ -1,0 +1,137 @@
+"""The students' handout (tools/make_handout.py, `make handout`): unpacked alone, with this lab's venv but none of the
+lab's folder on the path, the blank notebook runs top to bottom and a filled one passes every check; nothing of the
+answer key, the grader or the tests is inside."""
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+
+import make_handout
+import nbformat
+import pytest
+from test_make_student import WORKED_EXAMPLE, solution_lines, task_regions
+
+from grading_support import FIXTURES
+
+# Runs a notebook in a fresh kernel in the current folder; prints each code cell's printed text, as JSON.
+RUNNER = """
+import json, sys
+import nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": "."}}).execute()
+print(json.dumps(["".join(o.get("text", "") for o in c.outputs) for c in nb.cells if c.cell_type == "code"]))
+"""
+# Proves where the kernel's modules come from: the handout only (the lab's grader and tools are not importable).
+WHERE = """\
+import importlib.util, pathlib
+import helpers, levelup, checks
+from benchmarks import hybrid  # the level-up section's suggestion
+here = pathlib.Path.cwd().resolve()
+assert all(pathlib.Path(m.__file__).resolve().is_relative_to(here) for m in (helpers, levelup, checks, hybrid))
+assert [importlib.util.find_spec(name) for name in ("grading", "run_notebook", "make_student")] == [None] * 3
+print("modules: the handout's own")"""
+CHECK_CALL = re.compile(r"""\s*check\(["'](\w+)["']\);?\s*""")  # a cell that calls a task's check
+PLACEHOLDER = "# Your code here"
+
+
+@pytest.fixture(scope="module")
+def handout(tmp_path_factory):
+    """Build the handout into a temporary folder and unpack its zip into an empty one; return (built folder, zip,
+    unpacked lab)."""
+    built, archive = make_handout.build(tmp_path_factory.mktemp("dist"))
+    unpacked = tmp_path_factory.mktemp("student")
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(unpacked)
+    assert [p.name for p in unpacked.iterdir()] == [make_handout.TOP]
+    return built, archive, unpacked / make_handout.TOP
+
+
+def filled(index):
+    """index.ipynb with the cheap correct answers (tests/fixtures/make_fixtures.py) in each task's last code cell."""
+    spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
+    make_fixtures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_fixtures)
+    nb = nbformat.read(index, as_version=4)
+    answer = None
+    for cell in reversed(nb.cells):  # from the end: the code cell just before a check call gets its answer
+        call = CHECK_CALL.fullmatch(cell.source) if cell.cell_type == "code" else None
+        if call:
+            answer = make_fixtures.ANSWERS[call.group(1)]
+        elif answer and cell.cell_type == "code" and PLACEHOLDER in cell.source:
+            cell.source, answer = cell.source.replace(PLACEHOLDER, answer), None
+    return nb
+
+
+def run_both(lab, notebooks):
+    """Run each notebook (written into lab) at once, in lab, with only lab on the path; return their printed texts."""
+    env = {**os.environ, "PYTHONPATH": str(lab), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    procs = []
+    for name, nb in notebooks.items():
+        setup = next(n for n, cell in enumerate(nb.cells) if "from checks import check" in cell.source)
+        nb.cells.insert(setup + 1, nbformat.v4.new_code_cell(WHERE))
+        nbformat.write(nb, lab / name)
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", RUNNER, name], cwd=lab, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        )
+    printed = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err.decode(errors="replace")[-3000:]
+        printed.append(json.loads(out.decode().splitlines()[-1]))
+    return printed
+
+
+def test_the_handout_runs_alone_blank_and_filled(handout):
+    *_, lab = handout
+    blank = nbformat.read(lab / "index.ipynb", as_version=4)
+    blank_out, filled_out = run_both(lab, {"blank.ipynb": blank, "filled.ipynb": filled(lab / "index.ipynb")})
+    tasks = [call.group(1) for cell in blank.cells if (call := CHECK_CALL.fullmatch(cell.source))]
+    assert len(tasks) == 9
+    for printed, verdict in ((blank_out, "not attempted yet"), (filled_out, "passed")):
+        assert "modules: the handout's own\n" in printed
+        lines = [line for text in printed for line in text.splitlines() if line.split(":")[0] in tasks]
+        assert [line.split(":")[0] for line in lines] == tasks, lines
+        assert all(line.startswith(f"{task}: {verdict}") for task, line in zip(tasks, lines)), lines
+
+
+def test_the_handout_holds_what_a_student_needs_and_nothing_of_the_key(handout, solution):
+    built, archive, _ = handout
+    names = sorted(p.relative_to(built).as_posix() for p in built.rglob("*") if p.is_file())
+    with zipfile.ZipFile(archive) as zipped:
+        files = sorted(name for name in zipped.namelist() if not name.endswith("/"))
+        assert files == [f"{make_handout.TOP}/{name}" for name in names]
+    for needed in ("index.ipynb", "helpers.py", "levelup.py", "checks/__init__.py", "benchmarks/hybrid.py"):
+        assert needed in names
+    assert {"README.md", "requirements.txt", "docs/students.md"} <= set(names)
+    assert any(name.startswith("index_files/") for name in names)
+    for forbidden in ("solution.ipynb", "grading/", "tests/", "tools/", "benchmarks/bench_", "Makefile", ".ci/"):
+        assert not [name for name in names if name.startswith(forbidden)], forbidden
+    shown = {line.strip() for region in task_regions(solution)[WORKED_EXAMPLE] for line in region.splitlines()}
+    answers = {line for line in solution_lines(solution) if re.search(r"[A-Za-z0-9]", line) and line not in shown}
+    assert len(answers) > 15
+    for name in names:
+        text = (built / name).read_bytes().decode("utf-8", errors="replace")
+        assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, name
+        if name.endswith(".ipynb"):
+            text = "\n".join(cell.source for cell in nbformat.reads(text, as_version=4).cells)
+        leaked = answers & {line.strip() for line in text.splitlines()}
+        assert not leaked, f"{name} holds answer lines: {sorted(leaked)[:5]}"
+    readme = (built / "README.md").read_text()
+    for step in ("## Install", "## Open", "## Work", "## Submit", "requirements.txt", "index.ipynb"):
+        assert step in readme
+
+
+def test_a_failed_build_leaves_the_old_handout(tmp_path, monkeypatch):
+    built, archive = make_handout.build(tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")), archive.read_bytes()
+    monkeypatch.setattr(make_handout, "STUDENT_README", "### BEGIN SOLUTION\nan answer")
+    with pytest.raises(make_handout.HandoutError, match="README.md holds"):
+        make_handout.build(tmp_path)
+    assert (sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")), archive.read_bytes()) == before
