@@ -356,6 +356,7 @@ def grade(
             task = remote(grade_task)
             say("Pre-flight: grading a trivial notebook exactly as the submissions will be graded.")
             preflight.check(client, task, tasks, timeout, limits)
+            say("Pre-flight passed: grading the submissions.")
             futures = {
                 client.submit(
                     task,

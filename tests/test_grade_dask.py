@@ -148,11 +148,25 @@ def test_the_documented_cluster_commands_grade_everything_when_a_machine_dies(tm
     try:
         time.sleep(8)  # the workers register
         grader = subprocess.Popen(
-            ["bash", "-c", local[2]], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            ["bash", "-c", local[2]], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
-        time.sleep(15)  # both machines are grading now
+        said, graded = [], threading.Event()
+
+        def listen():
+            """Keep the grader's stderr; note when the pre-flight notebook has passed and grading has begun."""
+            for line in grader.stderr:
+                said.append(line)
+                if line.startswith("Pre-flight passed"):
+                    graded.set()
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        assert graded.wait(timeout=300), "".join(said)
+        time.sleep(5)  # both machines are grading now
         os.killpg(machines[0].pid, signal.SIGKILL)  # a machine lost mid-run: its submissions are graded elsewhere
-        out, err = grader.communicate(timeout=600)
+        grader.wait(timeout=600)
+        listener.join(timeout=10)
+        err = "".join(said)
         assert grader.returncode == 0, err
         assert "Dask dashboard: http://127.0.0.1:" in err  # the documented scheduler has one
         rows = read_csv(subs / "grades.csv")
