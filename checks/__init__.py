@@ -88,6 +88,8 @@ def blame(name, data):
     """A "blocked" Result naming the first earlier task (PREREQUISITES) that does not pass, or None when they all pass."""
     for task in PREREQUISITES.get(name, ()):
         result = judge(task, data)
+        if result.status == "blocked":  # it names a task earlier still
+            return result
         if result.status != "passed":
             return Result("blocked", str(Blocked(task, result.message)))
     return None
