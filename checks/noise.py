@@ -92,8 +92,10 @@ def pixel_spread(c, n):
     d, free = n - c, (n > 0) & (n < 1)
     counts = free.sum(axis=1)
     rows = counts >= 20
-    if rows.sum() < 10 or np.var(d[free]) == 0:
+    if rows.sum() < 10:
         return 1.0
+    if np.std(d[free]) < 1e-4:  # one value for every pixel of every image (to float rounding), or no noise at all
+        return 0.0 if abs(np.mean(d[free])) > 1e-4 else 1.0
     d, free, counts = d[rows], free[rows], counts[rows]
     means = (d * free).sum(axis=1) / counts
     within = (((d - means[:, None]) ** 2) * free).sum(axis=1) / counts

@@ -154,14 +154,21 @@ def sample_rows(x):
     return np.asarray(x[:SAMPLE], dtype="float32")
 
 
-@functools.lru_cache(maxsize=4)
-def reference_images(dataset, factor=NOISE_FACTOR, clipped=True):
-    """(clean, noisy): the dataset's first SAMPLE test images, loaded here, with fresh noise (REFERENCE_SEED)."""
+@functools.lru_cache(maxsize=2)
+def reference_clean(dataset):
+    """The dataset's first SAMPLE test images, loaded here once (read-only), as rows of pixels in [0, 1]."""
     (_, _), (test_images, _) = helpers.load_dataset(dataset)
     clean = helpers.prepare_images(test_images[:SAMPLE])
+    clean.setflags(write=False)  # cached for every later judgement (a grader worker judges many submissions)
+    return clean
+
+
+@functools.lru_cache(maxsize=8)
+def reference_images(dataset, factor=NOISE_FACTOR, clipped=True):
+    """(clean, noisy): the dataset's first SAMPLE test images, loaded here, with fresh noise (REFERENCE_SEED)."""
+    clean = reference_clean(dataset)
     noisy = helpers.add_noise(clean, factor, np.random.default_rng(REFERENCE_SEED), clip=clipped)
-    for images in (clean, noisy):
-        images.setflags(write=False)  # cached for every later judgement (a grader worker judges many submissions)
+    noisy.setflags(write=False)
     return clean, noisy
 
 
