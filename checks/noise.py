@@ -108,6 +108,12 @@ def noise_mistake(name, clean_name, c, n):
     Judged on the pixels whose clean value lies in [0, 1], so that noise added to a clean set of another scale (the
     data task's mistake) is judged as the noise it is.
     """
+    if pixel_spread(c, n) < PIXEL_SPREAD:
+        return (
+            f"{name} gives all the pixels of an image one noise value: noise that differs from image to image only "
+            "is not the card's; each pixel gets its own draw, so the noise has the shape of the whole set, one "
+            "number per pixel"
+        )
     zeros = n[c == 0]
     enough = zeros.size >= 2000
     if enough and not helpers.centred(zeros):
@@ -220,11 +226,6 @@ def check_noise(ns, name, clean_name, other_name):
         raise Failed(
             f"every image of {name} has the same noise pattern: each pixel of each image gets its own random "
             "draw, so the noise has the shape of the whole set"
-        )
-    if pixel_spread(c, n) < PIXEL_SPREAD:
-        raise Failed(
-            f"the pixels of each image of {name} share one noise value: noise does not differ from image to image "
-            "only, each pixel gets its own draw, so the noise has the shape of the whole set, one number per pixel"
         )
     mistake = noise_mistake(name, clean_name, c, n)
     if unclipped:
