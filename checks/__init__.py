@@ -16,7 +16,10 @@ the weights (never by calling the student's model), on the lab's own test images
 Each task is judged on its own, with the earlier variables as they are, so one mistake costs one
 task: predictions passes when x_test_denoised is dae's output for x_test_noisy, whatever x_test_noisy
 holds; dae_training judges the training of the model it was given, whatever its architecture, on fresh
-noise of the kind the student drew. Where a task cannot be judged until an earlier one is fixed (no
+noise of the kind the student drew (its factor bounded to NOISE_RANGE). A trained model's quality bar is never
+skipped: a snapshot's arrays, compile settings and History are whatever the kernel says, so only the model's weights,
+run here on images the grader loads itself, show its training; the student's variables may choose the noise it is
+judged at, never whether it is judged (data of another scale: blocked on the data task). Where a task cannot be judged until an earlier one is fixed (no
 model to run, or a mistake that an earlier task's mistake may explain: `Suspect`, `PREREQUISITES`),
 its status is "blocked" and its message starts "fix the <task> task first: " with that task's hint.
 
@@ -88,6 +91,8 @@ def blame(name, data):
     """A "blocked" Result naming the first earlier task (PREREQUISITES) that does not pass, or None when they all pass."""
     for task in PREREQUISITES.get(name, ()):
         result = judge(task, data)
+        if result.status == "blocked":  # it names a task earlier still
+            return result
         if result.status != "passed":
             return Result("blocked", str(Blocked(task, result.message)))
     return None

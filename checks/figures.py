@@ -74,11 +74,12 @@ def check_rows(sources, fig_name, expected, why):
         rows = shown(sources)
         if sorted(rows) == sorted(expected):
             raise Failed(
-                f"{owner} rows are in another order ({', '.join(rows)} from the top): the card asks for "
-                f"{', '.join(expected)} from top to bottom, {why}"
+                f"{owner} rows are in another order ({', '.join(rows)} from the top): the card gives the rows' "
+                f"order, {why}"
             )
         raise Failed(
-            f"{owner} rows show {', '.join(rows)}: it needs one row each of {', '.join(expected)}, top to bottom, {why}"
+            f"{owner} rows show {', '.join(rows)}: the card asks for {len(expected)} rows, one kind of image each, "
+            f"{why}"
         )
     if not same_images(sources):
         raise Failed(

@@ -28,7 +28,10 @@ CLEAN_INPUT_GAP = 0.025  # see dae_direction
 TEST_SET_MEMORY = 0.001  # see trained_on_test_set
 
 
-VAL_LOSS_TOLERANCE = 0.003  # see validated_on_clean
+VAL_LOSS_TOLERANCE = 0.003  # see check_validation
+
+
+PIXEL_SPREAD = 0.5  # see pixel_spread
 
 
 LAB_STEPS = 30 * 469  # the lab's training: 30 epochs of 469 batches of 128 images
@@ -80,12 +83,37 @@ def noise_correlation(c1, n1, c2, n2):
     return float(np.corrcoef(d1[free], d2[free])[0, 1])
 
 
+def pixel_spread(c, n):
+    """The share of the noise's variance found between the pixels of one image, over the pixels the clip left free.
+
+    About 1 for the lab's noise (each pixel its own draw); 0 for one draw per image, shared by its pixels
+    (rng.standard_normal((len(x), 1))); PIXEL_SPREAD is the bar between them. 1 when too few pixels are free.
+    """
+    d, free = n - c, (n > 0) & (n < 1)
+    counts = free.sum(axis=1)
+    rows = counts >= 20
+    if rows.sum() < 10:
+        return 1.0
+    if np.std(d[free]) < 1e-4:  # one value for every pixel of every image (to float rounding), or no noise at all
+        return 0.0 if abs(np.mean(d[free])) > 1e-4 else 1.0
+    d, free, counts = d[rows], free[rows], counts[rows]
+    means = (d * free).sum(axis=1) / counts
+    within = (((d - means[:, None]) ** 2) * free).sum(axis=1) / counts
+    return float(np.mean(within) / np.var(d[free]))
+
+
 def noise_mistake(name, clean_name, c, n):
     """What is wrong with n (clipped to [0, 1]) as c plus clipped noise of factor NOISE_FACTOR, or "" when nothing is.
 
     Judged on the pixels whose clean value lies in [0, 1], so that noise added to a clean set of another scale (the
     data task's mistake) is judged as the noise it is.
     """
+    if pixel_spread(c, n) < PIXEL_SPREAD:
+        return (
+            f"{name} gives all the pixels of an image one noise value: noise that differs from image to image only "
+            "is not the card's; each pixel gets its own draw, so the noise has the shape of the whole set, one "
+            "number per pixel"
+        )
     zeros = n[c == 0]
     enough = zeros.size >= 2000
     if enough and not helpers.centred(zeros):
@@ -308,19 +336,30 @@ def trained_on_test_set(ns, dae, factor, clipped):
         )
 
 
-def validated_on_clean(ns, dae, history):
-    """Raise Failed if history's last val_loss is dae's loss on x_test -> x_test rather than on x_test_noisy -> x_test."""
+def check_validation(ns, dae, history):
+    """Raise Failed if history's last val_loss is dae's loss on a pair other than x_test_noisy -> x_test.
+
+    The wrong pairs: clean inputs (x_test -> x_test), noisy targets (x_test_noisy -> x_test_noisy) or both swapped
+    (x_test -> x_test_noisy); each is named when the last val_loss is within VAL_LOSS_TOLERANCE of dae's loss on it
+    and clearly off its loss on the right pair.
+    """
     values = history.history.get("val_loss")
     pair = student_pairs(ns, "x_test", "x_test_noisy")
     if values is None or not len(values) or pair is None:
         return
     clean, noisy = pair
     last = float(values[-1])
-    right = helpers.mean_bce(clean, run_model(dae, noisy, "dae"))
-    on_clean = helpers.mean_bce(clean, run_model(dae, clean, "dae"))
-    if abs(last - on_clean) < VAL_LOSS_TOLERANCE < abs(last - right) / 3:
-        raise Failed(
-            f"dae was validated on clean images (its last val_loss, {last:.4f}, is its loss on x_test -> "
-            "x_test): validation measures the task the DAE learns, so its inputs are the noisy test images and "
-            "its targets the clean ones"
-        )
+    from_noisy, from_clean = run_model(dae, noisy, "dae"), run_model(dae, clean, "dae")
+    right = helpers.mean_bce(clean, from_noisy)
+    wrong = (
+        ("on clean images", "x_test -> x_test", helpers.mean_bce(clean, from_clean)),
+        ("against noisy targets", "x_test_noisy -> x_test_noisy", helpers.mean_bce(noisy, from_noisy)),
+        ("with inputs and targets swapped", "x_test -> x_test_noisy", helpers.mean_bce(noisy, from_clean)),
+    )
+    for how, pairing, loss in wrong:
+        if abs(last - loss) < VAL_LOSS_TOLERANCE < abs(last - right) / 3:
+            raise Failed(
+                f"dae was validated {how} (its last val_loss, {last:.4f}, is its loss on {pairing}): validation "
+                "measures the task the DAE learns, on test images it never trained on, so its inputs are the noisy "
+                "test images and its targets the clean ones"
+            )

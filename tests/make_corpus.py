@@ -95,7 +95,7 @@ MISTAKES = {
         ),
         "noisy_data",
         ["x_test_noisy's rows are not x_test's images in order", "no shuffling"],
-        {},
+        {"dae_training": "fix the dae_model task first"},
     ),
     "trained_on_test_set": (
         answers(dae_training=dae_fit("x_test_noisy", "x_test", fit="epochs=5, batch_size=256, verbose=0")),
@@ -119,7 +119,7 @@ MISTAKES = {
         ),
         "noisy_data",
         ["255 times too little", "before dividing by 255"],
-        {},
+        {"dae_training": "fix the noisy_data task first"},
     ),
     "noise_factor_twice": (
         answers(noisy_data=noise("np.clip(X + NOISE_FACTOR * rng.normal(0, NOISE_FACTOR, X.shape), 0.0, 1.0)")),
@@ -143,7 +143,7 @@ MISTAKES = {
         answers(noisy_data=noise("np.clip(X + NOISE_FACTOR * rng.normal(0.5, 1.0, X.shape), 0.0, 1.0)")),
         "noisy_data",
         ["of its noise is positive", "mean 0"],
-        {},
+        {"dae_training": "fix the noisy_data task first"},
     ),
     # mistakes tests/test_checks.py lists, each in a whole notebook
     "noise_factor_0.3": (
@@ -199,7 +199,7 @@ MISTAKES = {
         ),
         "data",
         ["divided by 255 more than once", "divide the 0-255 images by 255 once"],
-        {},
+        {"regular_autoencoder": "fix the data task first", "dae_training": "fix the data task first"},
     ),
     "data_not_scaled": (
         answers(
@@ -209,7 +209,7 @@ MISTAKES = {
         ),
         "data",
         ["x_train's pixels go up to 255", "scale them to [0, 1]"],
-        {},
+        {"regular_autoencoder": "fix the data task first", "dae_training": "fix the data task first"},
     ),
     "noise_same_for_both_sets": (
         answers(
@@ -232,7 +232,7 @@ MISTAKES = {
         ),
         "noisy_data",
         ["x_train itself holds noise now", "added in place", "clean as its targets"],
-        {},
+        {"dae_training": "fix the noisy_data task first"},
     ),
     "dae_swapped": (
         answers(dae_training=dae_fit("x_train[:16384]", "x_train_noisy[:16384]", validation="(x_test, x_test_noisy)")),

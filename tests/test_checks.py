@@ -425,9 +425,7 @@ def test_figures_must_show_the_right_arrays(lab):
     assert_fails(with_(lab, fig_results=other_images), "view_results", "rows show different images")
     assert_fails(with_(lab, fig_results=plt.figure()), "view_results", "shows no images")
     wrong_reconstructions = helpers.plot_rows([lab["x_test"], lab["x_test_noisy"]], ["o", "r"])
-    assert_fails(
-        with_(lab, fig_autoencoder=wrong_reconstructions), "reconstructions", "one row each of x_test, reconstructions"
-    )
+    assert_fails(with_(lab, fig_autoencoder=wrong_reconstructions), "reconstructions", "the card asks for 2 rows")
     assert_fails(
         with_(lab, fig_loss=helpers.plot_history(lab["ae_history"])), "loss_curve", "regular autoencoder's losses"
     )
@@ -536,12 +534,13 @@ def test_a_dae_with_a_relu_output_costs_only_the_dae_model_task(lab):
     assert passed or blocked, result
 
 
-def test_a_dae_trained_on_noise_free_copies_costs_only_the_noisy_data_task(lab):
+def test_a_dae_trained_on_noise_free_copies_is_blocked_on_the_noisy_data_task(lab):
     dae, _ = helpers.build_autoencoder()
     history = fit(dae, lab["x_train"], lab["x_train"], (lab["x_test"], lab["x_test"]))
     ns = with_(lab, dae=dae, history=history, x_train_noisy=lab["x_train"].copy(), x_test_noisy=lab["x_test"].copy())
     assert_fails(ns, "noisy_data", "x_train_noisy equals x_train: no noise was added")
-    assert checks.evaluate("dae_training", ns).status == "passed"  # judged on the student's own arrays
+    # a clean -> clean autoencoder is no DAE: judged on the lab's noise, it is blocked on the noise's mistake
+    assert_blocked(ns, "dae_training", "noisy_data", "x_train_noisy equals x_train")
 
 
 def test_figures_of_near_identical_outputs_are_matched_by_position(lab):
@@ -883,4 +882,190 @@ def test_a_noisy_set_made_in_place_still_shows_in_the_figures(lab):
         fig_results=helpers.plot_rows([same, lab["x_test_denoised"], same], ["n", "d", "c"]),
     )
     assert checks.evaluate("view_results", ns).status == "passed", checks.evaluate("view_results", ns)
+    plt.close("all")
+
+
+# ---------------------------------------------------------------- issue 27: no quality bar can be skipped
+
+
+def train_cheaply(inputs, targets, batches=None, seed=0, validation=None):
+    """A lab-architecture model trained as the corpus does (one epoch in batches of 256, Adam(0.01)) or on `batches` only."""
+    keras.utils.set_random_seed(seed)
+    model, encoder = helpers.build_autoencoder()
+    n = len(inputs) if batches is None else 256 * batches
+    history = fit(model, inputs[:n], targets[:n], validation, seed, 1, 256, keras.optimizers.Adam(0.01))
+    return model, encoder, history
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """Honest variables (8,192 training images) with a cheaply trained pair of models, and the same with one batch each."""
+    (train_images, _), (test_images, _) = helpers.load_dataset()
+    ns = {"train_images": train_images[:8192], "test_images": test_images[:1000], "DATASET": "fashion_mnist"}
+    ns["x_train"], ns["x_test"] = helpers.prepare_images(ns["train_images"]), helpers.prepare_images(ns["test_images"])
+    rng = np.random.default_rng(2)
+    ns["x_train_noisy"] = helpers.add_noise(ns["x_train"], 0.5, rng)
+    ns["x_test_noisy"] = helpers.add_noise(ns["x_test"], 0.5, rng)
+    snapshots = {}
+    for label, batches in (("cheap", None), ("one batch", 1)):
+        models = dict(ns)
+        models["autoencoder"], models["encoder"], models["ae_history"] = train_cheaply(
+            ns["x_train"], ns["x_train"], batches, seed=1
+        )
+        models["dae"], _, models["history"] = train_cheaply(
+            ns["x_train_noisy"], ns["x_train"], batches, 3, (ns["x_test_noisy"], ns["x_test"])
+        )
+        snapshots[label] = checks.snapshot(models, set().union(*checks.READS.values()))
+    clean_dae, _, history = train_cheaply(ns["x_train"], ns["x_train"], None, 4, (ns["x_test_noisy"], ns["x_test"]))
+    snapshots["clean to clean"] = {
+        **snapshots["cheap"],
+        **checks.snapshot({"dae": clean_dae, "history": history}, ("dae", "history")),
+    }
+    return snapshots
+
+
+def faked(info, **fields):
+    """A copy of a ModelInfo with some fields replaced (the weights kept)."""
+    import copy
+
+    info = copy.copy(info)
+    info._rebuilt = None
+    for name, value in fields.items():
+        setattr(info, name, value)
+    return info
+
+
+def other_output(info, activation):
+    """A ModelInfo whose output layer claims another activation."""
+    *first, (units, _, kernel, bias, ident) = info.dense
+    return faked(info, dense=(*first, (units, activation, kernel, bias, ident)))
+
+
+def fake_history(snap, model):
+    """A History that says the lab's training went well."""
+    return checks.HistoryInfo(
+        {"loss": np.linspace(0.35, 0.29, 30), "val_loss": np.linspace(0.34, 0.30, 30)},
+        {"epochs": 30, "steps": 469},
+        snap[model].ident,
+    )
+
+
+MANIPULATIONS = {  # everything a replaced export can change but the models' weights
+    "x_train/255": lambda s: {"x_train": s["x_train"] / 255},
+    "x_test/255": lambda s: {"x_test": s["x_test"] / 255},
+    "both/255": lambda s: {"x_train": s["x_train"] / 255, "x_test": s["x_test"] / 255},
+    "both*255": lambda s: {"x_train": s["x_train"] * 255, "x_test": s["x_test"] * 255},
+    "both*0.5": lambda s: {"x_train": s["x_train"] * 0.5, "x_test": s["x_test"] * 0.5},
+    "deleted": lambda s: {"x_train": None, "x_test": None},
+    "x_test deleted": lambda s: {"x_test": None},
+    "zeros": lambda s: {"x_train": np.zeros_like(s["x_train"]), "x_test": np.zeros_like(s["x_test"])},
+    "random": lambda s: {
+        name: np.random.default_rng(0).uniform(0, 1, s[name].shape).astype("float32") for name in ("x_train", "x_test")
+    },
+    "other images": lambda s: {"x_test": s["x_train"][: len(s["x_test"])]},
+    "swapped": lambda s: {"x_train": s["x_test"], "x_test": s["x_train"], "x_train_noisy": s["x_test_noisy"]},
+    "noisy = clean": lambda s: {"x_train_noisy": s["x_train"], "x_test_noisy": s["x_test"]},
+    "noisy zeros": lambda s: {"x_train_noisy": np.zeros_like(s["x_train"]), "x_test_noisy": np.zeros_like(s["x_test"])},
+    "noisy deleted": lambda s: {"x_train_noisy": None, "x_test_noisy": None},
+    **{
+        f"noise {factor}": lambda s, factor=factor: {
+            "x_train_noisy": helpers.add_noise(s["x_train"], factor, 1),
+            "x_test_noisy": helpers.add_noise(s["x_test"], factor, 2),
+        }
+        for factor in (0.02, 0.1, 0.2, 1.0)
+    },
+    "noise unclipped": lambda s: {"x_test_noisy": helpers.add_noise(s["x_test"], 0.5, 2, clip=False)},
+    "DATASET unknown": lambda s: {"DATASET": "cifar10"},
+    "DATASET deleted": lambda s: {"DATASET": None},
+    "models say trained": lambda s: {
+        name: faked(s[name], steps=30 * 469, compiled=True, adam=True, loss="binary_crossentropy", optimizer="adam")
+        for name in ("autoencoder", "dae")
+    },
+    "history faked": lambda s: {"history": fake_history(s, "dae"), "ae_history": fake_history(s, "autoencoder")},
+    "history without val_loss": lambda s: {
+        "history": checks.HistoryInfo({"loss": s["history"].history["loss"]}, {}, s["history"].model)
+    },
+    "dae output relu": lambda s: {"dae": other_output(s["dae"], "relu")},
+    "dae output linear": lambda s: {"dae": other_output(s["dae"], "linear")},
+}
+
+
+def manipulated(snap, name):
+    """The snapshot with one manipulation applied (None deletes a variable)."""
+    changed = {**snap, **MANIPULATIONS[name](snap)}
+    return {key: value for key, value in changed.items() if value is not None}
+
+
+def test_honestly_trained_models_pass(trained):
+    for task in ("regular_autoencoder", "dae_training"):
+        assert checks.judge(task, trained["cheap"]).status == "passed", (task, checks.judge(task, trained["cheap"]))
+
+
+@pytest.mark.parametrize("name", [*MANIPULATIONS, "all at once"])
+def test_no_quality_bar_can_be_skipped(trained, name):
+    snap = trained["one batch"]
+    if name == "all at once":
+        for other in ("both/255", "noisy = clean", "models say trained", "history faked", "dae output relu"):
+            snap = manipulated(snap, other)
+    else:
+        snap = manipulated(snap, name)
+    for task in ("regular_autoencoder", "dae_training"):
+        assert checks.judge(task, snap).status != "passed", (task, checks.judge(task, snap))
+
+
+@pytest.mark.parametrize("name", ["noisy = clean", "noisy deleted", "noise 0.02", "noise 0.1", "noise 0.2"])
+def test_a_clean_to_clean_autoencoder_never_passes_as_a_dae(trained, name):
+    result = checks.judge("dae_training", manipulated(trained["clean to clean"], name))
+    assert result.status != "passed", result
+
+
+# ---------------------------------------------------------------- issue 27: the checks' remaining misjudgements
+
+
+@pytest.mark.parametrize("shape", [lambda x: (len(x), 1), lambda x: (1, 1)], ids=["per-image", "one-draw"])
+def test_noise_shared_by_an_images_pixels_is_named(lab, shape):
+    rng = np.random.default_rng(8)
+    x = lab["x_train"]
+    shared = np.clip(x + 0.5 * rng.standard_normal(shape(x)), 0, 1).astype("float32")
+    result = checks.evaluate("noisy_data", with_(lab, x_train_noisy=shared))
+    assert result.status == "failed" and "each pixel gets its own draw" in result.message, result
+    assert "not normally distributed" not in result.message
+
+
+def test_validating_against_noisy_targets_is_caught(lab):
+    dae, _ = helpers.build_autoencoder()
+    history = fit(dae, lab["x_train_noisy"], lab["x_train"], (lab["x_test_noisy"], lab["x_test_noisy"]))
+    ns = with_(lab, dae=dae, history=history)
+    assert_fails(ns, "dae_training", "validated against noisy targets")
+    assert_fails(ns, "dae_training", "its targets the clean ones")
+
+
+def test_noise_with_a_shifted_mean_never_fails_dae_training_with_its_own_hint(lab):
+    rng = np.random.default_rng(9)
+    shifted = {
+        name: np.clip(lab[name] + 0.5 * rng.normal(0.5, 1.0, lab[name].shape), 0, 1) for name in ("x_train", "x_test")
+    }
+    dae, _ = helpers.build_autoencoder()
+    history = fit(dae, shifted["x_train"], lab["x_train"], (shifted["x_test"], lab["x_test"]))
+    ns = with_(lab, dae=dae, history=history, x_train_noisy=shifted["x_train"], x_test_noisy=shifted["x_test"])
+    assert checks.evaluate("noisy_data", ns).status == "failed"
+    result = checks.evaluate("dae_training", ns)
+    assert result.status == "passed" or result.message.startswith("fix the noisy_data task first: "), result
+
+
+def test_predictions_made_before_the_noise_was_drawn_again_name_that_cause(lab):
+    redrawn = noisy(lab["x_test"], seed=9)
+    result = checks.evaluate("predictions", with_(lab, x_test_noisy=redrawn))
+    assert result.status == "failed" and "x_test_noisy changed" in result.message, result
+    assert "trained again" in result.message
+
+
+def test_hints_point_at_the_idea_not_the_line_to_type(lab):
+    from_clean = lab["dae"].predict(lab["x_test"], verbose=0)
+    result = checks.evaluate("predictions", with_(lab, x_test_denoised=from_clean))
+    assert "predict from" not in result.message and "x_test_noisy" not in result.message, result
+    shuffled = helpers.plot_rows([lab["x_test"], lab["x_test_noisy"], lab["x_test_denoised"]], ["c", "n", "d"])
+    result = checks.evaluate("view_results", with_(lab, fig_results=shuffled))
+    assert "rows are in another order" in result.message and "what the DAE was given" in result.message, result
+    assert "x_test_noisy, x_test_denoised, x_test" not in result.message, result
     plt.close("all")
