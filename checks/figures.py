@@ -7,6 +7,11 @@ import numpy as np
 from checks.snapshots import FigureInfo, type_name
 from checks.verdicts import Failed
 
+MAX_IMAGES = 200  # in one figure: the lab's show 20 or 30; each image is looked up in every candidate array
+
+
+MAX_NEAR_ROWS = 256  # rows whose pixel sum is near an image's, compared pixel by pixel (honest arrays: a dozen)
+
 
 def figure_rows(fig, name):
     """The flattened images a figure (FigureInfo) shows, grouped into its rows of axes, top row first."""
@@ -14,6 +19,11 @@ def figure_rows(fig, name):
         raise Failed(f"{name} should be a matplotlib Figure, got {type_name(fig)}: helpers.plot_rows returns one")
     if not fig.rows:
         raise Failed(f"{name} shows no images: draw them with helpers.plot_rows (imshow in each axes)")
+    count = sum(len(row) for row in fig.rows)
+    if count > MAX_IMAGES:
+        raise Failed(
+            f"{name} shows {count} images: the card's figures show a few rows of ten, which a reader can compare"
+        )
     return [list(row) for row in fig.rows]
 
 
@@ -34,7 +44,7 @@ def identify(image, candidates):
     total = float(np.sum(image))
     found = {}
     for name, (rows, sums) in candidates.items():
-        near = np.flatnonzero(np.abs(sums - total) < INPUT_DIM * 1e-4)
+        near = np.flatnonzero(np.abs(sums - total) < INPUT_DIM * 1e-4)[:MAX_NEAR_ROWS]
         if near.size:
             exact = np.max(np.abs(rows[near].astype("float64") - image), axis=1) < 1e-4
             if exact.any():

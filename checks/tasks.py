@@ -23,6 +23,7 @@ from checks.variables import (
     SAMPLE,
     as_array,
     as_model,
+    bar_scale,
     earlier_images,
     is_image_array,
     pixel_rows,
@@ -181,7 +182,7 @@ def check_regular_autoencoder(ns):
             "measured on"
         )
     loss = helpers.mean_bce(x, run_model(autoencoder, x, "autoencoder"))
-    if loss > MAX_BCE:
+    if loss > MAX_BCE * bar_scale(x)[0]:
         raise Suspect(
             f"autoencoder reconstructs the test images poorly (BCE {loss:.2f}, about 0.29 expected): it must learn "
             "to give back its own input, so inputs and targets are both the clean training images, for the card's "
@@ -320,16 +321,18 @@ def meets_bar(dae, history, clean, noisy, loss, factor):
     Every DAE meets a bar: BCE for a sigmoid output (higher for stronger noise and for another architecture), and
     mean squared error of the outputs clipped to [0, 1] for any other output, which binary cross-entropy trains badly.
     """
+    bce_scale, mse_scale = bar_scale(clean)
     if dae.dense and dae.dense[-1][1] == "sigmoid":
         bar = (MAX_BCE if lab_architecture(dae) else MAX_BCE_OTHER) + BCE_PER_NOISE * max(factor - NOISE_FACTOR, 0)
+        bar *= bce_scale
         if loss > bar:
             raise Suspect(under_trained(dae, history, loss))
         return
     error = float(np.mean((np.clip(run_model(dae, noisy, "dae"), 0, 1) - clean) ** 2))
-    if error > MAX_MSE_OTHER_OUTPUT:
+    if error > MAX_MSE_OTHER_OUTPUT * mse_scale:
         raise Suspect(
             f"dae's denoised test images are far from the clean ones (mean squared error {error:.3f}, at most "
-            f"{MAX_MSE_OTHER_OUTPUT} expected): it learned too little from its training"
+            f"{MAX_MSE_OTHER_OUTPUT * mse_scale:.3f} expected): it learned too little from its training"
         )
 
 

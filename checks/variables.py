@@ -172,6 +172,18 @@ def reference_images(dataset, factor=NOISE_FACTOR, clipped=True):
     return clean, noisy
 
 
+FASHION_MEAN_IMAGE = (0.4894, 0.0877)  # BCE and MSE of Fashion-MNIST's reference images against their mean image
+
+
+def bar_scale(clean):
+    """(BCE, MSE) factors for bars measured on Fashion-MNIST, on these reference images: how much better than
+    Fashion-MNIST's their mean image (the best constant output, no training at all) scores, each at most 1. On
+    MNIST, whose mean image scores about half, a bar measured on Fashion-MNIST would pass a constant output."""
+    mean = np.broadcast_to(clean.mean(axis=0), clean.shape)
+    bce, mse = helpers.mean_bce(clean, mean), float(np.mean((clean - mean) ** 2))
+    return min(1.0, bce / FASHION_MEAN_IMAGE[0]), min(1.0, mse / FASHION_MEAN_IMAGE[1])
+
+
 def reference(ns, factor=NOISE_FACTOR, clipped=True):
     """The images models are judged on, from the dataset the notebook chose (DATASET) or Fashion-MNIST."""
     dataset = ns.get("DATASET")

@@ -155,7 +155,10 @@ def decode(entry, reader, checks):
     if kind == "model":
         dense = []
         for units, activation, kernel, bias, ident in entry["dense"]:
-            dense.append((whole(units), text(activation), reader.array(kernel), reader.array(bias), whole(ident)))
+            kernel, bias = reader.array(kernel), reader.array(bias)
+            if kernel.ndim != 2 or kernel.shape[1] != whole(units) or bias.shape != (units,):
+                raise BadExport("a Dense layer's weights do not have the shapes of its units")
+            dense.append((units, text(activation), kernel, bias, whole(ident)))
         shape = entry["input_shape"]
         return checks.ModelInfo(
             whole(entry["ident"]),
