@@ -31,9 +31,13 @@ class BadExport(Exception):
 
 def save(namespace, names, folder):
     """Write checks.snapshot(namespace, names) into folder (created) as manifest.json and .npy files."""
+    os.makedirs(folder, exist_ok=True)
+    if not any(name in namespace for name in names):  # nothing to describe: no need to import the checks (and Keras)
+        with open(os.path.join(folder, MANIFEST), "w", encoding="utf-8") as f:
+            json.dump({}, f)
+        return
     import checks
 
-    os.makedirs(folder, exist_ok=True)
     arrays = []
 
     def array(value):

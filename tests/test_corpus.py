@@ -1,15 +1,16 @@
-"""End to end: the grader on a corpus of filled-in notebooks (tests/make_corpus.py), one mistake or one valid
-alternative each. A mistake costs its own task, with a hint that names the cause and the fix; every other task
-passes (or, where it cannot be judged until the mistake is fixed, is "blocked" naming that task); a valid
+"""The checks on a corpus of filled-in notebooks (tests/make_corpus.py), one mistake or one valid alternative each,
+run whole as the grader plans them. A mistake costs its own task, with a hint that names the cause and the fix; every
+other task passes (or, where it cannot be judged until the mistake is fixed, is "blocked" naming that task); a valid
 alternative scores 9/9.
 
-By default the grader runs the mistakes issues 12 and 21 list and every valid alternative, 21 notebooks (about 5
-minutes on this project's 2 shared cores at a load of 2); DAE_CORPUS=all runs the whole corpus (35), adding
-rng.random noise and whole-notebook versions of tests/test_checks.py's mistakes (which test_checks.py covers in
-seconds with checks.evaluate). Every hint ends by pointing back to its task's card.
+Each notebook runs in this process (grading_support.run_in_process: the grader's plan and verdicts without its
+sandbox, kernel and export, which cost more than the notebook's own training); tests/test_grade.py grades one of them
+through the whole grader and gets the same row. By default the mistakes issues 12 and 21 list and every valid
+alternative run, 21 notebooks; DAE_CORPUS=all runs the whole corpus (35), adding rng.random noise and whole-notebook
+versions of tests/test_checks.py's mistakes (which test_checks.py covers in seconds with checks.evaluate). Every hint
+ends by pointing back to its task's card.
 """
 
-import csv
 import importlib.util
 import os
 from pathlib import Path
@@ -21,7 +22,8 @@ spec = importlib.util.spec_from_file_location("make_corpus", ROOT / "tests" / "m
 make_corpus = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(make_corpus)
 
-from grading.run import grade, load_tasks  # noqa: E402
+from grading.run import load_tasks  # noqa: E402
+from grading_support import run_in_process  # noqa: E402
 
 ISSUE = (
     "noise_unclipped",
@@ -45,17 +47,16 @@ ISSUE = (
 )
 MISTAKES = tuple(make_corpus.MISTAKES) if os.environ.get("DAE_CORPUS") == "all" else ISSUE
 VALID = tuple(make_corpus.VALID)
+CHOSEN = MISTAKES + VALID
 
 
 @pytest.fixture(scope="module")
-def rows(tmp_path_factory):
-    """Grade the chosen corpus notebooks, two at a time: {name: row of grades.csv}."""
-    subs, out = tmp_path_factory.mktemp("corpus"), tmp_path_factory.mktemp("corpus-tables")
-    make_corpus.write(subs, MISTAKES + VALID)
-    with open(os.devnull, "w") as quiet:
-        grade(subs, jobs=2, timeout=300, out=out, log=quiet)
-    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
-        return {row["submission"]: row for row in csv.DictReader(f)}
+def rows():
+    """The chosen corpus notebooks' verdicts, each run in this process as the grader plans it: {name: row of
+    grades.csv cells}. The grader's own run of a corpus notebook, sandbox, export and all, gives the same row
+    (tests/test_grade.py, test_a_corpus_notebook_gets_the_same_row_from_the_grader)."""
+    tasks = load_tasks()
+    return {name: run_in_process(notebook, tasks) for name, notebook in make_corpus.corpus().items() if name in CHOSEN}
 
 
 def test_blocked_is_a_verdict_of_its_own_that_earns_nothing():

@@ -55,6 +55,7 @@ def test_non_positive_options_are_refused(tmp_path, option):
     assert exit_info.value.code == 2
 
 
+@pytest.mark.heavy
 def test_unreadable_files_get_one_row_each_and_others_are_skipped(tmp_path, capsys):
     subs = tmp_path / "subs"
     copy_fixture("malformed.ipynb", subs)
@@ -75,6 +76,7 @@ def test_unreadable_files_get_one_row_each_and_others_are_skipped(tmp_path, caps
     assert "Skipped 1 file(s) that are not notebooks: notes.txt" in err
 
 
+@pytest.mark.heavy
 def test_same_file_names_in_subfolders_are_told_apart(tmp_path, capsys):
     for student in ("alice", "bob"):
         copy_fixture("malformed.ipynb", tmp_path / "subs" / student)
@@ -85,6 +87,7 @@ def test_same_file_names_in_subfolders_are_told_apart(tmp_path, capsys):
     assert set(read_csv(tmp_path / "tables" / "grades.csv")) == {"alice/malformed", "bob/malformed", "not_a_notebook"}
 
 
+@pytest.mark.heavy
 def test_one_notebook_gets_tables_beside_it(tmp_path, capsys):
     notebook = copy_fixture("malformed.ipynb", tmp_path)
     status, _, _ = run([notebook], capsys)
@@ -124,6 +127,7 @@ def test_fixtures_are_what_make_fixtures_writes():
 # ---------------------------------------------------------------- the grader worker processes
 
 
+@pytest.mark.heavy
 def test_a_worker_that_fails_reports_its_error_and_the_next_job_gets_a_new_one(tmp_path):
     from grading.run import LAB_DIR, Workers
 

@@ -88,6 +88,7 @@ def run_both(lab, notebooks):
     return printed
 
 
+@pytest.mark.heavy
 def test_the_handout_runs_alone_blank_and_filled(handout):
     *_, lab = handout
     blank = nbformat.read(lab / "index.ipynb", as_version=4)

@@ -313,3 +313,22 @@ def test_timings_are_masked_but_other_changes_are_not():
 def test_make_lab_runs_the_solution_with_progress():
     lab = re.search(r"^lab:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), flags=re.MULTILINE).group(1)
     assert "tools/run_notebook.py solution.ipynb" in lab and "--quiet" not in lab
+
+
+# ---------------------------------------------------------------- the answer key on another backend
+
+
+@pytest.mark.skipif(
+    os.environ.get("DAE_ANSWER_KEY") != "core",
+    reason="nbval runs the whole answer key; `make ci` asks for its core lab alone on JAX (DAE_ANSWER_KEY=core)",
+)
+def test_the_answer_keys_core_lab_runs_on_this_backend(solution, tmp_path):
+    """The answer key up to "Level up" runs on this backend with every check passing (its level-up cells run on
+    every backend in `make test-all`; levelup.py's functions are unit-tested on each in CI)."""
+    level_up = next(n for n, c in enumerate(solution.cells) if c.source.startswith("## Level up"))
+    solution.cells = solution.cells[:level_up]
+    run_notebook.notebook_client(solution, ROOT).execute()
+    said = "".join(
+        output.get("text", "") for cell in solution.cells if cell.cell_type == "code" for output in cell.outputs
+    )
+    assert [line for line in said.splitlines() if line.endswith(": passed")] == [f"{t}: passed" for t in checks.TASKS]
