@@ -209,12 +209,13 @@ def export_cell(names, folder):
     )
 
 
-def judge_export(folder, tasks):
-    """Read the kernel's export from folder (untrusted) and judge each task; {task: [status, message]}."""
+def judge_export(folder, tasks, earlier=None):
+    """Read the kernel's export from folder (untrusted; it may name arrays of the previous export, held in earlier)
+    and judge each task; {task: [status, message]}."""
     import checks
 
     try:
-        data = export.load(folder)
+        data = export.load(folder, earlier)
     except export.BadExport as err:
         return {task: [ERROR, f"the grader could not read this task's variables: {err}"] for task in tasks}
     finally:
@@ -271,6 +272,7 @@ def run(nb, tasks, job):
     keep_nothing(client)
     deadline = time.monotonic() + job.timeout
     results, failure, error_text, rescued, answered = {}, None, "", [], False
+    earlier = export.Earlier()  # the arrays of the last export read, which the next may name
 
     def step(index):
         """Run steps[index] within what is left of the time limit; judge its tasks if it is an export."""
@@ -288,7 +290,7 @@ def run(nb, tasks, job):
         finally:
             cell.outputs = []  # keep the worker's memory small
         if names is not None:
-            results.update(judge_export(job.work / f"export-{index}", names))
+            results.update(judge_export(job.work / f"export-{index}", names, earlier))
 
     try:
         with client.setup_kernel(env=job.env, cleanup_kc=True):

@@ -1,11 +1,16 @@
 """The file format a submission's kernel hands its variables over in, and the trusted reader of it.
 
 `save` runs inside the submission's kernel (the grader's export cell calls it): it writes
-`checks.snapshot` of the named variables as one `manifest.json` and one `.npy` file per array.
+`checks.snapshot` of the named variables as one `manifest.json` and one `.npy` file per array. An array of 1 MiB or
+more that the kernel's previous export already held, byte for byte (its CRC-32, shape and dtype), is named by
+where that export held it ("export-12/0.npy") instead of written again: the checks read x_train and its kin after
+every task, and writing and reading 190 MB nine times a notebook was most of the grader's cost on it.
 `load` runs in the grader, outside the kernel, and trusts nothing it reads: JSON and numpy without
 pickle only, files opened without following links, every size capped, every field type-checked.
 A kernel can write anything there; the worst it gets is a snapshot of made-up data, which the
-checks judge like any other (models by their weights, on the grader's own images).
+checks judge like any other (models by their weights, on the grader's own images). A name of an earlier array is
+looked up among the arrays the grader itself read for the previous export (`Earlier`), so it can only repeat data the
+kernel could have written again.
 """
 
 import json
@@ -20,6 +25,10 @@ MAX_MANIFEST_BYTES = 4 * 2**20
 MAX_ARRAY_BYTES = 1 * 2**30  # one array (x_train in float64 is 376 MB)
 MAX_TOTAL_BYTES = 3 * 2**30  # one export
 ARRAY_FILE = re.compile(r"\d{1,6}\.npy")
+EARLIER_FILE = re.compile(r"export-\d{1,6}/\d{1,6}\.npy")  # an array of the previous export, by where it was
+REUSE_BYTES = 2**20  # arrays this large are named rather than written again when unchanged
+
+_previous = {}  # in the kernel: (dtype, shape, CRC-32) -> "export-N/K.npy" of each large array the last export held
 
 
 class BadExport(Exception):
@@ -36,20 +45,31 @@ def save(namespace, names, folder):
         with open(os.path.join(folder, MANIFEST), "w", encoding="utf-8") as f:
             json.dump({}, f)
         return
+    import zlib
+
     import checks
 
-    arrays = []
+    global _previous
+    arrays, held = [], {}
 
     def array(value):
-        """Save one array; return its file name."""
+        """Save one array, or name the previous export's identical one; return its file name."""
+        value = np.ascontiguousarray(value)
+        key = (value.dtype.str, value.shape, zlib.crc32(value.data.cast("B"))) if value.nbytes >= REUSE_BYTES else None
+        if key in _previous:
+            held[key] = _previous[key]
+            return held[key]
         name = f"{len(arrays)}.npy"
-        np.save(os.path.join(folder, name), np.ascontiguousarray(value), allow_pickle=False)
+        np.save(os.path.join(folder, name), value, allow_pickle=False)
         arrays.append(name)
+        if key is not None:
+            held[key] = f"{os.path.basename(os.path.normpath(folder))}/{name}"
         return name
 
     manifest = {name: encode(value, array, checks) for name, value in checks.snapshot(namespace, names).items()}
     with open(os.path.join(folder, MANIFEST), "w", encoding="utf-8") as f:
         json.dump(manifest, f)
+    _previous = held
 
 
 def encode(value, array, checks):
@@ -95,31 +115,44 @@ def encode(value, array, checks):
 # ---------------------------------------------------------------- in the grader
 
 
-def load(folder):
-    """Read an export written by save (untrusted) back into a snapshot dict, or raise BadExport."""
+class Earlier:
+    """The grader's own copies of the arrays one job's previous export held, by the names save gives them: what the
+    next export may name instead of writing again (only the last export's, so at most one export's size is kept)."""
+
+    def __init__(self):
+        self.arrays = {}
+
+
+def load(folder, earlier=None):
+    """Read an export written by save (untrusted) back into a snapshot dict, or raise BadExport. earlier: the job's
+    Earlier, whose arrays this export may name, and which then holds this export's."""
     import checks
 
     try:
         directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError as err:
         raise BadExport(f"the kernel left no export ({err.strerror})") from None
+    earlier = earlier if earlier is not None else Earlier()
     try:
-        reader = Reader(directory)
+        reader = Reader(directory, os.path.basename(os.path.normpath(folder)), earlier.arrays)
         manifest = json.loads(reader.read(MANIFEST, MAX_MANIFEST_BYTES))
         if not isinstance(manifest, dict):
             raise BadExport("the export's manifest is not a JSON object")
-        return {str(name): decode(entry, reader, checks) for name, entry in manifest.items()}
+        data = {str(name): decode(entry, reader, checks) for name, entry in manifest.items()}
     except (ValueError, TypeError, KeyError, IndexError) as err:
         raise BadExport(f"the export is malformed ({type(err).__name__}: {err})") from None
     finally:
         os.close(directory)
+    earlier.arrays = reader.held
+    return data
 
 
 class Reader:
     """Reads regular files from one folder (no links, no paths), within the size limits."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, name="", earlier=None):
         self.directory, self.total = directory, 0
+        self.name, self.earlier, self.held = name, earlier or {}, {}  # held: the large arrays read or named here
 
     def read(self, name, limit):
         """The bytes of file `name`, refusing links, special files and anything over limit (or the total)."""
@@ -140,7 +173,12 @@ class Reader:
         return data
 
     def array(self, name):
-        """A numeric numpy array from file `name` (numpy format, no pickle)."""
+        """A numeric numpy array from file `name` (numpy format, no pickle), or the previous export's array `name`."""
+        if isinstance(name, str) and EARLIER_FILE.fullmatch(name):
+            if name not in self.earlier:
+                raise BadExport(f"the export names an array {name!r} that the previous export did not hold")
+            self.held[name] = self.earlier[name]
+            return self.earlier[name]
         if not isinstance(name, str) or not ARRAY_FILE.fullmatch(name):
             raise BadExport(f"the export names an array file {name!r}: not one it could have written")
         import io
@@ -148,6 +186,9 @@ class Reader:
         value = np.load(io.BytesIO(self.read(name, MAX_ARRAY_BYTES)), allow_pickle=False)
         if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
             raise BadExport(f"{name} in the export is not an array of numbers")
+        if value.nbytes >= REUSE_BYTES:
+            value.setflags(write=False)  # judged again after later tasks: no check may change it
+            self.held[f"{self.name}/{name}"] = value
         return value
 
 

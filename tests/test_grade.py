@@ -13,7 +13,23 @@ import pytest
 import run_notebook
 from grading import execute
 from grading.run import WORKER_MARGIN_S, load_tasks
-from grading_support import FIXTURES, ROOT, copy_fixture, grade, read_csv, rendered_markdown, run, snapshot
+from grading_support import (
+    FIXTURES,
+    ROOT,
+    copy_fixture,
+    grade,
+    read_csv,
+    rendered_markdown,
+    run,
+    run_in_process,
+    snapshot,
+)
+
+spec = importlib.util.spec_from_file_location("make_corpus", ROOT / "tests" / "make_corpus.py")
+make_corpus = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(make_corpus)
+
+CORPUS_ENTRY = "noise_unclipped"  # the corpus notebook graded here too (tests/test_corpus.py runs it in-process)
 
 # ---------------------------------------------------------------- bad input (no kernel runs)
 
@@ -247,6 +263,7 @@ def graded(tmp_path_factory):
         "not_a_notebook.ipynb",
     ):
         shutil.copy(FIXTURES / name, subs)
+    make_corpus.write(subs, [CORPUS_ENTRY])
     out = tmp_path_factory.mktemp("tables")
     before = snapshot(subs)
     status = grade.main([str(subs), "--jobs", "2", "--out", str(out)])
@@ -306,6 +323,14 @@ def test_files_that_are_not_notebooks_get_a_row_and_exit_status_1(graded):
         rows[name]["note"] == ""
         for name in ("solution", "index", "raises_in_task3", "breaks_environment", "half_right")
     )
+
+
+def test_a_corpus_notebook_gets_the_same_row_from_the_grader(graded):
+    rows, tasks = graded[1], graded[2]
+    in_process = run_in_process(make_corpus.corpus()[CORPUS_ENTRY], tasks)
+    assert {task: rows[CORPUS_ENTRY][task] for task in tasks} == in_process
+    assert in_process["noisy_data"].startswith("failed: ")  # the mistake, and the rest passed
+    assert sum(cell == "passed" for cell in in_process.values()) == len(tasks) - 1
 
 
 def test_submissions_are_never_modified(graded):

@@ -64,6 +64,30 @@ def test_export_refuses_links_pickles_and_oversized_files(tmp_path, monkeypatch)
         export.load(folder)
 
 
+def test_an_unchanged_large_array_is_named_not_written_again_and_only_the_graders_copy_is_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "_previous", {})
+    big, changed = np.ones((1000, 784), "float32"), np.ones((1000, 784), "float32")
+    namespace, earlier = {"x_train": big, "small": np.ones(3)}, export.Earlier()
+    export.save(namespace, ["x_train", "small"], tmp_path / "export-1")
+    first = export.load(tmp_path / "export-1", earlier)
+    export.save(namespace, ["x_train", "small"], tmp_path / "export-2")
+    assert sorted(p.name for p in (tmp_path / "export-2").iterdir()) == ["0.npy", "manifest.json"]  # small only
+    second = export.load(tmp_path / "export-2", earlier)
+    assert second["x_train"] is first["x_train"] and not second["x_train"].flags.writeable
+    big[5, 5] = 0.5  # changed in place (as noise added with +=): written again
+    export.save(namespace, ["x_train"], tmp_path / "export-3")
+    third = export.load(tmp_path / "export-3", earlier)
+    assert third["x_train"][5, 5] == 0.5 and (tmp_path / "export-3" / "0.npy").exists()
+    namespace["x_train"] = changed  # back to the old values, after an export that did not hold them: written again
+    export.save(namespace, ["x_train"], tmp_path / "export-4")
+    assert export.load(tmp_path / "export-4", earlier)["x_train"][5, 5] == 1
+    (tmp_path / "export-4" / "manifest.json").write_text('{"x": {"kind": "array", "file": "export-2/0.npy"}}')
+    with pytest.raises(export.BadExport, match="the previous export did not hold"):  # only the last export's
+        export.load(tmp_path / "export-4", earlier)
+    with pytest.raises(export.BadExport, match="the previous export did not hold"):  # and only this job's
+        export.load(tmp_path / "export-4", export.Earlier())
+
+
 # ---------------------------------------------------------------- hostile submissions in the sandbox
 
 HOSTILE = sorted(p.stem for p in FIXTURES.glob("hostile_*.ipynb"))
