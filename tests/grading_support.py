@@ -84,14 +84,28 @@ def read_until(stream, prefix):
     raise AssertionError(f"the stream ended without a line starting {prefix!r}")
 
 
-def hostile_class(folder, names):
-    """Write the honest submission and the named hostile fixtures into folder, with another student's file (SECRET)."""
+def make_fixtures():
+    """tests/fixtures/make_fixtures.py as a module."""
     spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
-    make_fixtures = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_fixtures)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def answered(*tasks):
+    """A fixture submission that does only the given tasks, with make_fixtures.py's cheap answers: notebook text."""
     import nbformat
 
-    nbformat.write(make_fixtures.notebook(make_fixtures.ANSWERS), folder / "honest.ipynb")
+    fixtures = make_fixtures()
+    return nbformat.writes(fixtures.notebook({task: fixtures.ANSWERS[task] for task in tasks}))
+
+
+def hostile_class(folder, names):
+    """Write the honest submission and the named hostile fixtures into folder, with another student's file (SECRET)."""
+    import nbformat
+
+    fixtures = make_fixtures()
+    nbformat.write(fixtures.notebook(fixtures.ANSWERS), folder / "honest.ipynb")
     for name in names:
         shutil.copy(FIXTURES / f"{name}.ipynb", folder)
     (folder / "SECRET").write_text("another student's work")

@@ -13,7 +13,7 @@ import pytest
 
 from grading import admit, execute, report, store, text
 from grading.report import Row, ungraded
-from grading_support import copy_fixture, grade, read_csv, rendered_markdown
+from grading_support import answered, grade, read_csv, rendered_markdown
 
 TASKS = ("data", "dae_model")
 ATTACK = (
@@ -227,9 +227,10 @@ def test_a_hostile_class_is_graded_as_data(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     subs, outside = tmp_path / "subs", tmp_path / "outside"
-    copy_fixture("half_right.ipynb", subs)
-    copy_fixture("half_right.ipynb", outside)
-    (subs / "link.ipynb").symlink_to(outside / "half_right.ipynb")
+    for folder in (subs, outside):
+        folder.mkdir()
+        (folder / "data_only.ipynb").write_text(answered("data"))  # graded like any notebook: 1 point
+    (subs / "link.ipynb").symlink_to(outside / "data_only.ipynb")
     empty = notebook_bytes()
     (subs / "empty.ipynb").write_bytes(empty)
     (subs / "=cmd|' -C calc'!A0.ipynb").write_bytes(empty)
@@ -249,7 +250,7 @@ def test_a_hostile_class_is_graded_as_data(tmp_path, monkeypatch, capsys):
     assert status == grade.EXIT_UNGRADED, err  # the link is not graded
     assert "Traceback" not in err and "Ignoring .grades/ in the submissions folder" in err
     rows = read_csv(subs / "grades.csv")
-    assert rows["half_right"]["total"] == "5"
+    assert rows["data_only"]["total"] == "1"
     assert rows["link"]["total"] == "0" and rows["link"]["note"].startswith("a symbolic link (to ")
     assert rows["empty"]["total"] == "0" and rows["'=cmd|' -C calc'!A0"]["total"] == "0"  # the CSV's apostrophe
     (long_row,) = [row for name, row in rows.items() if name.startswith("bbb")]
