@@ -40,16 +40,17 @@ class BadExport(Exception):
 
 def save(namespace, names, folder):
     """Write checks.snapshot(namespace, names) into folder (created) as manifest.json and .npy files."""
+    global _previous
     os.makedirs(folder, exist_ok=True)
     if not any(name in namespace for name in names):  # nothing to describe: no need to import the checks (and Keras)
         with open(os.path.join(folder, MANIFEST), "w", encoding="utf-8") as f:
             json.dump({}, f)
+        _previous = {}  # this export holds no array for the next to name
         return
     import zlib
 
     import checks
 
-    global _previous
     arrays, held = [], {}
 
     def array(value):

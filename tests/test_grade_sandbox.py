@@ -78,6 +78,10 @@ def test_an_unchanged_large_array_is_named_not_written_again_and_only_the_grader
     export.save(namespace, ["x_train"], tmp_path / "export-3")
     third = export.load(tmp_path / "export-3", earlier)
     assert third["x_train"][5, 5] == 0.5 and (tmp_path / "export-3" / "0.npy").exists()
+    export.save({}, ["x_train"], tmp_path / "export-empty")  # an export of nothing holds nothing for the next
+    assert export.load(tmp_path / "export-empty", earlier) == {} and earlier.arrays == {}
+    export.save(namespace, ["x_train"], tmp_path / "export-again")
+    assert export.load(tmp_path / "export-again", earlier)["x_train"][5, 5] == 0.5
     namespace["x_train"] = changed  # back to the old values, after an export that did not hold them: written again
     export.save(namespace, ["x_train"], tmp_path / "export-4")
     assert export.load(tmp_path / "export-4", earlier)["x_train"][5, 5] == 1
