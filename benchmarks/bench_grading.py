@@ -7,8 +7,8 @@
    processes; submissions per hour and their ratio.
 
 With `--against CHECKOUT` (another checkout of the lab, e.g. `git worktree add /tmp/before <commit>`), instead:
-each fixture graded by that checkout's grader and by this one, interleaved, median seconds and their ratio, to see
-what a change to the grader costs. With `--limits`: each fixture graded with the per-job limits (control groups,
+each fixture run plainly, graded by that checkout's grader and by this one, interleaved, median seconds, each
+grader's overhead and their ratio, to see what a change to the grader costs. `--only honest` measures one fixture. With `--limits`: each fixture graded with the per-job limits (control groups,
 the job's own space) and without them, interleaved, in this checkout, with warm grader workers: what the limits cost.
 """
 
@@ -110,15 +110,24 @@ def time_graded_in(lab, path):
 
 
 def against(baseline, paths, repeats):
-    """Print each notebook's grading time with the baseline checkout and with this one, interleaved, and the ratio."""
-    print(f"| notebook | graded at {baseline} (s) | graded here (s) | here / there |\n| --- | ---: | ---: | ---: |")
+    """Print each notebook's plain run time and its grading time with the baseline checkout and with this one,
+    interleaved: medians, each grader's overhead (graded / plain) and their ratio."""
+    print(
+        f"| notebook | plain run (s) | graded at {baseline} (s) | graded here (s) | overhead there | overhead here "
+        "| here / there |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
     for path in paths:
-        times = {"there": [], "here": []}
-        for _ in range(repeats):  # interleaved, so that a change in the machine's load hits both alike
+        times = {"plain": [], "there": [], "here": []}
+        for _ in range(repeats):  # interleaved, so that a change in the machine's load hits all alike
+            times["plain"].append(time_plain(path))
             times["there"].append(time_graded_in(baseline, path))
             times["here"].append(time_graded_in(ROOT, path))
-        there, here = (statistics.median(times[k]) for k in ("there", "here"))
-        print(f"| {path.stem} | {there:.1f} | {here:.1f} | {here / there:.2f}x |", flush=True)
+        plain, there, here = (statistics.median(times[k]) for k in ("plain", "there", "here"))
+        print(
+            f"| {path.stem} | {plain:.1f} | {there:.1f} | {here:.1f} | {there / plain:.2f}x | {here / plain:.2f}x "
+            f"| {here / there:.2f}x |",
+            flush=True,
+        )
 
 
 def limits_cost(paths, tasks, repeats):
@@ -143,11 +152,12 @@ def main():
         "--against", type=Path, help="another checkout of the lab: compare its grading time with this one's"
     )
     parser.add_argument("--limits", action="store_true", help="compare grading with the per-job limits and without")
+    parser.add_argument("--only", choices=("blank", "honest", "raises"), help="measure this fixture alone")
     args = parser.parse_args()
     import checks
 
     folder = Path(tempfile.mkdtemp()) / "subs"
-    paths = fixtures(folder)
+    paths = [path for path in fixtures(folder) if args.only in (None, path.stem)]
     if args.against:
         return against(args.against.resolve(), paths, args.repeats)
     if args.limits:
