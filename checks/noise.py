@@ -5,6 +5,7 @@ it (which way it was trained, how long, on which set, validated on what).
 import helpers  # first: it imports Keras without the backend's start-up chatter
 from helpers import NOISE_FACTOR  # the lab's numbers, defined in helpers
 
+import keras
 import numpy as np
 
 from checks.variables import (
@@ -295,6 +296,35 @@ def under_trained(dae, history, loss):
     )
 
 
+class Outputs:
+    """One model's outputs on the student's first 10,000 (clean, noisy) rows, and binary cross-entropies against
+    them, each computed once per judgement (trained_on_test_set and check_validation read the same ones)."""
+
+    def __init__(self, ns, model):
+        self.ns, self.model, self.pairs, self.outputs, self.logs = ns, model, {}, {}, {}
+
+    def pair(self, clean_name, noisy_name):
+        """student_pairs(ns, clean_name, noisy_name), read once."""
+        if (clean_name, noisy_name) not in self.pairs:
+            self.pairs[clean_name, noisy_name] = student_pairs(self.ns, clean_name, noisy_name)
+        return self.pairs[clean_name, noisy_name]
+
+    def run(self, key, x):
+        """The model's output for x, which `key` names (the same key, the same input)."""
+        if key not in self.outputs:
+            self.outputs[key] = run_model(self.model, x, "dae")
+        return self.outputs[key]
+
+    def bce(self, targets, key, x):
+        """helpers.mean_bce(targets, the model's output for x), its logarithms taken once per output."""
+        if key not in self.logs:
+            epsilon = keras.config.epsilon()
+            p = np.clip(self.run(key, x), epsilon, 1 - epsilon)
+            self.logs[key] = np.log(p), np.log(1 - p)
+        log_p, log_q = self.logs[key]
+        return float(np.mean(-(targets * log_p + (1 - targets) * log_q), dtype="float64"))
+
+
 def student_pairs(ns, clean_name, noisy_name, limit=10000):
     """(clean, noisy) first rows of the student's arrays as float32 when both are usable rows of the same shape, else None."""
     try:
@@ -308,7 +338,7 @@ def student_pairs(ns, clean_name, noisy_name, limit=10000):
     return np.asarray(clean, "float32"), np.asarray(noisy, "float32")
 
 
-def trained_on_test_set(ns, dae, factor, clipped):
+def trained_on_test_set(ns, dae, factor, clipped, outputs=None):
     """Raise Suspect if dae restores x_test_noisy's own noise clearly better than fresh noise on the same images.
 
     A model remembers a little of the exact noisy images it was trained on: measured on Fashion-MNIST,
@@ -317,16 +347,14 @@ def trained_on_test_set(ns, dae, factor, clipped):
     within about 0.0005 (TEST_SET_MEMORY is twice that). x_train_noisy, which it should have been
     trained on, is the yardstick: the test set must be remembered more than twice as well.
     """
-    memory = {}
+    memory, outputs = {}, outputs or Outputs(ns, dae)
     for clean_name, noisy_name, seed in (("x_test", "x_test_noisy", 1), ("x_train", "x_train_noisy", 2)):
-        pair = student_pairs(ns, clean_name, noisy_name)
+        pair = outputs.pair(clean_name, noisy_name)
         if pair is None:
             continue
         clean, noisy = pair
         fresh = helpers.add_noise(clean, factor, np.random.default_rng(REFERENCE_SEED + seed), clip=clipped)
-        memory[noisy_name] = helpers.mean_bce(clean, run_model(dae, fresh, "dae")) - helpers.mean_bce(
-            clean, run_model(dae, noisy, "dae")
-        )
+        memory[noisy_name] = outputs.bce(clean, ("fresh", noisy_name), fresh) - outputs.bce(clean, noisy_name, noisy)
     test = memory.get("x_test_noisy", 0.0)
     if test > max(2 * memory.get("x_train_noisy", 0.0), TEST_SET_MEMORY):
         raise Suspect(  # a model of the wrong architecture can show this by chance: then dae_model blocks it
@@ -336,7 +364,7 @@ def trained_on_test_set(ns, dae, factor, clipped):
         )
 
 
-def check_validation(ns, dae, history):
+def check_validation(ns, dae, history, outputs=None):
     """Raise Failed if history's last val_loss is dae's loss on a pair other than x_test_noisy -> x_test.
 
     The wrong pairs: clean inputs (x_test -> x_test), noisy targets (x_test_noisy -> x_test_noisy) or both swapped
@@ -344,17 +372,17 @@ def check_validation(ns, dae, history):
     and clearly off its loss on the right pair.
     """
     values = history.history.get("val_loss")
-    pair = student_pairs(ns, "x_test", "x_test_noisy")
+    outputs = outputs or Outputs(ns, dae)
+    pair = outputs.pair("x_test", "x_test_noisy")
     if values is None or not len(values) or pair is None:
         return
     clean, noisy = pair
     last = float(values[-1])
-    from_noisy, from_clean = run_model(dae, noisy, "dae"), run_model(dae, clean, "dae")
-    right = helpers.mean_bce(clean, from_noisy)
+    right = outputs.bce(clean, "x_test_noisy", noisy)
     wrong = (
-        ("on clean images", "x_test -> x_test", helpers.mean_bce(clean, from_clean)),
-        ("against noisy targets", "x_test_noisy -> x_test_noisy", helpers.mean_bce(noisy, from_noisy)),
-        ("with inputs and targets swapped", "x_test -> x_test_noisy", helpers.mean_bce(noisy, from_clean)),
+        ("on clean images", "x_test -> x_test", outputs.bce(clean, "x_test", clean)),
+        ("against noisy targets", "x_test_noisy -> x_test_noisy", outputs.bce(noisy, "x_test_noisy", noisy)),
+        ("with inputs and targets swapped", "x_test -> x_test_noisy", outputs.bce(noisy, "x_test", clean)),
     )
     for how, pairing, loss in wrong:
         if abs(last - loss) < VAL_LOSS_TOLERANCE < abs(last - right) / 3:

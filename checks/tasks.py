@@ -11,6 +11,7 @@ import numpy as np
 from checks.figures import check_rows, row_sources, shown
 from checks.models import check_architecture, check_compiled, check_fitted, shares_layers
 from checks.noise import (
+    Outputs,
     check_noise,
     check_validation,
     dae_direction,
@@ -300,8 +301,9 @@ def check_dae_training(ns):
     factor, clipped = student_noise(ns)
     clean, noisy = reference(ns, factor, clipped)
     loss = dae_direction(dae, clean, noisy, factor, clipped, history)
-    check_validation(ns, dae, history)
-    trained_on_test_set(ns, dae, factor, clipped)
+    outputs = Outputs(ns, dae)  # the model's outputs on the student's arrays, shared by the next two
+    check_validation(ns, dae, history, outputs)
+    trained_on_test_set(ns, dae, factor, clipped, outputs)
     meets_bar(dae, history, clean, noisy, loss, factor)
     output = dae.dense[-1][1] if dae.dense else "missing"
     done = f"dae is trained noisy -> clean (test BCE {loss:.3f})" + (
