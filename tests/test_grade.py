@@ -328,9 +328,9 @@ def test_files_that_are_not_notebooks_get_a_row_and_exit_status_1(graded):
 def test_a_corpus_notebook_gets_the_same_row_from_the_grader(graded):
     rows, tasks = graded[1], graded[2]
     in_process = run_in_process(make_corpus.corpus()[CORPUS_ENTRY], tasks)
-    assert {task: rows[CORPUS_ENTRY][task] for task in tasks} == in_process
+    assert {key: rows[CORPUS_ENTRY][key] for key in in_process} == in_process
     assert in_process["noisy_data"].startswith("failed: ")  # the mistake, and the rest passed
-    assert sum(cell == "passed" for cell in in_process.values()) == len(tasks) - 1
+    assert in_process["total"] == str(len(tasks) - 1)
 
 
 def test_submissions_are_never_modified(graded):
