@@ -175,37 +175,98 @@ def as_instructor(argv, home, processes=4096):
 # ---------------------------------------------------------------- grading in this process
 
 
-def run_in_process(nb, tasks):
+def run_in_process(nb, tasks, prefix=None):
     """Run a trusted notebook's code cells in this process as the grader plans them (grading.execute.plan_cells),
-    judging each task at its check call with checks.evaluate: {task: its grades.csv cell}.
+    judging each task at its check call with checks.evaluate: {task: its grades.csv cell}. Where the notebook's plan
+    begins with prefix's steps (a Prefix), it goes on from a copy of what they left instead of running them again.
 
     The grader's verdicts without its sandbox, kernel and export (which the grading runs and the export's own tests
     cover), for tests of the checks on whole notebooks: the cost of a notebook is then its training alone."""
     import keras
     from matplotlib import pyplot
 
-    import checks
     from grading import report
     from grading.execute import plan_cells
 
     plan, _ = plan_cells(nb.cells, tasks)
-    namespace, results, failure = {"__name__": "__main__"}, {}, None
+    steps, namespace, results = prefix.start(plan) if prefix else (plan, {"__name__": "__main__"}, {})
     try:
-        for cell, names in plan:
-            if names is not None:
-                results.update({task: tuple(checks.evaluate(task, namespace)) for task in names})
-            elif cell.cell_type == "code":
-                try:
-                    exec(compile(cell.source, "<cell>", "exec"), namespace)
-                except Exception as err:
-                    failure = (report.ERROR, f"{type(err).__name__}: {err}")
-                    break
+        failure = run_steps(steps, namespace, results)
     finally:
         pyplot.close("all")
         keras.backend.clear_session()
+        if prefix:
+            prefix.verify()
     fallback = failure or (report.NOT_GRADED, "the check never ran")
     row = report.Row("in-process", {task: results.get(task) or fallback for task in tasks}).clean()
     return {**{task: report.cell_text(*row.results[task]) for task in tasks}, "total": str(row.total)}
+
+
+def run_steps(steps, namespace, results):
+    """Run plan steps in namespace, adding each check's verdict to results; return (ERROR, why) if a cell raised."""
+    import checks
+    from grading import report
+
+    for cell, names in steps:
+        if names is not None:
+            results.update({task: tuple(checks.evaluate(task, namespace)) for task in names})
+        elif cell.cell_type == "code":
+            try:
+                exec(compile(cell.source, "<cell>", "exec"), namespace)
+            except Exception as err:
+                return (report.ERROR, f"{type(err).__name__}: {err}")
+    return None
+
+
+class Prefix:
+    """The first steps of a notebook's plan, through one task's check, run once: several notebooks that begin with the
+    same cells (tests/test_corpus.py's, which share the data and regular-autoencoder tasks) go on from a copy of
+    its namespace. Arrays and random generators are copied for each; the models are shared, so verify() fails
+    if a notebook changed their weights."""
+
+    def __init__(self, nb, tasks, through):
+        from grading.execute import plan_cells
+
+        plan, _ = plan_cells(nb.cells, tasks)
+        end = next(i for i, (_, names) in enumerate(plan) if names and through in names) + 1
+        self.steps, self.namespace, self.results = plan[:end], {"__name__": "__main__"}, {}
+        failure = run_steps(self.steps, self.namespace, self.results)
+        assert failure is None, failure
+        self.weights = self.fingerprint()
+
+    def start(self, plan):
+        """(steps still to run, namespace, verdicts so far) for a plan: after the prefix where it begins with it."""
+        if [step_text(step) for step in plan[: len(self.steps)]] != [step_text(step) for step in self.steps]:
+            return plan, {"__name__": "__main__"}, {}
+        return plan[len(self.steps) :], {name: fresh(value) for name, value in self.namespace.items()}, dict(self.results)
+
+    def fingerprint(self):
+        """A CRC-32 of every model's weights in the prefix's namespace."""
+        import zlib
+
+        import keras
+
+        models = [value for value in self.namespace.values() if isinstance(value, keras.Model)]
+        return [zlib.crc32(weight.tobytes()) for model in models for weight in model.get_weights()]
+
+    def verify(self):
+        """Fail if a notebook changed the shared models' weights (it must then run without the prefix)."""
+        assert self.fingerprint() == self.weights, "a notebook changed a model of the shared prefix: run it alone"
+
+
+def step_text(step):
+    """A plan step as text: a cell's source, or the tasks a check call judges."""
+    cell, names = step
+    return repr(names) if names is not None else cell.source
+
+
+def fresh(value):
+    """A copy of an array or random generator (the cells after a Prefix may change them in place); anything else."""
+    import copy
+
+    import numpy as np
+
+    return copy.deepcopy(value) if isinstance(value, (np.ndarray, np.random.Generator)) else value
 
 
 def trivial_notebook(*cells):

@@ -4,8 +4,10 @@ other task passes (or, where it cannot be judged until the mistake is fixed, is 
 alternative scores 9/9.
 
 Each notebook runs in this process (grading_support.run_in_process: the grader's plan and verdicts without its
-sandbox, kernel and export, which cost more than the notebook's own training); tests/test_grade.py grades one of them
-through the whole grader and gets the same row. By default the mistakes issues 12 and 21 list and every valid
+sandbox, kernel and export, which cost more than the notebook's own training); the notebooks that answer the data,
+regular-autoencoder and reconstructions tasks as the cheap key does go on from one run of those (grading_support.Prefix),
+about a third of each notebook's time. tests/test_grade.py grades one of them through the whole grader, alone, and gets
+the same row. By default the mistakes issues 12 and 21 list and every valid
 alternative run, 21 notebooks; DAE_CORPUS=all runs the whole corpus (35), adding rng.random noise and whole-notebook
 versions of tests/test_checks.py's mistakes (which test_checks.py covers in seconds with checks.evaluate). Every hint
 ends by pointing back to its task's card.
@@ -23,7 +25,7 @@ make_corpus = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(make_corpus)
 
 from grading.run import load_tasks  # noqa: E402
-from grading_support import run_in_process  # noqa: E402
+from grading_support import Prefix, run_in_process  # noqa: E402
 
 ISSUE = (
     "noise_unclipped",
@@ -48,6 +50,7 @@ ISSUE = (
 MISTAKES = tuple(make_corpus.MISTAKES) if os.environ.get("DAE_CORPUS") == "all" else ISSUE
 VALID = tuple(make_corpus.VALID)
 CHOSEN = MISTAKES + VALID
+SHARED_THROUGH = "reconstructions"  # the notebooks that answer the tasks up to here as the cheap key does run them once
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +59,9 @@ def rows():
     grades.csv cells}. The grader's own run of a corpus notebook, sandbox, export and all, gives the same row
     (tests/test_grade.py, test_a_corpus_notebook_gets_the_same_row_from_the_grader)."""
     tasks = load_tasks()
-    return {name: run_in_process(notebook, tasks) for name, notebook in make_corpus.corpus().items() if name in CHOSEN}
+    corpus = make_corpus.corpus()
+    prefix = Prefix(make_corpus.fixtures.notebook(make_corpus.ANSWERS), tasks, through=SHARED_THROUGH)
+    return {name: run_in_process(notebook, tasks, prefix) for name, notebook in corpus.items() if name in CHOSEN}
 
 
 def test_blocked_is_a_verdict_of_its_own_that_earns_nothing():
