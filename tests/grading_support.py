@@ -238,7 +238,11 @@ class Prefix:
         """(steps still to run, namespace, verdicts so far) for a plan: after the prefix where it begins with it."""
         if [step_text(step) for step in plan[: len(self.steps)]] != [step_text(step) for step in self.steps]:
             return plan, {"__name__": "__main__"}, {}
-        return plan[len(self.steps) :], {name: fresh(value) for name, value in self.namespace.items()}, dict(self.results)
+        return (
+            plan[len(self.steps) :],
+            {name: fresh(value) for name, value in self.namespace.items()},
+            dict(self.results),
+        )
 
     def fingerprint(self):
         """A CRC-32 of every model's weights in the prefix's namespace."""
