@@ -59,14 +59,17 @@ setup: $(VENV)/.installed-$(BACKEND)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# uv installs (parallel downloads, bytecode compiled on both cores: 61 s against pip's 170 s for requirements.txt in a
+# uv installs (parallel downloads, bytecode compiled on both cores: 71 s against pip's 170 s for requirements.txt in a
 # new venv, docs/benchmarks.md); PyTorch goes through pip, which takes a CPU wheel configured locally (pip's
-# find-links), where uv would fetch PyPI's multi-GB CUDA build.
+# find-links), where uv would fetch PyPI's multi-GB CUDA build. INSTALLER=pip installs everything with pip, for
+# machines where pip's own settings (an index or a proxy in pip.conf) must apply: uv does not read them.
+INSTALLER ?= uv
 UV := uv==0.13.9
-INSTALL := $(if $(filter torch,$(BACKEND)),$(BIN)/python -m pip install --quiet,$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode)
+USE_PIP := $(or $(filter torch,$(BACKEND)),$(filter pip,$(INSTALLER)))
+INSTALL := $(if $(USE_PIP),$(BIN)/python -m pip install --quiet,$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode)
 
 $(VENV)/.installed-$(BACKEND): $(REQUIREMENTS) requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet $(UV)
+	$(if $(USE_PIP),,$(BIN)/python -m pip install --quiet $(UV))
 	$(INSTALL) -r $(REQUIREMENTS)
 	touch $@
 
