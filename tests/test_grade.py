@@ -12,7 +12,7 @@ import pytest
 
 import run_notebook
 from grading import execute
-from grading.run import WORKER_MARGIN_S, load_tasks
+from grading.run import WORKER_MARGIN_S, UsageError, load_tasks
 from grading_support import (
     FIXTURES,
     ROOT,
@@ -124,6 +124,20 @@ def test_failed_write_keeps_the_old_table(tmp_path, monkeypatch):
         run_notebook.write_atomic(table, b"new table\n")
     assert table.read_text() == "old table\n"
     assert os.listdir(tmp_path) == ["grades.csv"]  # no temporary file left behind
+
+
+def test_the_grader_reads_the_checks_tasks_without_importing_keras(tmp_path):
+    import checks
+
+    assert load_tasks() == checks.TASKS
+    code = "import sys; from grading.run import load_tasks; print(len(load_tasks()), 'keras' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [str(len(checks.TASKS)), "False"]
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "__init__.py").write_text("")
+    (tmp_path / "checks" / "tasks.py").write_text("TASKS = ('data',)\n")
+    with pytest.raises(UsageError, match="has no CHECKS table"):
+        load_tasks(tmp_path)
 
 
 def test_fixtures_are_what_make_fixtures_writes():
