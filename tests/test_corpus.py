@@ -107,3 +107,27 @@ def test_a_valid_alternative_scores_full_marks(rows, name):
     row = rows[name]
     assert {task: row[task] for task in load_tasks()} == {task: "passed" for task in load_tasks()}
     assert row["total"] == str(len(load_tasks()))
+
+
+def test_the_shared_prefix_is_copied_for_each_notebook_and_guards_its_models():
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from grading.execute import plan_cells
+
+    def notebook(*cells):
+        return new_notebook(cells=[new_code_cell(source) for source in cells])
+
+    setup = (
+        "import keras, numpy as np\n"
+        "autoencoder = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])\n"
+        "x = np.zeros(3)"
+    )
+    tasks = load_tasks()
+    prefix = Prefix(notebook(setup, 'check("data")'), tasks, through="data")
+    run_in_process(notebook(setup, 'check("data")', "x += 1"), tasks, prefix)  # changes its own copy in place
+    assert not prefix.namespace["x"].any()
+    plan, _ = plan_cells(notebook("x = 1", 'check("data")').cells, tasks)  # another beginning: runs alone
+    assert prefix.start(plan) == (plan, {"__name__": "__main__"}, {})
+    changes_model = notebook(setup, 'check("data")', "autoencoder.layers[0].kernel.assign([[5.0], [5.0]])")
+    with pytest.raises(AssertionError, match="changed a model of the shared prefix"):
+        run_in_process(changes_model, tasks, prefix)
