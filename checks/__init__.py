@@ -24,20 +24,31 @@ model to run, or a mistake that an earlier task's mistake may explain: `Suspect`
 its status is "blocked" and its message starts "fix the <task> task first: " with that task's hint.
 
 The package, one layer a module, each for its own reader:
-- here, the public API: `check`, `evaluate`, `judge` (and `TASKS`, `DEFINES`, `READS`, defined with the checks);
-- `verdicts`: the Result a check returns and the exceptions that decide it;
+- here, the public API: `check`, `evaluate`, `judge` (and `TASKS`, `DEFINES`, `READS`); importing it loads no Keras
+  (the parts that do load when first used);
+- `verdicts`: the Result a check returns, the exceptions that decide it, and `require` ("not attempted");
 - `snapshots`: the plain data of a snapshot and `snapshot()` (what grading/export.py encodes);
 - `variables`: reading, sampling and running the student's variables;
 - `models`, `noise`, `figures`: the judgements of a model, of noise (and of what a DAE learned from it), of a figure;
-- `tasks`: the nine task checks with their hints, and `DEFINES`, `READS`, `PREREQUISITES`.
+- `names`: what each task reads, `DEFINES`, `READS`, `PREREQUISITES` (plain tables, no imports);
+- `tasks`: the nine task checks with their hints, `CHECKS`.
 """
 
+import importlib
 import inspect
 from collections.abc import Mapping
 
-from checks.snapshots import FigureInfo, Foreign, HistoryInfo, ModelInfo, snapshot
-from checks.tasks import CHECKS, DEFINES, PREREQUISITES, READS, TASKS
-from checks.verdicts import STATUSES, Blocked, Failed, NotAttempted, Result, Suspect, pointed
+from checks.names import DEFINES, PREREQUISITES, READS, TASKS
+from checks.verdicts import STATUSES, Blocked, Failed, NotAttempted, Result, Suspect, pointed, require
+
+LOADED_ON_USE = {  # what imports Keras, loaded when first used: a grader judging a task nobody attempted never needs it
+    "CHECKS": "checks.tasks",
+    "snapshot": "checks.snapshots",
+    "FigureInfo": "checks.snapshots",
+    "Foreign": "checks.snapshots",
+    "HistoryInfo": "checks.snapshots",
+    "ModelInfo": "checks.snapshots",
+}
 
 __all__ = [  # the API; the snapshot types are what grading/export.py encodes
     "check",
@@ -57,20 +68,34 @@ __all__ = [  # the API; the snapshot types are what grading/export.py encodes
 ]
 
 
+def __getattr__(name):
+    """The parts of the API in LOADED_ON_USE, imported on first use."""
+    if name in LOADED_ON_USE:
+        return getattr(importlib.import_module(LOADED_ON_USE[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def evaluate(name, namespace):
     """Run the check for task `name` on the variables in `namespace`; return a Result, never raise."""
-    if name not in CHECKS:
+    if name not in READS:
         return Result("failed", f"there is no check called {name!r}: use one of {', '.join(TASKS)}")
     if not isinstance(namespace, Mapping):
         return Result("failed", f"the namespace must be a dict of variables, got {type(namespace).__name__}")
+    from checks.snapshots import snapshot
+
     return judge(name, snapshot(namespace, READS[name]))
 
 
 def judge(name, data):
-    """Decide task `name` from a snapshot (plain data, see `snapshot`); return a Result, never raise."""
-    if name not in CHECKS:
+    """Decide task `name` from a snapshot (plain data, see `snapshot`); return a Result, never raise. A task none of
+    whose variables exist is not attempted, whatever its check would look at next: that needs no Keras."""
+    if name not in READS:
         return Result("failed", f"there is no check called {name!r}: use one of {', '.join(TASKS)}")
     try:
+        if not any(variable in data for variable in READS[name]):
+            require(data, *DEFINES[name])
+        from checks.tasks import CHECKS
+
         return Result("passed", CHECKS[name](data))
     except NotAttempted as err:
         return Result("not attempted", str(err))

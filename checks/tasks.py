@@ -1,6 +1,5 @@
-"""The nine task checks with their hints, in the lab's order, and what each reads: the names its cell defines
-(`DEFINES`), every variable its check may read (`READS`, all a grader exports) and the earlier tasks whose mistakes can
-explain its own (`PREREQUISITES`). A new task goes here: its check, its entries in those tables and in `CHECKS`.
+"""The nine task checks with their hints, in the lab's order (`CHECKS`; what each reads is in checks/names.py). A new
+task goes here, in `CHECKS`, and into the tables of checks/names.py.
 """
 
 import helpers  # first: it imports Keras without the backend's start-up chatter
@@ -10,6 +9,7 @@ import numpy as np
 
 from checks.figures import check_rows, row_sources, shown
 from checks.models import check_architecture, check_compiled, check_fitted, shares_layers
+from checks.names import DEFINES
 from checks.noise import (
     Outputs,
     check_noise,
@@ -30,13 +30,12 @@ from checks.variables import (
     pixel_rows,
     prerequisite,
     reference,
-    require,
     run_model,
     same_rows,
     sample_rows,
     student_noise,
 )
-from checks.verdicts import Blocked, Failed, NotAttempted, Suspect
+from checks.verdicts import Blocked, Failed, NotAttempted, Suspect, require
 
 # The bars a trained model must meet, measured on the grader's own images (reference: the lab's first 300 test
 # images, and fresh noise of the student's kind), with tiny models trained by tests/fixtures/make_fixtures.py's cheap
@@ -55,67 +54,6 @@ BCE_PER_NOISE = 0.05  # each unit of noise factor above NOISE_FACTOR raises the 
 
 MAX_MSE_OTHER_OUTPUT = 0.08  # mean squared error, outputs clipped to [0, 1], of a DAE whose output is not sigmoid:
 # a relu or linear output scores 0.058 cheaply trained, 0.118 after 5 batches, 0.162 after 1 (sigmoid: 0.036 cheap)
-
-
-DEFINES = {  # task -> the names its cell must define (the check reports "not attempted" until they exist)
-    "data": ("x_train", "x_test"),
-    "regular_autoencoder": ("autoencoder", "encoder"),
-    "reconstructions": ("codes", "reconstructions", "fig_autoencoder"),
-    "noisy_data": ("x_train_noisy", "x_test_noisy"),
-    "dae_model": ("dae",),
-    "dae_training": ("history",),
-    "predictions": ("x_test_denoised",),
-    "view_results": ("fig_clean", "fig_results"),
-    "loss_curve": ("fig_loss",),
-}
-
-
-READS = {  # task -> every variable its check may read (a grader exports only these)
-    "data": ("x_train", "x_test", "train_images", "test_images"),
-    "regular_autoencoder": ("autoencoder", "encoder", "x_train", "x_test", "train_images", "test_images", "DATASET"),
-    "reconstructions": (
-        "codes",
-        "reconstructions",
-        "fig_autoencoder",
-        "x_test",
-        "autoencoder",
-        "encoder",
-        "x_test_noisy",
-        "x_train",
-    ),
-    "noisy_data": ("x_train_noisy", "x_test_noisy", "x_train", "x_test", "train_images", "test_images"),
-    "dae_model": ("dae", "autoencoder"),
-    "dae_training": (
-        "history",
-        "dae",
-        "autoencoder",
-        "x_train",
-        "x_test",
-        "x_train_noisy",
-        "x_test_noisy",
-        "train_images",
-        "test_images",
-        "DATASET",
-    ),  # with the reads of data, noisy_data and dae_model
-    "predictions": ("x_test_denoised", "dae", "x_test", "x_test_noisy", "autoencoder", "x_train_noisy", "x_train"),
-    "view_results": (
-        "fig_clean",
-        "fig_results",
-        "x_test",
-        "x_test_noisy",
-        "x_test_denoised",
-        "x_train",
-        "x_train_noisy",
-        "reconstructions",
-    ),
-    "loss_curve": ("fig_loss", "history", "ae_history"),
-}
-
-
-PREREQUISITES = {  # task -> the earlier tasks whose mistakes can make its own verdict fail (checked in this order)
-    "regular_autoencoder": ("data",),
-    "dae_training": ("noisy_data", "data", "dae_model"),  # noise added in place makes x_train fail data's check too
-}
 
 
 def check_data(ns):
@@ -484,6 +422,3 @@ CHECKS = {
     "view_results": check_view_results,
     "loss_curve": check_loss_curve,
 }
-
-
-TASKS = tuple(CHECKS)

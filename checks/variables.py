@@ -1,4 +1,4 @@
-"""Reading the student's variables: require them, read arrays and models, sample rows, run a model, make reference images."""
+"""Reading the student's variables: read arrays and models, sample rows, run a model, make reference images."""
 
 import functools
 
@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from checks.snapshots import ModelInfo, type_name
-from checks.verdicts import Blocked, Failed, NotAttempted
+from checks.verdicts import Blocked, Failed
 
 SAMPLE = 300  # test images a check runs a model on: stable statistics, a few milliseconds on a CPU
 
@@ -22,14 +22,6 @@ NOISE_RANGE = (0.3, 1.0)  # the noise factors a model may be judged at: the stud
 
 
 REFERENCE_SEED = 20240  # the fresh noise models are judged on (not the lab's SEED, so not the student's noise)
-
-
-def require(ns, *names):
-    """Raise NotAttempted naming the task's variables that are not defined yet."""
-    missing = [name for name in names if name not in ns]
-    if missing:
-        names = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
-        raise NotAttempted(f"define {names}")
 
 
 def prerequisite(ns, name, task):

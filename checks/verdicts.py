@@ -1,4 +1,5 @@
-"""What a check decides: the Result it returns, and the exceptions the judgements raise to decide it."""
+"""What a check decides: the Result it returns, the exceptions the judgements raise to decide it, and `require`, the
+one rule for "not attempted"."""
 
 from typing import NamedTuple
 
@@ -49,3 +50,11 @@ class Suspect(Failed):
 def pointed(task, hint):
     """A hint that ends by pointing back to the card that teaches it: '...; see the `noisy_data` card'."""
     return hint if "` card" in hint else f"{hint}; see the `{task}` card"
+
+
+def require(ns, *names):
+    """Raise NotAttempted naming the task's variables that are not defined yet."""
+    missing = [name for name in names if name not in ns]
+    if missing:
+        names = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+        raise NotAttempted(f"define {names}")

@@ -211,7 +211,7 @@ def export_cell(names, folder):
 
 def judge_export(folder, tasks, earlier=None):
     """Read the kernel's export from folder (untrusted; it may name arrays of the previous export, held in earlier)
-    and judge each task; {task: [status, message]}."""
+    and judge each task; {task: [status, message]}. Keras loads with the first task attempted (checks.LOADED_ON_USE)."""
     import checks
 
     try:
@@ -275,7 +275,9 @@ def run(nb, tasks, job):
     earlier = export.Earlier()  # the arrays of the last export read, which the next may name
 
     def step(index):
-        """Run steps[index] within what is left of the time limit; judge its tasks if it is an export."""
+        """Run steps[index] within what is left of the time limit; judge its tasks if it is an export (the judging is
+        the grader's time, not the notebook's: the deadline moves on by it)."""
+        nonlocal deadline
         cell, names = steps[index]
         client.timeout = max(math.ceil(deadline - time.monotonic()), 1)
         try:
@@ -290,7 +292,9 @@ def run(nb, tasks, job):
         finally:
             cell.outputs = []  # keep the worker's memory small
         if names is not None:
+            started = time.monotonic()
             results.update(judge_export(job.work / f"export-{index}", names, earlier))
+            deadline += time.monotonic() - started
 
     try:
         with client.setup_kernel(env=job.env, cleanup_kc=True):

@@ -1,7 +1,8 @@
 """A grader worker: `python -m grading.worker` grades the job folders named on its standard input, one a line, in
 turn: JOB_DIR/submission.ipynb as JOB_DIR/job.json says, writing JOB_DIR/outcome.json and JOB_DIR/stderr.txt, then
 names the folder on its standard output. The grader keeps one running per Dask worker thread, so the checks load
-TensorFlow once rather than once per submission, and starts a new one after a failure, a time-out or MAX_JOBS jobs."""
+TensorFlow once rather than once per submission (when a judgement first needs it: a job whose tasks were not attempted,
+or whose file is not a notebook, never does), and starts a new one after a failure, a time-out or MAX_JOBS jobs."""
 
 import json
 import os
@@ -51,23 +52,22 @@ def tail(log, lines=KERNEL_LOG_LINES):
 
 def serve(jobs=sys.stdin):
     """Grade each job folder named in jobs, saying each folder's name on the original stdout when it is done."""
-    import helpers  # first: it imports Keras without the backend's start-up chatter
-
-    import keras
-
-    import checks  # noqa: F401  (the judge's imports, TensorFlow among them, load once here)
-
     done = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)  # whatever a library prints goes to stderr, never into the answers on stdout
     for line in jobs:
         folder = Path(line.rstrip("\n"))
-        with open(folder / "stderr.txt", "w", encoding="utf-8") as log, helpers.stderr_to(log):
+        with open(folder / "stderr.txt", "w", encoding="utf-8") as log:
+            sys.stdout.flush(), sys.stderr.flush()
+            for fd in (1, 2):  # whatever this job's libraries print, natively too, goes to its own folder
+                os.dup2(log.fileno(), fd)
             try:
                 work(folder)
             except BaseException:
                 traceback.print_exc()
                 raise SystemExit(1) from None
-        keras.backend.clear_session()
+            finally:
+                sys.stdout.flush(), sys.stderr.flush()
+        if "keras" in sys.modules:  # loaded by the first judgement that needed it (checks.LOADED_ON_USE), then kept
+            sys.modules["keras"].backend.clear_session()
         print(folder, file=done, flush=True)
 
 
