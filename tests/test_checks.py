@@ -4,6 +4,10 @@ The lab is rebuilt small (3,000 training and 300 test images of the real Fashion
 with a larger learning rate), so the whole file runs in seconds; trained models are shared per module.
 """
 
+import subprocess
+import sys
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -20,6 +24,7 @@ from hypothesis.extra import numpy as hnp
 
 import checks
 
+ROOT = Path(__file__).resolve().parent.parent
 N_TRAIN, N_TEST, EPOCHS = 3000, 300, 5
 
 
@@ -102,6 +107,27 @@ def test_tasks_are_in_lab_order():
         "view_results",
         "loss_curve",
     )
+
+
+def test_checks_are_in_the_tables_order_and_a_task_with_no_variables_is_what_its_check_says():
+    from checks.tasks import CHECKS
+
+    assert tuple(CHECKS) == checks.TASKS == tuple(checks.READS) == tuple(checks.DEFINES)
+    for task in checks.TASKS:
+        assert set(checks.DEFINES[task]) <= set(checks.READS[task]), task
+        with pytest.raises(checks.NotAttempted) as raised:  # the check itself, without judge's shortcut
+            CHECKS[task]({})
+        assert checks.judge(task, {}) == ("not attempted", str(raised.value)), task
+
+
+def test_importing_the_checks_and_judging_what_nobody_attempted_load_no_keras():
+    code = (
+        "import sys, checks; "
+        "print(sorted({checks.judge(task, {}).status for task in checks.TASKS}), 'keras' in sys.modules); "
+        "checks.ModelInfo; print('keras' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[:2] == ["['not attempted'] False", "True"], done.stdout
 
 
 def test_a_correct_lab_passes_every_check(lab):
