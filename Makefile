@@ -73,10 +73,14 @@ $(VENV)/.installed-$(BACKEND): $(REQUIREMENTS) requirements.txt | $(BIN)/python
 	$(INSTALL) -r $(REQUIREMENTS)
 	touch $@
 
+# apt-get install, updating the package lists first only when it fails without (a fresh machine has none; `make lab`
+# and CI then update them once, not once per target: 10 s each here).
+apt_install = apt-get install -y -qq $(1) 2>/dev/null || (apt-get update -qq && apt-get install -y -qq $(1))
+
 data:  ## Fashion-MNIST from Debian's package when apt is here; otherwise Keras downloads it on first use
 	@if [ -d /usr/share/datasets/fashion-mnist ]; then echo "data: /usr/share/datasets/fashion-mnist"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
+		$(call apt_install,dataset-fashion-mnist); \
 	else echo "data: no Debian package here; Keras will download Fashion-MNIST on first use (or set DAE_DATA_DIR)"; fi
 
 # The grader's sandbox (grading/sandbox.py) runs these programs; each is command:Debian package. useradd is root's
@@ -87,7 +91,7 @@ sandbox:  ## the grader's sandbox tools (bubblewrap, util-linux, passwd) from De
 		|| echo $${pair#*:}; done | sort -u | xargs)"; \
 	if [ -z "$$missing" ]; then echo "sandbox: bubblewrap, setpriv, prlimit, unshare, mount and useradd are installed"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-		echo "sandbox: installing $$missing"; apt-get update -qq && apt-get install -y -qq $$missing; \
+		echo "sandbox: installing $$missing"; $(call apt_install,$$missing); \
 	else echo "sandbox: the grader's sandbox needs Debian's $$missing: install them (sudo apt-get install $$missing)." \
 		"Without bubblewrap tools/grade.py refuses to grade unless given --unsandboxed."; fi
 

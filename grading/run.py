@@ -96,6 +96,7 @@ class Workers:
 
     def __init__(self):
         self.idle, self.lock = {}, threading.Lock()  # (thread, lab) -> (process, jobs it has done)
+        self.busy = set()  # the processes grading a job now
 
     def run(self, folder, timeout, lab_dir, private_mounts=False):
         """Have a grader worker grade the job in folder under a hard time limit; return None, or what went wrong."""
@@ -104,7 +105,13 @@ class Workers:
             proc, done = self.idle.pop(key, (None, 0))
         if proc is None or proc.poll() is not None:
             proc, done = start_worker(lab_dir, private_mounts), 0
-        problem = ask(proc, folder, timeout + WORKER_MARGIN_S)
+        with self.lock:
+            self.busy.add(proc)
+        try:
+            problem = ask(proc, folder, timeout + WORKER_MARGIN_S)
+        finally:
+            with self.lock:
+                self.busy.discard(proc)
         if problem is None and done + 1 < worker.MAX_JOBS:
             with self.lock:
                 self.idle[key] = (proc, done + 1)
@@ -112,6 +119,14 @@ class Workers:
             kill(proc)
             proc.wait()
         return problem
+
+    def stop(self):
+        """Kill every grader worker, busy or idle: a job one was grading ends at once."""
+        with self.lock:
+            procs = [*self.busy, *(proc for proc, _ in self.idle.values())]
+            self.idle.clear()
+        for proc in procs:
+            kill(proc)
 
 
 WORKERS = Workers()
@@ -270,7 +285,7 @@ def grade_one(name, notebook, tasks, settings, slot, kernel_log=False):
 
 @contextlib.contextmanager
 def connect(scheduler, jobs):
-    """A Dask client: on the running cluster at scheduler, or on a LocalCluster of `jobs` worker processes it starts."""
+    """A Dask client: on the running cluster at scheduler, or on a LocalCluster of `jobs` worker threads it starts."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -283,14 +298,17 @@ def connect(scheduler, jobs):
         LocalCluster(
             n_workers=jobs,
             threads_per_worker=1,
-            processes=True,
+            processes=False,
             memory_limit=0,
             silence_logs=logging.ERROR,
-            dashboard_address="127.0.0.1:0",
+            dashboard_address=None,
         ) as cluster,
         Client(cluster) as client,
     ):
-        yield client
+        try:
+            yield client
+        finally:  # its workers are threads of this process: a job one waits on (Ctrl-C) must end now, not at its limit
+            WORKERS.stop()
 
 
 def serve(scheduler, jobs=1, log=None, unsandboxed=False):

@@ -169,6 +169,17 @@ def test_compile_options_cover_every_backend_and_torch_runs_one_step_per_call():
     assert helpers.compile_options("jax")["jit_compile"]  # a copy: callers cannot change the table
 
 
+def test_a_model_that_draws_noise_as_it_trains_is_compiled_without_xla_on_tensorflow():
+    assert helpers.compile_options("tensorflow", draws_noise=True) == {"steps_per_execution": 32, "jit_compile": False}
+    assert helpers.compile_options("jax", draws_noise=True) == helpers.compile_options("jax")  # jit is JAX's way
+    plain, _ = helpers.build_autoencoder()
+    inputs = keras.Input(shape=(helpers.INPUT_DIM,))
+    noisy = keras.Model(inputs, plain(helpers.ClippedGaussianNoise(0.5, seed=0)(inputs)))
+    for model, draws in ((plain, False), (noisy, True)):
+        helpers.compile_autoencoder(model)
+        assert model.jit_compile == helpers.compile_options(draws_noise=draws)["jit_compile"]
+
+
 def test_training_is_reproducible_and_lowers_the_loss(images):
     def train():
         keras.utils.set_random_seed(0)
