@@ -124,6 +124,11 @@ def test_the_handout_holds_what_a_student_needs_and_nothing_of_the_key(handout, 
             text = "\n".join(cell.source for cell in nbformat.reads(text, as_version=4).cells)
         leaked = answers & {line.strip() for line in text.splitlines()}
         assert not leaked, f"{name} holds answer lines: {sorted(leaked)[:5]}"
+    handed = (built / "requirements.txt").read_text()
+    for package in ("keras==", "tensorflow-cpu==", "jupyter==", "scikit-image=="):
+        assert package in handed
+    for package in ("pytest", "dask", "bokeh", "ruff", "nbval", "hypothesis"):
+        assert package not in handed, f"the students' requirements.txt installs the lab's own {package}"
     readme = (built / "README.md").read_text()
     for step in ("## Install", "## Open", "## Work", "## Submit", "requirements.txt", "index.ipynb"):
         assert step in readme

@@ -2,8 +2,8 @@
 
 It holds what a student needs and nothing of the answer key, the grader, the tests or the benchmarks' scripts: the
 blank notebook index.ipynb and its expected-output figures, the modules it imports (helpers.py, levelup.py, checks/,
-and benchmarks/hybrid.py, which the level-up section suggests importing), the requirements files, the students'
-guide and benchmark page, and a README for students (how to install, open, work and submit). A link in a guide to a
+and benchmarks/hybrid.py, which the level-up section suggests importing), the requirements files (requirements.txt
+without the grader's and the tests' packages: Dask, pytest, ruff and the rest), the students' guide and benchmark page, and a README for students (how to install, open, work and submit). A link in a guide to a
 page that is not handed out becomes plain text. Nothing is written unless everything succeeds: the folder and the zip
 are built beside their place and then moved there (an old folder is replaced whole).
 
@@ -36,6 +36,7 @@ CONTENTS = (  # what a student gets, as it is in the lab
 README = "README.md"  # written from STUDENT_README
 FOLDER, ZIP, TOP = "handout", "dae-lab-handout.zip", "dae-lab"  # in --out; TOP: the folder inside the zip
 FORBIDDEN = ("### BEGIN SOLUTION", "### END SOLUTION")  # answer-key markers: never in a handed-out file
+LAB_ONLY = "# ---- The grader's and the tests' packages"  # in requirements.txt: what follows is not handed out
 LINK = re.compile(r"\[([^\]]+)\]\(([^)#\s]+)(#[^)\s]*)?\)")  # a markdown link to a file: [text](path#anchor)
 
 STUDENT_README = """\
@@ -85,6 +86,15 @@ def unlink_missing(text, page, top):
     return LINK.sub(plain, text)
 
 
+def students_requirements(text):
+    """requirements.txt as students get it: without the grader's and the tests' packages (from LAB_ONLY on)."""
+    if LAB_ONLY not in text:
+        raise HandoutError(
+            f"requirements.txt has no line starting {LAB_ONLY!r}: the handout cannot leave out the grader"
+        )
+    return text[: text.index(LAB_ONLY)]
+
+
 def copy_contents(folder, root=ROOT):
     """Copy CONTENTS from root into folder (no caches), write the README, and unlink links that lead out."""
     for name in CONTENTS:
@@ -94,6 +104,8 @@ def copy_contents(folder, root=ROOT):
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
         else:
             shutil.copy2(source, target)
+    requirements = folder / "requirements.txt"
+    requirements.write_text(students_requirements(requirements.read_text(encoding="utf-8")), encoding="utf-8")
     (folder / README).write_text(STUDENT_README, encoding="utf-8")
     for page in folder.rglob("*.md"):
         page.write_text(unlink_missing(page.read_text(encoding="utf-8"), page, folder), encoding="utf-8")
