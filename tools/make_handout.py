@@ -3,8 +3,9 @@
 It holds what a student needs and nothing of the answer key, the grader, the tests or the benchmarks' scripts: the
 blank notebook index.ipynb and its expected-output figures, the modules it imports (helpers.py, levelup.py, checks/,
 and benchmarks/hybrid.py, which the level-up section suggests importing), the requirements files (requirements.txt
-without the grader's and the tests' packages: Dask, pytest, ruff and the rest), the students' guide and benchmark page, and a README for students (how to install, open, work and submit). A link in a guide to a
-page that is not handed out becomes plain text. Nothing is written unless everything succeeds: the folder and the zip
+without the grader's and the tests' packages: Dask, pytest, ruff and the rest), the students' guide and benchmark
+page, and a README for students (how to install, open, work and submit). A link in a guide to a page that is not
+handed out becomes plain text. Nothing is written unless everything succeeds: the folder and the zip
 are built beside their place and then moved there (an old folder is replaced whole).
 
 Usage: .venv/bin/python tools/make_handout.py [--out dist]
