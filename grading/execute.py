@@ -24,7 +24,7 @@ from grading import cgroups, export, sandbox
 from grading.report import ERROR, NOT_GRADED, TIMED_OUT
 
 TASK_NAME = re.compile(r"\w+")  # what a check call's task may be (checked whole, on one string: no backtracking)
-MAX_CELL_CHARS = 2**20  # a cell longer is never parsed (ast takes ~75 bytes a character): the answer key's are < 10 kB
+MAX_CELL_CHARS = 2**18  # a cell longer is never parsed (ast takes up to ~350 bytes a character); the key's are < 10 kB
 MAX_DETAIL_CHARS = 4000  # of a cell's traceback kept for the student's feedback
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 OUT_OF_SPACE = ("No space left on device", "Disk quota exceeded", "Not enough free space")  # ENOSPC, EDQUOT, numpy
