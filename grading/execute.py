@@ -24,6 +24,7 @@ from grading import cgroups, export, sandbox
 from grading.report import ERROR, NOT_GRADED, TIMED_OUT
 
 TASK_NAME = re.compile(r"\w+")  # what a check call's task may be (checked whole, on one string: no backtracking)
+MAX_CELL_CHARS = 2**18  # a cell longer is never parsed (ast takes up to ~350 bytes a character); the key's are < 10 kB
 MAX_DETAIL_CHARS = 4000  # of a cell's traceback kept for the student's feedback
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 OUT_OF_SPACE = ("No space left on device", "Disk quota exceeded", "Not enough free space")  # ENOSPC, EDQUOT, numpy
@@ -148,7 +149,11 @@ def plan_cells(cells, tasks):
 def check_calls(source):
     """([the tasks of the cell's check("task") and x.check("task") calls, in order], whether the cell does nothing
     else). Read with Python's own parser (linear in the cell: no backtracking on student text); a cell that is not
-    Python (an IPython magic, a syntax error) is a normal cell whose calls its tokens show."""
+    Python (an IPython magic, a syntax error) is a normal cell whose calls its tokens show. A cell without the word
+    "check" is never parsed (so nothing after the last check call is), nor is one over MAX_CELL_CHARS: it is a plain
+    cell, and the tasks of any check call in it are judged after every cell, as if the call were deleted."""
+    if "check" not in source or len(source) > MAX_CELL_CHARS:
+        return [], False
     try:
         tree = ast.parse(textwrap.dedent(source))  # IPython, too, runs a cell indented as a whole
     except Exception:  # SyntaxError, ValueError (a NUL), RecursionError and MemoryError (deep nesting)
@@ -212,15 +217,24 @@ def export_cell(names, folder):
 def judge_export(folder, tasks, earlier=None):
     """Read the kernel's export from folder (untrusted; it may name arrays of the previous export, held in earlier)
     and judge each task; {task: [status, message]}. Keras loads with the first task attempted (checks.LOADED_ON_USE)."""
-    import checks
-
     try:
         data = export.load(folder, earlier)
     except export.BadExport as err:
         return {task: [ERROR, f"the grader could not read this task's variables: {err}"] for task in tasks}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return {task: list(checks.judge(task, data)) for task in tasks}
+    return {task: judged(task, data) for task in tasks}
+
+
+def judged(task, data):
+    """[status, message] of checks.judge on exported data; an error if judging it raised (what a kernel exported is
+    the submission's: a failure on it is never the grader's)."""
+    import checks
+
+    try:
+        return list(checks.judge(task, data))
+    except Exception as err:
+        return [ERROR, f"the grader could not judge this task's exported variables ({type(err).__name__}: {err})"]
 
 
 def describe_failure(err, job):
@@ -261,7 +275,12 @@ def run(nb, tasks, job):
     from run_notebook import notebook_client
 
     numbers = {id(cell): number for number, cell in enumerate(nb.cells, 1)}  # the notebook's own cell numbers
-    plan, unbounded = plan_cells(nb.cells, tasks)
+    try:
+        plan, unbounded = plan_cells(nb.cells, tasks)
+    except Exception as err:  # the notebook's cells are the submission's: failing on them is never the grader's
+        return {
+            task: [ERROR, f"the grader could not plan this notebook's cells ({type(err).__name__})"] for task in tasks
+        }, ""
     steps = [
         (cell, None) if names is None else (export_cell(sorted(reads(names)), job.work / f"export-{number}"), names)
         for number, (cell, names) in enumerate(plan)

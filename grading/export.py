@@ -6,7 +6,10 @@ more that the kernel's previous export already held, byte for byte (its CRC-32, 
 where that export held it ("export-12/0.npy") instead of written again: the checks read x_train and its kin after
 every task, and writing and reading 190 MB nine times a notebook was most of the grader's cost on it.
 `load` runs in the grader, outside the kernel, and trusts nothing it reads: JSON and numpy without
-pickle only, files opened without following links, every size capped, every field type-checked.
+pickle only, files opened without following links, every size capped, every field type-checked. Whatever the folder
+holds, it returns a snapshot or raises BadExport, never another exception (a failure it did not foresee is one too),
+and holds at most MAX_TOTAL_BYTES of one job's arrays at a time: an array's header is checked against the bytes present
+before anything is made of it, and the arrays an export names from the previous one count against the same total.
 A kernel can write anything there; the worst it gets is a snapshot of made-up data, which the
 checks judge like any other (models by their weights, on the grader's own images). A name of an earlier array is
 looked up among the arrays the grader itself read for the previous export (`Earlier`), so it can only repeat data the
@@ -14,6 +17,7 @@ kernel could have written again.
 """
 
 import json
+import math
 import os
 import re
 import stat
@@ -22,8 +26,13 @@ import numpy as np
 
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 4 * 2**20
+MAX_MANIFEST_CONTAINERS = 10_000  # JSON objects and arrays in one manifest (an honest one has a few per variable)
 MAX_ARRAY_BYTES = 1 * 2**30  # one array (x_train in float64 is 376 MB)
-MAX_TOTAL_BYTES = 3 * 2**30  # one export
+MAX_TOTAL_BYTES = (
+    3 * 2**30
+)  # the arrays one job's grader holds at a time: an export's, with those it names from the last
+MAX_ARRAYS = 4096  # arrays one export reads or names (a figure is judged on 200 images at most)
+MAX_HEADER_BYTES = 10_000  # of one .npy file's header (numpy's own default bound)
 ARRAY_FILE = re.compile(r"\d{1,6}\.npy")
 EARLIER_FILE = re.compile(r"export-\d{1,6}/\d{1,6}\.npy")  # an array of the previous export, by where it was
 REUSE_BYTES = 2**20  # arrays this large are named rather than written again when unchanged
@@ -136,24 +145,38 @@ def load(folder, earlier=None):
     earlier = earlier if earlier is not None else Earlier()
     try:
         reader = Reader(directory, os.path.basename(os.path.normpath(folder)), earlier.arrays)
-        manifest = json.loads(reader.read(MANIFEST, MAX_MANIFEST_BYTES))
-        if not isinstance(manifest, dict):
-            raise BadExport("the export's manifest is not a JSON object")
-        data = {str(name): decode(entry, reader, checks) for name, entry in manifest.items()}
-    except (ValueError, TypeError, KeyError, IndexError) as err:
-        raise BadExport(f"the export is malformed ({type(err).__name__}: {err})") from None
+        data = {str(name): decode(entry, reader, checks) for name, entry in manifest_of(reader).items()}
+    except BadExport:
+        raise
+    except Exception as err:  # any other failure on what the kernel wrote is the export's: never the grader's
+        raise BadExport(f"the export is malformed ({type(err).__name__}: {str(err)[:200]})") from None
     finally:
         os.close(directory)
     earlier.arrays = reader.held
     return data
 
 
+def manifest_of(reader):
+    """The export's manifest, a JSON object of at most MAX_MANIFEST_CONTAINERS objects and arrays (so its depth and
+    its entries are bounded too), or raise BadExport."""
+    raw = reader.read(MANIFEST, MAX_MANIFEST_BYTES)
+    if raw.count(b"{") + raw.count(b"[") > MAX_MANIFEST_CONTAINERS:  # brackets in strings count too: an overestimate
+        raise BadExport(f"the export's manifest holds over {MAX_MANIFEST_CONTAINERS:,} JSON objects and arrays")
+    manifest = json.loads(raw)
+    if not isinstance(manifest, dict):
+        raise BadExport("the export's manifest is not a JSON object")
+    return manifest
+
+
 class Reader:
-    """Reads regular files from one folder (no links, no paths), within the size limits."""
+    """Reads regular files from one folder (no links, no paths), within the size limits. Its total starts at the
+    bytes of the previous export's arrays, which stay in memory while it reads: naming one adds nothing, reading a
+    file adds its size, so the arrays held for one job never pass MAX_TOTAL_BYTES, however many exports name them."""
 
     def __init__(self, directory, name="", earlier=None):
-        self.directory, self.total = directory, 0
-        self.name, self.earlier, self.held = name, earlier or {}, {}  # held: the large arrays read or named here
+        self.directory, self.earlier, self.held = directory, earlier or {}, {}  # held: the large arrays read or named
+        self.name, self.total = name, sum(value.nbytes for value in self.earlier.values())
+        self.count = 0  # arrays read or named
 
     def read(self, name, limit):
         """The bytes of file `name`, refusing links, special files and anything over limit (or the total)."""
@@ -167,14 +190,17 @@ class Reader:
                 raise BadExport(f"{name} in the export is not a regular file")
             if info.st_size > limit or self.total + info.st_size > MAX_TOTAL_BYTES:
                 raise BadExport(f"{name} in the export is too large ({info.st_size:,} bytes)")
-            data = f.read(limit + 1)
-        if len(data) > limit:
-            raise BadExport(f"{name} in the export grew past {limit:,} bytes")
+            data = f.read(info.st_size + 1)  # no more than fstat said: a larger buffer is never asked for
+        if len(data) != info.st_size:
+            raise BadExport(f"{name} in the export changed while it was read")
         self.total += len(data)
         return data
 
     def array(self, name):
         """A numeric numpy array from file `name` (numpy format, no pickle), or the previous export's array `name`."""
+        self.count += 1
+        if self.count > MAX_ARRAYS:
+            raise BadExport(f"the export names over {MAX_ARRAYS:,} arrays")
         if isinstance(name, str) and EARLIER_FILE.fullmatch(name):
             if name not in self.earlier:
                 raise BadExport(f"the export names an array {name!r} that the previous export did not hold")
@@ -182,15 +208,33 @@ class Reader:
             return self.earlier[name]
         if not isinstance(name, str) or not ARRAY_FILE.fullmatch(name):
             raise BadExport(f"the export names an array file {name!r}: not one it could have written")
-        import io
-
-        value = np.load(io.BytesIO(self.read(name, MAX_ARRAY_BYTES)), allow_pickle=False)
-        if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
-            raise BadExport(f"{name} in the export is not an array of numbers")
+        value = npy_array(self.read(name, MAX_ARRAY_BYTES), name)
         if value.nbytes >= REUSE_BYTES:
             value.setflags(write=False)  # judged again after later tasks: no check may change it
             self.held[f"{self.name}/{name}"] = value
-        return value
+            return value
+        return value.copy()  # small: a writable copy of its own
+
+
+def npy_array(data, name):
+    """The numeric array in the bytes of a .npy file (format 1.0 or 2.0, no pickle), a read-only view of data; raise
+    BadExport unless its header is sound and its shape and dtype account for exactly the bytes after it."""
+    import io
+
+    stream = io.BytesIO(data)
+    version = np.lib.format.read_magic(stream)
+    if version not in ((1, 0), (2, 0)):
+        raise BadExport(f"{name} in the export is not in numpy's format 1.0 or 2.0")
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read_header(stream, max_header_size=MAX_HEADER_BYTES)
+    if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None or dtype.itemsize == 0:
+        raise BadExport(f"{name} in the export is not an array of numbers")
+    if not all(isinstance(n, int) and 0 <= n <= MAX_ARRAY_BYTES for n in shape):
+        raise BadExport(f"{name} in the export has an impossible shape")
+    count = math.prod(shape)
+    if count * dtype.itemsize != len(data) - stream.tell():
+        raise BadExport(f"{name} in the export holds other than the {count:,} values its header says")
+    return np.frombuffer(data, dtype, count, stream.tell()).reshape(shape, order="F" if fortran else "C")
 
 
 def decode(entry, reader, checks):

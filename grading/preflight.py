@@ -21,7 +21,7 @@ class GraderFailed(Exception):
 
 class GraderUnusable(Exception):
     """The grader cannot grade on this machine as it is; the message says why and how to fix it. Nothing was
-    written."""
+    written, or (a run stopped part way) only the rows decided before it stopped."""
 
 
 def refuse_unsandboxed(box, allowed):
@@ -75,5 +75,6 @@ class Streak:
             names = ", ".join(name for name, _ in self.failed)
             raise GraderUnusable(
                 f"stopped: the grader failed on {len(self.failed)} submissions in a row ({names}), so the fault is "
-                f"the grader's, not theirs; no grades were written. Last cause: {failure}\n{FIX}"
+                f"the grader's, not theirs; only the grades decided before it stopped were written, the rest 'not graded'. "
+                f"Last cause: {failure}\n{FIX}"
             )

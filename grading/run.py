@@ -339,8 +339,9 @@ def grade(
 ):
     """Grade every notebook at path on Dask, write the tables and feedback; return (rows, tasks, csv path, markdown path).
 
-    Raises GraderUnusable, writing nothing, where bubblewrap is missing (unless unsandboxed), where the pre-flight
-    notebook fails, or when the grader fails on several submissions in a row (grading/preflight.py)."""
+    Raises GraderUnusable, writing nothing, where bubblewrap is missing (unless unsandboxed) or where the pre-flight
+    notebook fails; when the grader fails on several submissions in a row (grading/preflight.py), it raises it after
+    writing the rows decided so far, the others "not graded"."""
     log = log or sys.stderr
     say = (lambda *args: None) if quiet else (lambda text: print(text, file=log, flush=True))
     found = admit.find(path, is_ignored)
@@ -404,12 +405,23 @@ def grade(
                     rows[name] = row
                     progress.done(name, f"{row.total}/{len(tasks)}" if row.graded else f"not graded ({row.note})")
                     streak.add(name, failure)
-            except (KeyboardInterrupt, GraderUnusable):
+            except KeyboardInterrupt:
                 client.cancel(list(futures))
+                raise
+            except GraderUnusable:  # the grader's own failure: what it decided is written, the rest not graded
+                client.cancel(list(futures))
+                stopped = ungraded_rest(rows, found.submissions, tasks)
+                write_reports(sorted(stopped, key=lambda row: row.name), tasks, csv_path, md_path)
                 raise
     ordered = sorted((row.clean() for row in rows.values()), key=lambda row: row.name)
     write_reports(ordered, tasks, csv_path, md_path)
     return ordered, tasks, csv_path, md_path
+
+
+def ungraded_rest(rows, submissions, tasks):
+    """The rows decided so far (clean), and a "not graded" row for each submission not decided when the run stopped."""
+    why = "not graded: the run was stopped by the grader's own failure before this notebook was graded"
+    return [rows[sub.name].clean() if rows.get(sub.name) else ungraded(sub.name, tasks, why) for sub in submissions]
 
 
 def open_store(found, tables, log):

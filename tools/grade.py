@@ -23,7 +23,8 @@ notebook exactly as the submissions will be graded, and stops if that fails; a s
 refuses to grade unless --unsandboxed is given (then each row says unsandboxed).
 Exit status: 0 when every submission was graded, 1 when some could not be graded at all, 2 for bad arguments,
 3 when the grader cannot grade on this machine (no bubblewrap without --unsandboxed, the pre-flight notebook failed,
-or the grader failed on several submissions in a row: nothing written, the message says why and the fix),
+or the grader failed on several submissions in a row: then only the rows decided before it stopped are written;
+the message says why and the fix),
 130 when interrupted.
 """
 
