@@ -32,16 +32,18 @@ class Folder:
         self.fd, self.path = fd, Path(path)
 
     @classmethod
-    def open(cls, path, mode=0o777):
-        """The instructor's folder at path, created (with its parents) if missing; raise UsageError when it cannot be
-        opened as a folder."""
+    def open(cls, path, mode=0o777, what="the grade tables"):
+        """The instructor's folder at path, created (with its parents) if missing; raise UsageError, saying what was
+        to be written there, when it cannot be opened as a folder."""
         path = Path(path).resolve()  # the instructor's own choice: a link to it is followed, once, here
         try:
             path.mkdir(parents=True, exist_ok=True, mode=mode)
             return cls(os.open(path, FOLDER), path)
         except OSError as err:
             reason = "it is not a folder" if os.path.lexists(path) and not path.is_dir() else err.strerror or str(err)
-            raise UsageError(f"Cannot write to {path}: {reason}. Pass --out with a folder you can write to.") from None
+            raise UsageError(
+                f"Cannot write {what} to {path}: {reason}. Pass --out with a folder you can write to."
+            ) from None
 
     def folder(self, name, mode=0o777):
         """The folder name inside this one, made if missing, opened without following a link; else UsageError."""
@@ -131,10 +133,10 @@ class Folder:
         self.close()
 
 
-def open_below(base, names, mode=0o777):
+def open_below(base, names, mode=0o777, what="the results store"):
     """The folder base/names[0]/names[1]/..., base opened as the instructor's (Folder.open), each name below it made
     and opened without following a link."""
-    folder = Folder.open(base, mode)
+    folder = Folder.open(base, mode, what)
     for name in names:
         try:
             below = folder.folder(name, mode)

@@ -76,7 +76,7 @@ def locate(root, tables):
 def secret(folder=None):
     """The store's HMAC secret: 32 random bytes in folder/store.key (the cache folder), made on first use, 0600,
     through the folder's descriptor (a link in its place is refused, UsageError)."""
-    with Folder.open(folder or cache_dir(), 0o700) as place_:
+    with Folder.open(folder or cache_dir(), 0o700, "the results store's key") as place_:
         try:
             fd = os.open(
                 SECRET_FILE,
