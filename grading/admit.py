@@ -10,7 +10,8 @@ submissions folder, read once and bounded, under a safe and unique name; everyth
 - Bounded before it is parsed: at most MAX_BYTES, at most MAX_CONTAINERS JSON objects and arrays (counted as their
   opening brackets, strings included: an overestimate), so that the parse cannot take more than about a GiB.
 - Parsed once (`parse`), in a grader worker process: under its address-space limit and its per-job time limit.
-- Named by its file stem, or its path where stems repeat, made safe (text.safe) and unique.
+- Named by its file stem, or its path where stems repeat, made safe (text.safe) and unique; names that a person
+  would read alike (text.likeness: invisible characters, case, compatibility forms) are marked (`alike`).
 """
 
 import collections
@@ -21,7 +22,7 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
-from grading.text import NAME_CHARS, safe
+from grading.text import NAME_CHARS, likeness, safe
 
 MAX_BYTES = 50 * 2**20  # of one submission: the answer key with its figures is about 1 MiB
 MAX_CONTAINERS = 1_000_000  # JSON objects and arrays in one submission: a notebook has a few per cell and output
@@ -185,8 +186,7 @@ def name_all(entries):
     """The entries named by their file stems, or their paths under the folder where stems repeat; each name safe
     (text.safe, at most NAME_CHARS) and unique (where making a name safe made it like another, a hash of its path is
     added)."""
-    stems = collections.Counter(Path(e.path).stem for e in entries)
-    raw = [Path(e.path).stem if stems[Path(e.path).stem] == 1 else e.path.removesuffix(".ipynb") for e in entries]
+    raw = raw_names(entries)
     names = [safe(name, NAME_CHARS) for name in raw]
     counts = collections.Counter(names)
     return [
@@ -195,20 +195,49 @@ def name_all(entries):
     ]
 
 
+def raw_names(entries):
+    """The entries' names as their files give them, before they are made safe: the file stem, or the path under the
+    folder (without .ipynb) where stems repeat."""
+    stems = collections.Counter(Path(e.path).stem for e in entries)
+    return [Path(e.path).stem if stems[Path(e.path).stem] == 1 else e.path.removesuffix(".ipynb") for e in entries]
+
+
+def alike(submissions):
+    """{name: [the other names that look like it]} for every submission whose name a person would read like
+    another's (the same text.likeness of the names their files give), as named by name_all; symmetric."""
+    groups = collections.defaultdict(list)
+    for sub, raw in zip(submissions, raw_names(submissions)):
+        groups[likeness(raw)].append(sub.name)
+    return {
+        name: [other for other in names if other != name]
+        for names in groups.values()
+        if len(names) > 1
+        for name in names
+    }
+
+
 def short_hash(text):
     """12 hex digits of text's SHA-256."""
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
 def shared_names(submissions):
-    """Warnings for stems that more than one submission shares (their rows are named by path)."""
+    """Warnings for stems that more than one submission shares (their rows are named by path), and for names that
+    look alike (`alike`: both are marked in the tables and the class report)."""
     stems = collections.defaultdict(list)
     for sub in submissions:
         stems[safe(Path(sub.path).stem, NAME_CHARS)].append(sub.name)
-    return [
+    shared = [
         f"{len(names)} submissions share the name {stem!r}: their rows are named by path ({', '.join(names)})."
         for stem, names in sorted(stems.items())
         if len(names) > 1
+    ]
+    groups = sorted({tuple(sorted([name, *others])) for name, others in alike(submissions).items()})
+    return shared + [
+        f"{len(names)} submissions have names that look alike: {', '.join(names)} (told apart only by case, "
+        "compatibility forms or invisible characters, shown as escapes); their rows are marked in grades.csv, "
+        "grades.md and the class report."
+        for names in groups
     ]
 
 

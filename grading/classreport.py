@@ -179,8 +179,13 @@ def png_data(figure):
 # ---------------------------------------------------------------- the two files
 
 
-def to_summary_markdown(rows, tasks):
-    """summary.md: the class report as markdown tables."""
+def alike_groups(alike):
+    """The groups of names that look alike (admit.alike's {name: [others]}), each sorted, in order."""
+    return sorted({tuple(sorted([name, *others])) for name, others in (alike or {}).items()})
+
+
+def to_summary_markdown(rows, tasks, alike=None):
+    """summary.md: the class report as markdown tables; alike (admit.alike) lists the names that look alike."""
     rows = [row.clean() for row in rows]
     counts = verdict_counts(rows, tasks)
     shown = shown_verdicts(counts)
@@ -202,11 +207,17 @@ def to_summary_markdown(rows, tasks):
     lines += ["", "## Could not be graded", ""]
     missed = ungradable(rows)
     lines += [f"- {name_text(name)}: {code_span(note)}" for name, note in missed] or ["Every submission was graded."]
+    groups = alike_groups(alike)
+    if groups:
+        lines += ["", "## Names that look alike", "", "Told apart only by case, compatibility forms or invisible", ""]
+        lines[-2] += " characters (shown as escapes): check which student is which."
+        lines += ["- " + ", ".join(code_span(name) for name in group) for group in groups]
     return "\n".join(lines) + "\n"
 
 
-def to_report_html(rows, tasks):
-    """report.html: the class report as one self-contained page (figures embedded, no scripts, no other files)."""
+def to_report_html(rows, tasks, alike=None):
+    """report.html: the class report as one self-contained page (figures embedded, no scripts, no other files);
+    alike (admit.alike) lists the names that look alike."""
     rows = [row.clean() for row in rows]
     esc = html.escape
     counts = verdict_counts(rows, tasks)
@@ -244,6 +255,17 @@ def to_report_html(rows, tasks):
         if missed
         else "<p>Every submission was graded.</p>"
     )
+    groups = alike_groups(alike)
+    if groups:
+        parts.append(
+            "<h2>Names that look alike</h2><p>Told apart only by case, compatibility forms or invisible characters "
+            "(shown as escapes): check which student is which.</p><ul>"
+            + "".join(
+                "<li>" + ", ".join(f"<code>{esc(one_line(name))}</code>" for name in group) + "</li>"
+                for group in groups
+            )
+            + "</ul>"
+        )
     colours = "".join(f".{v.replace(' ', '-')}{{color:{c}}}" for v, c in COLOURS.items() if v != NOT_GRADED)
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{NOTHING_FROM_ELSEWHERE}<title>Class report</title>"

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from grading import admit, preflight, report, sandbox, worker
 from grading.admit import FEEDBACK_DIR, NotGradable, UsageError  # noqa: F401  (the grader's errors, named here too)
+from grading.outputs import Folder
 from grading.preflight import GraderFailed, GraderUnusable
 from grading.report import Row, ungraded
-from grading.store import Store, fingerprint, key, locate, secret
+from grading.store import Store, fingerprint, key, place, secret
 from grading.text import file_stem
 
 LAB_DIR = Path(__file__).resolve().parent.parent
@@ -56,19 +57,23 @@ def table_paths(path, out=None):
     return folder / f"{stem}.csv", folder / f"{stem}.md"
 
 
-def ensure_writable(folder):
-    """Create folder if needed and prove a file can be written there, or raise UsageError."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".grade-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        reason = "it is a file, not a folder" if folder.is_file() else (err.strerror or str(err))
-        raise UsageError(
-            f"Cannot write the grade tables to {folder}: {reason}. Pass --out with a folder you can write to."
-        ) from None
+def check_outputs(csv_path, md_path):
+    """Before grading: open the tables' folder (made if missing) and prove a file can be written there; raise
+    UsageError, having written nothing, where it cannot be or where an output name in it (the tables, the class report,
+    feedback/) is a link or not what the grader writes there (outputs.Folder)."""
+    with Folder.open(csv_path.parent) as folder:
+        for path in (csv_path, md_path, *report_paths(csv_path)):
+            folder.check(path.name)
+        folder.check(FEEDBACK_DIR, folder=True)
+        probe = f".grade-probe-{os.getpid()}"
+        try:
+            folder.write(probe, b"")
+            os.unlink(probe, dir_fd=folder.fd)
+        except OSError as err:
+            raise UsageError(
+                f"Cannot write the grade tables to {folder.path}: {err.strerror or err}. "
+                "Pass --out with a folder you can write to."
+            ) from None
 
 
 def load_tasks(lab_dir=LAB_DIR):
@@ -346,12 +351,13 @@ def grade(
     say = (lambda *args: None) if quiet else (lambda text: print(text, file=log, flush=True))
     found = admit.find(path, is_ignored)
     csv_path, md_path = table_paths(path, out)
-    ensure_writable(csv_path.parent)
+    check_outputs(csv_path, md_path)
     tasks = load_tasks(lab_dir)
     if found.skipped:
         print(f"Skipped {len(found.skipped)} file(s) that are not notebooks: {', '.join(found.skipped)}", file=log)
     for warning in admit.shared_names(found.submissions):
         print(f"Warning: {warning}", file=log)
+    alike = admit.alike(found.submissions)
     limits = limits or sandbox.Limits()
     if scheduler is None:
         for line in sandbox.describe(local_sandbox(jobs), limits):
@@ -414,8 +420,8 @@ def grade(
                 write_reports(sorted(stopped, key=lambda row: row.name), tasks, csv_path, md_path)
                 raise
     ordered = sorted((row.clean() for row in rows.values()), key=lambda row: row.name)
-    write_reports(ordered, tasks, csv_path, md_path)
-    return ordered, tasks, csv_path, md_path
+    write_reports(ordered, tasks, csv_path, md_path, alike)
+    return marked(ordered, alike), tasks, csv_path, md_path
 
 
 def ungraded_rest(rows, submissions, tasks):
@@ -427,13 +433,14 @@ def ungraded_rest(rows, submissions, tasks):
 def open_store(found, tables, log):
     """The class's results store (store.locate: never inside the submissions folder), saying on log that any
     store-looking folder found among the submissions is ignored."""
-    folder = locate(found.root, tables)
+    base, names = place(found.root, tables)
+    folder = base.joinpath(*names)
     for planted in found.stores:
         print(
             f"Ignoring {planted}/ in the submissions folder: results are kept where students cannot write ({folder}).",
             file=log,
         )
-    return Store(folder, secret())
+    return Store(folder, secret(), base)
 
 
 def dashboard(client):
@@ -500,19 +507,35 @@ def report_paths(csv_path):
     return tuple(csv_path.with_name(prefix + name) for name in REPORT_FILES)
 
 
-def write_reports(rows, tasks, csv_path, md_path):
+def write_reports(rows, tasks, csv_path, md_path, alike=None):
     """Write grades.csv, grades.md, the class report and feedback/STEM.md and .html for each submission (STEM:
-    text.file_stem of its name), each atomically."""
+    text.file_stem of its name), each atomically, through the folders' descriptors (outputs.Folder: no link followed;
+    a link or a file of the wrong kind in an output's place is refused, UsageError, before anything is written).
+    alike: {name: [names that look like it]} (admit.alike), marked in the tables' notes and the class report (not in
+    the feedback: a student's page names no one else)."""
     from grading import classreport
-    from run_notebook import write_atomic
 
-    write_atomic(csv_path, report.to_csv(rows, tasks).encode("utf-8"))
-    write_atomic(md_path, report.to_markdown(rows, tasks).encode("utf-8"))
+    shown = marked(rows, alike or {})
     html_path, summary_path = report_paths(csv_path)
-    write_atomic(html_path, classreport.to_report_html(rows, tasks).encode("utf-8"))
-    write_atomic(summary_path, classreport.to_summary_markdown(rows, tasks).encode("utf-8"))
-    feedback = csv_path.parent / FEEDBACK_DIR
-    for row in rows:
-        stem = file_stem(row.name)  # a plain name as it is, any other a short slug and a hash: never a bad file name
-        write_atomic(feedback / f"{stem}.md", report.feedback_markdown(row, tasks).encode("utf-8"))
-        write_atomic(feedback / f"{stem}.html", report.feedback_html(row, tasks).encode("utf-8"))
+    with Folder.open(csv_path.parent) as folder:
+        for path in (csv_path, md_path, html_path, summary_path):
+            folder.check(path.name)
+        with folder.folder(FEEDBACK_DIR) as feedback:
+            folder.write(csv_path.name, report.to_csv(shown, tasks).encode("utf-8"))
+            folder.write(md_path.name, report.to_markdown(shown, tasks).encode("utf-8"))
+            folder.write(html_path.name, classreport.to_report_html(shown, tasks, alike).encode("utf-8"))
+            folder.write(summary_path.name, classreport.to_summary_markdown(shown, tasks, alike).encode("utf-8"))
+            for row in rows:
+                stem = file_stem(row.name)  # a plain name as it is, any other a short slug and a hash: no bad file name
+                feedback.write(f"{stem}.md", report.feedback_markdown(row, tasks).encode("utf-8"))
+                feedback.write(f"{stem}.html", report.feedback_html(row, tasks).encode("utf-8"))
+
+
+def marked(rows, alike):
+    """The rows, each whose name looks like another's (alike) with a note naming the others."""
+    return [
+        row._replace(note="; ".join(filter(None, [row.note, f"name looks like {', '.join(alike[row.name])}"])))
+        if alike.get(row.name)
+        else row
+        for row in rows
+    ]

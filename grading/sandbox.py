@@ -18,8 +18,10 @@ each row graded without a layer.
 
 import contextlib
 import fcntl
+import functools
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import subprocess
@@ -530,7 +532,65 @@ def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env, 
         for key, value in env.items():
             mounts += ["--setenv", key, value]
         wrapped = [sandbox.bwrap, *namespaces(), *mounts, "--", *wrapped]
+    elif ids is not None:  # unsandboxed as root: the kernel's user must still reach Python and the lab
+        wrapped = [*reach(unsandboxed_paths(lab_dir), [Path(work), Path(sockets)], ids), *wrapped]
     return wrapped
+
+
+def unsandboxed_paths(lab_dir):
+    """What an unsandboxed kernel reads at its own path: Python (the venv and its base), the lab's modules, the data."""
+    python = [Path(p) for p in dict.fromkeys((sys.base_prefix, sys.prefix))]
+    data = Path(os.environ.get("DAE_DATA_DIR", ""))
+    return [*python, *(Path(lab_dir) / name for name in LAB_FILES), *([data] if str(data) != "." else [])]
+
+
+def blocked(path, ids):
+    """The outermost folder above path that the user ids = (uid, gid) cannot pass through (no search permission), or
+    None (also where path is missing)."""
+    for folder in [*reversed(Path(path).parents)]:
+        try:
+            info = os.stat(folder)
+        except OSError:
+            return None
+        bit = 0o100 if info.st_uid == ids[0] else 0o010 if info.st_gid == ids[1] else 0o001
+        if not info.st_mode & bit:
+            return folder
+    return None
+
+
+@functools.cache
+def mounts_allowed():
+    """Whether this process can mount in a mount namespace of its own (can_mount), found out once."""
+    return can_mount()[0]
+
+
+def reach(readable, writable, ids):
+    """The command prefix that lets the user ids reach the paths readable (read-only) and writable, each at its own
+    path, where a folder above one is closed to that user (a lab cloned into a 0700 folder, Python under root's 0700
+    home): in a mount namespace of the kernel's own, each such closed folder is covered by a fresh tmpfs (0755, so
+    nothing else in it shows) in which the paths are bound again, as bubblewrap's --dir --perms 0755 and --ro-bind
+    do. [] where nothing is closed or nothing can be mounted (then the pre-flight says what the kernel could not
+    reach). The instructor's folders keep their permissions; the kernel still runs as its own user."""
+    paths = [(Path(os.path.realpath(p)), ro) for ps, ro in ((readable, True), (writable, False)) for p in ps]
+    paths = [(path, ro) for path, ro in paths if os.path.lexists(path)]
+    closed = {folder for path, _ in paths if (folder := blocked(path, ids)) is not None}
+    closed = sorted(f for f in closed if not any(other in f.parents for other in closed))
+    if not closed or not mounts_allowed():
+        return []
+    moved = [(path, ro) for path, ro in paths if any(folder in path.parents for folder in closed)]
+    moved.sort(key=lambda item: len(item[0].parts))
+    lines = ["set -eu", "umask 022", "stash=$(mktemp -d)", 'mount -t tmpfs -o mode=0700 dae-reach "$stash"']
+    for number, (path, _) in enumerate(moved):
+        make = "mkdir" if path.is_dir() else "touch"
+        lines += [f'{make} "$stash/{number}"', f'mount --rbind {shlex.quote(str(path))} "$stash/{number}"']
+    lines += [f"mount -t tmpfs -o mode=0755 dae-reach {shlex.quote(str(folder))}" for folder in closed]
+    for number, (path, ro) in enumerate(moved):
+        target = shlex.quote(str(path))
+        make = f"mkdir -p {target}" if path.is_dir() else f"mkdir -p {shlex.quote(str(path.parent))}; touch {target}"
+        lines += [make, f'mount --rbind "$stash/{number}" {target}']
+        lines += [f"mount -o remount,bind,ro {target}"] if ro else []
+    lines += ['umount -l "$stash"', 'rmdir "$stash"', 'exec "$@"']
+    return [*private_mounts(), "sh", "-c", "\n".join(lines), "sh"]
 
 
 def parent_folders(paths):

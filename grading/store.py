@@ -11,10 +11,11 @@ import hmac
 import json
 import os
 import secrets
-import stat
+import weakref
 from pathlib import Path
 
-from grading.admit import STORE_DIR
+from grading.admit import STORE_DIR, UsageError
+from grading.outputs import Folder, open_below
 from grading.report import Row
 
 CACHE_DIR = (
@@ -56,33 +57,47 @@ def cache_dir():
     return Path(base) / CACHE_DIR
 
 
-def locate(root, tables):
-    """Where the store of a class goes: tables/.grades when the tables are outside the submissions folder root (--out),
-    else the instructor's cache (dae-lab/grades/<a hash of root's resolved path>), never inside root."""
+def place(root, tables):
+    """Where the store of a class goes, as (a folder of the instructor's, [names below it]): (tables, [.grades]) when
+    the tables are outside the submissions folder root (--out), else (the instructor's cache, [grades, <a hash of
+    root's resolved path>]), never inside root. The names below are made and opened without following links."""
     root, tables = Path(root).resolve(), Path(tables).resolve()
     if not tables.is_relative_to(root):
-        return tables / STORE_DIR
-    return cache_dir() / "grades" / hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        return tables, (STORE_DIR,)
+    return cache_dir(), ("grades", hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:16])
+
+
+def locate(root, tables):
+    """The path of the store of a class (place)."""
+    base, names = place(root, tables)
+    return base.joinpath(*names)
 
 
 def secret(folder=None):
-    """The store's HMAC secret: 32 random bytes in folder/store.key (the cache folder), made on first use, 0600."""
-    path = Path(folder or cache_dir()) / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as file:
-            found = file.read(64)
-        if len(found) >= 32:
-            return found
-        os.unlink(path)  # empty or cut short (a crash while it was made): a new one; the old entries regrade
-        return secret(folder)
-    value = secrets.token_bytes(32)
-    with os.fdopen(fd, "wb") as file:
-        file.write(value)
-    return value
+    """The store's HMAC secret: 32 random bytes in folder/store.key (the cache folder), made on first use, 0600,
+    through the folder's descriptor (a link in its place is refused, UsageError)."""
+    with Folder.open(folder or cache_dir(), 0o700, "the results store's key") as place_:
+        try:
+            fd = os.open(
+                SECRET_FILE,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=place_.fd,
+            )
+        except FileExistsError:
+            found = place_.read(SECRET_FILE, 63)
+            if found is None:
+                raise UsageError(place_.refusal(SECRET_FILE, "a regular file")) from None
+            if len(found) >= 32:
+                return found
+            os.unlink(
+                SECRET_FILE, dir_fd=place_.fd
+            )  # empty or cut short (a crash while it was made): the old entries regrade
+            return secret(folder)
+        value = secrets.token_bytes(32)
+        with os.fdopen(fd, "wb") as file:
+            file.write(value)
+        return value
 
 
 def mac(secret_, key, data):
@@ -92,22 +107,23 @@ def mac(secret_, key, data):
 
 
 class Store:
-    """Rows saved one file each in folder, each with its HMAC under secret_."""
+    """Rows saved one file each in folder, each with its HMAC under secret_. base: the instructor's folder that folder
+    is in (store.place), above which links are the instructor's; below it none is followed (outputs.open_below). The
+    folder is made (0700) and opened once, here: a link in its place is refused (UsageError)."""
 
-    def __init__(self, folder, secret_):
+    def __init__(self, folder, secret_, base=None):
         self.folder, self.secret = Path(folder), secret_
+        base = Path(base) if base is not None else self.folder
+        self.place = open_below(base, self.folder.relative_to(base).parts, 0o700)
+        weakref.finalize(self, self.place.close)
 
     def get(self, key):
         """The Row saved under key, or None (also when its HMAC does not verify: whoever wrote it lacked the secret)."""
         try:
-            fd = os.open(self.folder / f"{key}.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
-            return None
-        try:
-            with os.fdopen(fd, "rb") as file:
-                if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-                    return None
-                entry = json.loads(file.read(MAX_ENTRY_BYTES + 1))
+            found = self.place.read(f"{key}.json", MAX_ENTRY_BYTES)
+            if found is None:
+                return None
+            entry = json.loads(found)
             if hmac.compare_digest(str(entry["mac"]), mac(self.secret, key, entry["row"])):
                 return Row.from_json(entry["row"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -115,10 +131,7 @@ class Store:
         return None
 
     def put(self, key, row):
-        """Save row under key with its HMAC, atomically."""
-        from run_notebook import write_atomic
-
+        """Save row under key with its HMAC, atomically, through the store folder's descriptor."""
         data = row.clean().to_json()
         entry = {"row": data, "mac": mac(self.secret, key, data)}
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_atomic(self.folder / f"{key}.json", json.dumps(entry).encode("utf-8"))
+        self.place.write(f"{key}.json", json.dumps(entry).encode("utf-8"))

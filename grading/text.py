@@ -2,42 +2,53 @@
 traceback, anything its kernel sends) is made safe to show, wherever it lands: the console, grades.csv, the markdown
 and HTML pages, the feedback files' names and the results store.
 
-`safe` caps it and shows every control character as an escape (`\\x1b`, `\\u202e`), so none of it can move a
-terminal's cursor, set its title or clipboard (OSC 52), link (OSC 8), reverse the text around it (the bidi overrides
-and isolates) or break a line where the field has one line; `csv_cell` keeps a spreadsheet from reading it as a
+`safe` caps it and shows every control, format or otherwise invisible character as an escape (`\\x1b`, `\\u202e`,
+`\\u200b`: HIDDEN, by Unicode category), so none of it can move a terminal's cursor, set its title or clipboard (OSC 52),
+link (OSC 8), reverse the text around it (the bidi overrides and isolates), break a line where the field has one line
+or make two names print alike (a zero-width space); `likeness` is what a person reads in a name, for telling apart
+names that differ only in case, compatibility forms or invisible characters; `csv_cell` keeps a spreadsheet from reading it as a
 formula (OWASP's CSV injection advice); `file_stem` makes a short, safe file name of it. Markdown quoting and HTML
 escaping stay with their formats (report.py, classreport.py), on text that went through `safe` first.
 """
 
 import hashlib
 import re
+import unicodedata
 
 NAME_CHARS = 100  # of a submission's name in every table, line and file
 MESSAGE_CHARS = 2000  # of a task's message or a note
 ERROR_CHARS = 8000  # of the traceback shown in a student's feedback (execute.MAX_DETAIL_CHARS and its heading)
 CUT = "…"  # ends a cut text
 COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # terminal colours, which IPython puts in every traceback: dropped
-# C0 but tab and newline, DEL, C1, Arabic letter mark, LRM/RLM, line/paragraph separators, bidi embeddings and
-# overrides (U+202A-U+202E) and isolates (U+2066-U+2069), byte-order mark, and lone surrogates (unencodable as UTF-8)
-CONTROL = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]"
-)
+# What is shown as an escape: every character of these Unicode categories (unicodedata.category), whatever its
+# number: controls (Cc: C0, DEL, C1; tab and newline are kept where a field has lines), format characters (Cf: zero-width
+# space and joiners, word joiner, soft hyphen, bidi marks, embeddings, overrides and isolates, the byte-order mark, tag
+# characters), line and paragraph separators (Zl, Zp), private use (Co), lone surrogates (Cs, unencodable as UTF-8)
+# and unassigned code points (Cn: a later Unicode may make them anything)
+HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
+NOT_PLAIN = re.compile(r"[^\x20-\x7e\t\n]")  # the candidates: printable ASCII never needs a look
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula (OWASP)
 PLAIN_STEM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", re.ASCII)
 
 
 def escape(match):
-    """A control character as the escape Python would write for it."""
-    return ascii(match.group())[1:-1]
+    """A hidden character (HIDDEN) as the escape Python would write for it (`\\x1b`, `\\u200b`); any other as it is."""
+    char = match.group()
+    return ascii(char)[1:-1] if unicodedata.category(char) in HIDDEN else char
+
+
+def hidden(char):
+    """Whether safe shows char as an escape (tab and newline aside)."""
+    return unicodedata.category(char) in HIDDEN
 
 
 def safe(text, limit=MESSAGE_CHARS, lines=False):
-    """Text as data: at most limit characters, control characters shown escaped; with lines, its tabs and newlines
+    """Text as data: at most limit characters, hidden characters (HIDDEN) shown escaped; with lines, its tabs and newlines
     kept, else all its white space made single spaces (one line)."""
     text = COLOUR.sub("", str(text)[: 2 * limit])  # cut first: a 16 MiB message costs no more than a short one
     if not lines:
         text = " ".join(text.split())
-    text = CONTROL.sub(escape, text.replace("\r\n", "\n") if lines else text)
+    text = NOT_PLAIN.sub(escape, text.replace("\r\n", "\n") if lines else text)
     return text if len(text) <= limit else text[: limit - len(CUT)] + CUT
 
 
@@ -54,3 +65,16 @@ def file_stem(name):
         return name
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name, flags=re.ASCII).strip("._")[:60]
     return f"{slug}~{hashlib.sha256(name.encode('utf-8', 'backslashreplace')).hexdigest()[:12]}"
+
+
+def likeness(name):
+    """What a person reads in name: its hidden characters (HIDDEN) dropped, then NFKC and case folded, so that two
+    names with the same likeness look alike (`C0_control` and `C0_control` + U+200B, `Alice` and `ALICE`, `ﬁle` and
+    `file`)."""
+    visible = "".join(char for char in name if not hidden(char))
+    return unicodedata.normalize("NFKC", visible).casefold()
+
+
+def hidden_in(text):
+    """The first hidden character (HIDDEN) in text but tab and newline, which safe would have shown escaped; or None."""
+    return next((m.group() for m in NOT_PLAIN.finditer(text) if hidden(m.group())), None)

@@ -95,7 +95,7 @@ def test_the_parse_says_why_a_file_is_not_a_notebook():
 
 def test_safe_text_escapes_every_control_character_and_is_capped_cheaply():
     shown = text.safe(ATTACK)
-    assert not text.CONTROL.search(shown) and "\\x1b]52;" in shown and "\\u202e" in shown and "\\ud800" in shown
+    assert text.hidden_in(shown) is None and "\\x1b]52;" in shown and "\\u202e" in shown and "\\ud800" in shown
     assert text.safe("line 1\n\tline 2\r", lines=True) == "line 1\n\tline 2\\r"
     assert text.safe("a\nb | c") == "a b | c"
     start = time.monotonic()
@@ -114,7 +114,7 @@ def test_csv_cells_never_start_a_formula_and_names_never_break_rows():
     assert len(table) == 4
     cells = [cell for line in table[1:] for cell in line]
     assert not any(cell.startswith(text.FORMULA_START) for cell in cells), cells
-    assert not any(text.CONTROL.search(cell) for cell in cells)
+    assert not any(text.hidden_in(cell) for cell in cells)
 
 
 def test_markdown_tables_hold_whatever_a_name_or_message_says():
@@ -135,7 +135,7 @@ def test_reports_of_hostile_rows_are_written_with_short_distinct_feedback_names(
     assert all(len(name) < 100 and "/" not in name for name in feedback)
     for path in tmp_path.rglob("*.*"):
         content = path.read_text(encoding="utf-8")
-        assert not text.CONTROL.search(content), path
+        assert text.hidden_in(content) is None, path
         assert len(content) < 200_000, path  # a row costs kilobytes, whatever its messages
 
 
@@ -143,7 +143,7 @@ def test_rows_from_data_are_made_safe():
     row = Row.from_json(
         {"name": ATTACK, "results": {"data": ["passed", ATTACK * 10**5], "x": ["forged", ""]}, "note": "", "error": ""}
     )
-    assert not text.CONTROL.search(json.dumps(row.to_json(), ensure_ascii=False))
+    assert text.hidden_in(json.dumps(row.to_json(), ensure_ascii=False)) is None
     assert len(row.results["data"][1]) <= text.MESSAGE_CHARS and row.results["x"][0] == report.ERROR
 
 
@@ -233,6 +233,7 @@ def test_a_hostile_class_is_graded_as_data(tmp_path, monkeypatch, capsys):
     (subs / "link.ipynb").symlink_to(outside / "data_only.ipynb")
     empty = notebook_bytes()
     (subs / "empty.ipynb").write_bytes(empty)
+    (subs / "empty\u200b.ipynb").write_bytes(empty)  # prints like "empty": a look-alike, marked with it
     (subs / "=cmd|' -C calc'!A0.ipynb").write_bytes(empty)
     long_name = "b" * 239  # with ".ipynb", the longest name a file may have
     (subs / f"{long_name}.ipynb").write_bytes(notebook_bytes([f"raise ValueError({KERNEL_ATTACK!r} + 'A' * 2**24)"]))
@@ -259,8 +260,14 @@ def test_a_hostile_class_is_graded_as_data(tmp_path, monkeypatch, capsys):
     for path in [*subs.glob("*.*"), *(subs / "feedback").iterdir()]:
         if path.is_file() and path.suffix != ".ipynb":
             content = path.read_text(encoding="utf-8")
-            assert not text.CONTROL.search(content) and len(content) < 500_000, path
-    assert not text.CONTROL.search(out + err)
+            assert text.hidden_in(content) is None and len(content) < 500_000, path
+    assert text.hidden_in(out + err) is None
     assert len(list((subs / "feedback").iterdir())) == 2 * len(rows)
     assert {p.name: p.read_bytes() for p in planted.iterdir()} == before  # neither read nor written
     assert (tmp_path / "cache" / "dae-lab" / "store.key").exists()
+    assert rows["empty\\u200b"]["note"].endswith("name looks like empty")
+    assert rows["empty"]["note"].endswith("name looks like empty\\u200b")
+    assert "2 submissions have names that look alike: empty, empty\\u200b" in err
+    summary = (subs / "summary.md").read_text(encoding="utf-8")
+    assert "## Names that look alike" in summary and "`empty\\u200b`" in summary
+    assert "looks like" not in (subs / "feedback" / "empty.md").read_text(encoding="utf-8")  # no one else's name

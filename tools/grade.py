@@ -21,7 +21,9 @@ The grader's own failures are never a student's grade (grading/preflight.py): be
 notebook exactly as the submissions will be graded, and stops if that fails; a submission whose kernel never started
 (or whose worker died) is tried again, then "not graded"; several such in a row stop the run. Without bubblewrap it
 refuses to grade unless --unsandboxed is given (then each row says unsandboxed).
-Exit status: 0 when every submission was graded, 1 when some could not be graded at all, 2 for bad arguments,
+Every output is written through its folder's descriptor, never through a link (grading/outputs.py).
+Exit status: 0 when every submission was graded, 1 when some could not be graded at all, 2 for bad arguments
+(also an output's name taken by a link or the wrong kind of file: nothing written),
 3 when the grader cannot grade on this machine (no bubblewrap without --unsandboxed, the pre-flight notebook failed,
 or the grader failed on several submissions in a row: then only the rows decided before it stopped are written;
 the message says why and the fix),
