@@ -417,7 +417,7 @@ def grade(
             except GraderUnusable:  # the grader's own failure: what it decided is written, the rest not graded
                 client.cancel(list(futures))
                 stopped = ungraded_rest(rows, found.submissions, tasks)
-                write_reports(sorted(stopped, key=lambda row: row.name), tasks, csv_path, md_path)
+                write_reports(sorted(stopped, key=lambda row: row.name), tasks, csv_path, md_path, alike)
                 raise
     ordered = sorted((row.clean() for row in rows.values()), key=lambda row: row.name)
     write_reports(ordered, tasks, csv_path, md_path, alike)
