@@ -1,10 +1,13 @@
 """Judging a figure: which arrays its rows of images come from, and in which order."""
 
+from typing import NamedTuple
+
 from helpers import INPUT_DIM  # the lab's numbers, defined in helpers
 
 import numpy as np
 
 from checks.snapshots import FigureInfo, type_name
+from checks.variables import scale_words
 from checks.verdicts import Failed
 
 MAX_IMAGES = 200  # in one figure: the lab's show 20 or 30; each image is looked up in every candidate array
@@ -52,29 +55,49 @@ def identify(image, candidates):
     return found
 
 
-def row_sources(fig, name, ns, names):
-    """For each row of the figure: (the arrays that hold all its images, for each image the rows it may be).
+class RowSource(NamedTuple):
+    """One row of a figure: the arrays that hold all its images, for each image the rows it may be, and, for a row
+    that no array holds as it is, the words naming an array it shows at another scale (or "")."""
 
-    An array equal to another (a noisy set made in place is its clean set) holds the same images: both are named.
-    """
+    arrays: tuple
+    indices: list
+    scaled: str = ""
+
+
+SCALES = (1 / 255, 255, 256 / 255, 255 / 256)  # a figure's image = array row x scale: 0-255 pixels, /256, /255 twice
+
+
+def row_sources(fig, name, ns, names):
+    """For each row of the figure, a RowSource: which arrays hold all its images (two when arrays are equal, as a noisy
+    set made in place is its clean set), or which one it shows at another scale."""
     candidates = candidate_arrays(ns, names)
     sources = []
     for row in figure_rows(fig, name):
         found = [identify(image, candidates) for image in row]
         arrays = [array for array in candidates if all(array in each for each in found)]
         indices = [set().union(*each.values()) if each else set() for each in found]
-        sources.append((tuple(arrays), indices))
+        sources.append(RowSource(tuple(arrays), indices, "" if arrays else scaled_source(row, candidates)))
     return sources
 
 
+def scaled_source(row, candidates):
+    """'x_test times 255 (...)' when every image of the row is one array's image times one of SCALES, else ""."""
+    for scale in SCALES:
+        found = [identify(image / scale, candidates) for image in row]
+        arrays = [array for array in candidates if all(array in each for each in found)]
+        if arrays:
+            return f"{arrays[0]} {scale_words(scale)}"
+    return ""
+
+
 def shown(sources):
-    """Each row's array as a word for hints: its name, or 'images from no single array'."""
-    return [arrays[0] if arrays else "images from no single array" for arrays, _ in sources]
+    """Each row's array as words for hints: its name, the array at another scale, or 'images from no single array'."""
+    return [row.arrays[0] if row.arrays else row.scaled or "images from no single array" for row in sources]
 
 
 def rows_in_order(sources, expected):
     """Whether the figure's rows show the expected arrays, one row each, top to bottom."""
-    return len(sources) == len(expected) and all(name in arrays for (arrays, _), name in zip(sources, expected))
+    return len(sources) == len(expected) and all(name in row.arrays for row, name in zip(sources, expected))
 
 
 def check_rows(sources, fig_name, expected, why):
@@ -82,6 +105,12 @@ def check_rows(sources, fig_name, expected, why):
     owner = fig_name + ("'" if fig_name.endswith("s") else "'s")  # fig_results' rows, fig_autoencoder's rows
     if not rows_in_order(sources, expected):
         rows = shown(sources)
+        scaled = [row.scaled for row in sources if row.scaled]
+        if scaled and len(sources) == len(expected):
+            raise Failed(
+                f"{owner} rows show {', '.join(rows)}: a scale mistake; a figure drawn for pixels in [0, 1] shows "
+                f"the arrays themselves, {why}"
+            )
         if sorted(rows) == sorted(expected):
             raise Failed(
                 f"{owner} rows are in another order ({', '.join(rows)} from the top): the card gives the rows' "
@@ -100,7 +129,7 @@ def check_rows(sources, fig_name, expected, why):
 
 def same_images(sources):
     """Whether every row shows the same images: at each position, some row index all rows' images may be."""
-    lengths = {len(indices) for _, indices in sources}
+    lengths = {len(row.indices) for row in sources}
     if len(lengths) != 1:
         return False
-    return all(set.intersection(*column) for column in zip(*(indices for _, indices in sources)))
+    return all(set.intersection(*column) for column in zip(*(row.indices for row in sources)))

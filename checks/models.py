@@ -2,8 +2,10 @@
 
 from helpers import CODE_SIZE, INPUT_DIM, PARAMS  # the lab's numbers, defined in helpers
 
+import keras
 import numpy as np
 
+from checks.snapshots import keras_activation
 from checks.variables import run_model
 from checks.verdicts import Failed
 
@@ -35,12 +37,12 @@ def check_architecture(model, name):
             f"{name}'s code layer has {code_units} units: the code size must be {CODE_SIZE}, the bottleneck that "
             f"forces the model to compress each {INPUT_DIM}-pixel image"
         )
-    if code_activation != "relu":
+    if not same_activation(code_activation, "relu"):
         raise Failed(
             f"{name}'s code layer uses the {code_activation} activation: the code layer uses relu, "
             "as the card says (use activation='relu')"
         )
-    if out_activation != "sigmoid":
+    if not same_activation(out_activation, "sigmoid"):
         raise Failed(
             f"{name}'s output layer uses the {out_activation} activation: outputs must be pixels in [0, 1], "
             "which binary cross-entropy needs, and only sigmoid gives that (use activation='sigmoid')"
@@ -55,26 +57,56 @@ def check_architecture(model, name):
         )
 
 
+def same_loss(name, canonical="binary_crossentropy"):
+    """Whether a loss name (a snapshot's, untrusted) resolves through keras.losses.get to Keras's own canonical loss: the
+    same function, with no setting that changes its maths (from_logits, label smoothing)."""
+    try:
+        resolved = keras.losses.get(name)
+        wanted = keras.losses.get(canonical)
+    except Exception:
+        return False
+    settings = getattr(resolved, "_fn_kwargs", None) or {}
+    plain = not settings.get("from_logits") and not settings.get("label_smoothing")
+    return getattr(resolved, "fn", resolved) is wanted and plain
+
+
+def same_optimizer(name, canonical="adam"):
+    """Whether an optimizer name (a snapshot's class name, untrusted) resolves through keras.optimizers.get to an
+    optimizer of exactly the canonical one's class (Adam, not its subclass AdamW)."""
+    try:
+        return type(keras.optimizers.get(name)) is type(keras.optimizers.get(canonical))
+    except Exception:
+        return False
+
+
+def same_activation(name, canonical):
+    """Whether an activation name (a snapshot's, untrusted) resolves to the same Keras built-in as canonical."""
+    function = keras_activation(name)
+    return function is not None and function is keras_activation(canonical)
+
+
 def check_compiled(model, name):
-    """Raise Failed unless model was compiled with adam and binary cross-entropy."""
+    """Raise Failed unless model was compiled with adam and binary cross-entropy, in any spelling Keras resolves to
+    them (names, class names, objects: snapshots.loss_name records the canonical name)."""
     if not model.compiled:
         raise Failed(
             f"{name} is not compiled: a model must be compiled, with its optimizer (adam) and loss "
             "(binary cross-entropy), before it can be trained"
         )
-    if model.loss not in ("binary_crossentropy", "bce"):
+    if not same_loss(model.loss):
         raise Failed(
             f"{name} is compiled with the loss {model.loss}: the card's loss is binary cross-entropy, which treats "
             "each pixel in [0, 1] as a probability (use loss='binary_crossentropy')"
         )
-    if not model.adam:
+    if not same_optimizer(model.optimizer):
         raise Failed(f"{name} is compiled with {model.optimizer}: the card's optimizer is adam (use optimizer='adam')")
 
 
-def check_fitted(model, name, how):
-    """Raise Failed if the compiled model has not been trained."""
-    if model.steps == 0:
+def check_fitted(model, name, how, trained):
+    """Raise Failed if the model shows no training: the strongest evidence first, its weights (`trained`, whether they
+    meet the bar on the grader's images); only when they do not, the optimizer's step count (0 after compiling again)."""
+    if model.steps == 0 and not trained:
         raise Failed(
-            f"{name} was never fitted (its optimizer has taken no steps; compiling again after fitting gives it a "
-            f"new optimizer, so compile first, then fit): train it {how}"
+            f"{name} was never fitted (its optimizer has taken no steps and its weights are untrained; compiling "
+            f"again after fitting gives it a new optimizer, so compile first, then fit): train it {how}"
         )

@@ -19,7 +19,16 @@ DEFINES = {  # task -> the names its cell must define (the check reports "not at
 
 READS = {  # task -> every variable its check may read (a grader exports only these)
     "data": ("x_train", "x_test", "train_images", "test_images"),
-    "regular_autoencoder": ("autoencoder", "encoder", "x_train", "x_test", "train_images", "test_images", "DATASET"),
+    "regular_autoencoder": (
+        "autoencoder",
+        "encoder",
+        "ae_history",
+        "x_train",
+        "x_test",
+        "train_images",
+        "test_images",
+        "DATASET",
+    ),
     "reconstructions": (
         "codes",
         "reconstructions",

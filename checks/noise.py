@@ -8,6 +8,7 @@ from helpers import NOISE_FACTOR  # the lab's numbers, defined in helpers
 import keras
 import numpy as np
 
+from checks.snapshots import HistoryInfo, type_name
 from checks.variables import (
     REFERENCE_SEED,
     SAMPLE,
@@ -17,6 +18,7 @@ from checks.variables import (
     pixel_rows,
     run_model,
     same_rows,
+    scale_between,
 )
 from checks.verdicts import Failed, Suspect
 
@@ -157,6 +159,8 @@ def made_noisy(ns, clean_name, clean):
     k = min(SAMPLE, len(clean))
     scaled = source[:k].reshape(k, -1).astype("float64") / 255
     if scaled.shape != clean[:k].shape or same_rows(clean[:k].astype("float64"), scaled):
+        return False
+    if scale_between(clean[:k], scaled) is not None:  # scaled another way (the data task's mistake), not noisy
         return False
     return helpers.noise_kind(scaled, clean[:k].astype("float64")) is not None
 
@@ -391,3 +395,100 @@ def check_validation(ns, dae, history, outputs=None):
                 "measures the task the DAE learns, on test images it never trained on, so its inputs are the noisy "
                 "test images and its targets the clean ones"
             )
+
+
+VAL_MATCH = 1e-5  # how close a History's last val_loss is to the model's loss on the set it was validated on (float32
+# sums over thousands of images: measured within 6e-7, tests/test_spec.py), tight so that chance matches are rare
+
+
+SPLITS = tuple(round(0.05 * k, 2) for k in range(1, 11))  # the validation_split fractions looked for: 0.05 to 0.5
+
+
+ROUND_SIZES = (100, 128, 200, 250, 256, 500, 512, 1000, 1024, 2000, 2048, 2500, 4096, 5000, 8192)  # subsets' sizes
+
+
+def row_losses(model, name, targets, inputs):
+    """The model's binary cross-entropy on each row (targets from inputs), as Keras computes it, in float64."""
+    epsilon = keras.config.epsilon()
+    p = np.clip(run_model(model, np.asarray(inputs, "float32"), name), epsilon, 1 - epsilon)
+    t = np.asarray(targets, "float64")
+    return np.mean(-(t * np.log(p) + (1 - t) * np.log(1 - p)), axis=1)
+
+
+def pair_rows(ns, targets_name, inputs_name):
+    """(targets, inputs) of the student's arrays when both are rows of 784 finite numbers of one shape, else None."""
+    try:
+        targets = pixel_rows(ns[targets_name], targets_name)
+        inputs = as_array(ns[inputs_name], inputs_name)
+    except (KeyError, Failed):
+        return None
+    if inputs.shape != targets.shape or not np.isfinite(inputs).all():
+        return None
+    return targets, inputs
+
+
+def validated_on(ns, model, name, last, test, training):
+    """Which set a History's last val_loss was measured on, judged by the model's own loss on each: "test" when the
+    test pair (or a subset of its first rows) gives it, else a phrase naming the training set's part that does
+    (fit's validation_split keeps aside the training set's last rows), else None (nothing explains it)."""
+    pair = pair_rows(ns, *test)
+    if pair is not None:
+        losses = row_losses(model, name, *pair)
+        sizes = [n for n in (*ROUND_SIZES, len(losses)) if n <= len(losses)]
+        if any(abs(float(np.mean(losses[:n])) - last) < VAL_MATCH for n in sizes):
+            return "test"
+    pair = pair_rows(ns, *training)
+    if pair is None:
+        return None
+    targets, inputs = pair
+    n = len(targets)
+    start = min(int(np.floor(n * (1 - max(SPLITS)))), n - 1)
+    tail = row_losses(model, name, targets[start:], inputs[start:])
+    for fraction in SPLITS:
+        split_at = int(np.floor(n * (1 - fraction)))  # as fit's validation_split computes it (train_validation_split)
+        if split_at < n and abs(float(np.mean(tail[split_at - start :])) - last) < VAL_MATCH:
+            return f"the last {fraction:.0%} of the training images (validation_split={fraction:g})"
+    head = row_losses(model, name, targets[: min(n, 10000)], inputs[: min(n, 10000)])
+    for size in (*ROUND_SIZES, len(head)):
+        if size <= len(head) and abs(float(np.mean(head[:size])) - last) < VAL_MATCH:
+            return "training images"
+    return None
+
+
+def check_validation_set(ns, history_name, model, history, test, training, what):
+    """Raise Failed if the last val_loss of history is the model's loss on its training images (a validation_split,
+    or the training pairs themselves) rather than on the test pair the card names (test: (inputs, targets) names).
+
+    what: the card's validation pair in words, for the hint."""
+    values = history.history.get("val_loss")
+    if values is None or not len(values) or not np.isfinite(values[-1]):
+        return
+    name = "dae" if history_name == "history" else "autoencoder"
+    inputs, targets = test
+    found = validated_on(ns, model, name, float(values[-1]), (targets, inputs), (training[1], training[0]))
+    if found not in (None, "test"):
+        raise Failed(
+            f"{name} was validated on {found}, not the test set (its last val_loss, {float(values[-1]):.4f}, is its "
+            f"loss there): validation measures how the model does on images it never trains on, so the card "
+            f"validates on the test images, {what}, with fit's validation_data"
+        )
+
+
+def check_history(ns, history_name, name, model, test, training, what):
+    """Raise Failed unless ns[history_name] is the History of the model's training, validated as the card says."""
+    if history_name not in ns:
+        raise Failed(f"{name} was trained but its History was not kept: keep what fit returns, as {history_name}")
+    history = ns[history_name]
+    if not isinstance(history, HistoryInfo) or "loss" not in history.history:
+        raise Failed(
+            f"{history_name} should be the History that fit returns, got {type_name(history)}: keep what fit "
+            f"returns, as {history_name}"
+        )
+    if history.model != model.ident:
+        raise Failed(f"{history_name} comes from another model's training: keep the History of {name}'s own training")
+    if "val_loss" not in history.history:
+        raise Failed(
+            f"{history_name} has no val_loss: the card asks to validate on the test images, {what}, after each "
+            "epoch, to see how the model does on images it never trained on"
+        )
+    check_validation_set(ns, history_name, model, history, test, training, what)

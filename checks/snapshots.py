@@ -41,7 +41,7 @@ ACTIVATIONS = (
     "exponential",
     "softmax",
     "mish",
-)  # Keras built-ins a rebuild may use
+)  # Keras built-ins a rebuild may use (any other name is resolved by keras.activations.get, or refused)
 
 
 class ModelInfo:
@@ -143,7 +143,7 @@ def describe_model(model):
             bias = weights[1] if len(weights) > 1 else np.zeros(layer.units, kernel.dtype)
             dense.append([layer.units, activation_name(layer.activation), kernel, bias, id(layer)])
         elif isinstance(layer, (keras.layers.Activation, keras.layers.ReLU)) and dense and dense[-1][1] == "linear":
-            dense[-1][1] = "relu" if isinstance(layer, keras.layers.ReLU) else activation_name(layer.activation)
+            dense[-1][1] = activation_name(layer)
         elif kind not in PASS_THROUGH_LAYERS:
             unsupported.append(kind)
     optimizer = getattr(model, "optimizer", None)
@@ -187,17 +187,41 @@ def flat_layers(model):
 
 
 def activation_name(function):
-    """The name of an activation function, e.g. 'relu'."""
-    return getattr(function, "__name__", type(function).__name__).lower()
+    """An activation (function, name or layer) as Keras's own serialised name, e.g. 'relu': resolved through
+    keras.activations (`get`, then `serialize`), so every spelling Keras treats as relu reads 'relu'. A ReLU or
+    Activation layer used as an activation reads as the function it computes (a ReLU with other settings does not)."""
+    if isinstance(function, keras.layers.Activation):
+        return activation_name(function.activation)
+    if isinstance(function, keras.layers.ReLU):
+        plain = function.max_value is None and not function.negative_slope and not function.threshold
+        return "relu" if plain else "relu_with_settings"
+    try:
+        name = keras.activations.serialize(keras.activations.get(function))
+    except Exception:
+        name = None
+    if isinstance(name, str):
+        return name
+    return str(getattr(function, "__name__", type(function).__name__)).lower()
 
 
 def loss_name(loss):
-    """A compiled loss (string, function or Loss object) as a lower-case name."""
-    if isinstance(loss, str):
-        return loss.lower()
-    if isinstance(loss, keras.losses.BinaryCrossentropy):
-        return "binary_crossentropy"
-    return str(getattr(loss, "name", None) or getattr(loss, "__name__", type(loss).__name__)).lower()
+    """A compiled loss (a name Keras knows, a function or a Loss object) as Keras's canonical function name, resolved
+    through keras.losses (`get`, then the function a Loss wraps): 'BinaryCrossentropy', 'bce' and
+    keras.losses.BinaryCrossentropy() all read 'binary_crossentropy'. Settings that change the maths (from_logits,
+    label smoothing) are kept in the name, so that it no longer resolves to the plain loss."""
+    try:
+        resolved = keras.losses.get(loss) if isinstance(loss, str) else loss
+    except Exception:
+        return str(loss)[:100]
+    function = getattr(resolved, "fn", resolved)  # a Loss object wraps its function
+    name = getattr(function, "__name__", None) or type(resolved).__name__
+    settings = getattr(resolved, "_fn_kwargs", None) or {}
+    changed = [
+        f"{key}={value}"
+        for key, value in sorted(settings.items())
+        if (key == "from_logits" and value) or (key == "label_smoothing" and value)
+    ]
+    return str(name).lower() + (f"({', '.join(changed)})" if changed else "")
 
 
 def describe_figure(fig):
@@ -229,15 +253,28 @@ def rebuild_dense(dense):
     x, width = inputs, dense[0][2].shape[0]
     layers = []
     for units, activation, kernel, bias, _ in dense:
-        if kernel.shape != (width, units) or np.shape(bias) != (units,) or activation not in ACTIVATIONS:
+        function = keras_activation(activation)
+        if kernel.shape != (width, units) or np.shape(bias) != (units,) or function is None:
             return None
-        layer = keras.layers.Dense(units, activation=activation)
+        layer = keras.layers.Dense(units, activation=function)
         x, width = layer(x), units
         layers.append((layer, kernel, bias))
     model = keras.Model(inputs, x)
     for layer, kernel, bias in layers:
         layer.set_weights([np.asarray(kernel, "float32"), np.asarray(bias, "float32")])
     return model
+
+
+def keras_activation(name):
+    """The Keras built-in activation a name resolves to (keras.activations.get, inside a try), or None: a name from a
+    snapshot is only ever looked up in Keras's own registry of built-ins, never run or imported."""
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        try:
+            function = keras.activations.get(name) if isinstance(name, str) else None
+        except Exception:
+            return None
+        return function if getattr(function, "__module__", "").startswith("keras.") else None
+    return keras.activations.get(name)
 
 
 def type_name(value):

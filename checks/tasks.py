@@ -8,12 +8,14 @@ from helpers import CODE_SIZE, INPUT_DIM, NOISE_FACTOR, PARAMS  # the lab's numb
 import numpy as np
 
 from checks.figures import check_rows, row_sources, shown
-from checks.models import check_architecture, check_compiled, check_fitted, shares_layers
+from checks.models import check_architecture, check_compiled, check_fitted, same_activation, shares_layers
 from checks.names import DEFINES
 from checks.noise import (
     Outputs,
+    check_history,
     check_noise,
     check_validation,
+    check_validation_set,
     dae_direction,
     noise_correlation,
     trained_on_test_set,
@@ -33,6 +35,8 @@ from checks.variables import (
     run_model,
     same_rows,
     sample_rows,
+    scale_between,
+    scale_words,
     student_noise,
 )
 from checks.verdicts import Blocked, Failed, NotAttempted, Suspect, require
@@ -56,6 +60,10 @@ MAX_MSE_OTHER_OUTPUT = 0.08  # mean squared error, outputs clipped to [0, 1], of
 # a relu or linear output scores 0.058 cheaply trained, 0.118 after 5 batches, 0.162 after 1 (sigmoid: 0.036 cheap)
 
 
+AE_VALIDATION = "clean inputs against themselves as targets"  # the cards' validation pairs, for hints
+DAE_VALIDATION = "noisy inputs and clean targets"
+
+
 def check_data(ns):
     """x_train and x_test: the training and test images flattened to rows of 784 floats in [0, 1]."""
     require(ns, *DEFINES["data"])
@@ -77,6 +85,12 @@ def check_data(ns):
             alt = images.get(other)
             if alt is not None and len(x) == len(alt) and same_rows(x[:k], as_rows(alt)):
                 raise Failed(f"{name} holds the images of {other}: {name} is made from {source}")
+            factor = scale_between(x[:k], as_rows(expected))
+            if factor is not None and len(x) == len(expected):
+                raise Failed(
+                    f"{name} is {source} flattened but {scale_words(factor)}: a scale mistake; the card's pixels are "
+                    "the 0-255 values divided by 255, so that white is exactly 1"
+                )
             raise Failed(
                 f"{name} is not {source} scaled to [0, 1]: it holds all {len(expected)} images of {source}, in "
                 "their order, each flattened and divided by 255"
@@ -114,14 +128,20 @@ def check_regular_autoencoder(ns):
     if codes.min() < 0:
         raise Failed("encoder's codes have negative values: its code layer should end in relu")
     check_compiled(autoencoder, "autoencoder")
-    check_fitted(autoencoder, "autoencoder", "to reconstruct the training images (inputs and targets both x_train)")
+    loss = helpers.mean_bce(x, run_model(autoencoder, x, "autoencoder"))  # the weights: the strongest evidence
+    trained = loss <= MAX_BCE * bar_scale(x)[0]
+    check_fitted(
+        autoencoder, "autoencoder", "to reconstruct the training images (inputs and targets both x_train)", trained
+    )
     if not scaled_like_the_lab(ns):
         raise Suspect(  # the data task fails then, and blame names it
             "autoencoder cannot be judged: x_train and x_test are not images scaled to [0, 1], like those it is "
             "measured on"
         )
-    loss = helpers.mean_bce(x, run_model(autoencoder, x, "autoencoder"))
-    if loss > MAX_BCE * bar_scale(x)[0]:
+    check_history(
+        ns, "ae_history", "autoencoder", autoencoder, ("x_test", "x_test"), ("x_train", "x_train"), AE_VALIDATION
+    )
+    if not trained:
         raise Suspect(
             f"autoencoder reconstructs the test images poorly (BCE {loss:.2f}, about 0.29 expected): it must learn "
             "to give back its own input, so inputs and targets are both the clean training images, for the card's "
@@ -148,8 +168,15 @@ def check_reconstructions(ns):
                 f"what {maker} makes of each image of x_test"
             )
         got = value[: len(x)].astype("float64")
-        if same_rows(got, run_model(model, x, maker, width)):
+        expected = run_model(model, x, maker, width)
+        if same_rows(got, expected):
             continue
+        factor = scale_between(got, expected, integers=value.dtype.kind in "iu")
+        if factor is not None:
+            raise Failed(
+                f"{name} is what {maker} gives for x_test, {scale_words(factor)}: a scale mistake; keep the "
+                f"model's output as it is, {'pixels in [0, 1], ' if maker == 'autoencoder' else ''}with no rescaling"
+            )
         if is_image_array(x_train) and x_train.ndim == 2 and x_train.shape[1] == INPUT_DIM:
             if same_rows(got, run_model(model, sample_rows(x_train), maker, width)):
                 raise Failed(
@@ -223,7 +250,10 @@ def check_dae_training(ns):
         raise NotAttempted("define history")
     dae = earlier_model(ns, "dae", "dae_model")
     check_compiled(dae, "dae")
-    check_fitted(dae, "dae", "on the noisy training images for the card's epochs and batch size")
+    factor, clipped = student_noise(ns)
+    clean, noisy = reference(ns, factor, clipped)
+    below_bar = bar_miss(dae, None, clean, noisy, factor)  # the weights first: the strongest evidence of training
+    check_fitted(dae, "dae", "on the noisy training images for the card's epochs and batch size", not below_bar)
     history = ns["history"]
     if not isinstance(history, HistoryInfo) or "loss" not in history.history:
         raise Failed(
@@ -236,44 +266,48 @@ def check_dae_training(ns):
         raise Suspect(  # the data task fails then, and blame names it
             "dae cannot be judged: x_train and x_test are not images scaled to [0, 1], like those it is measured on"
         )
-    factor, clipped = student_noise(ns)
-    clean, noisy = reference(ns, factor, clipped)
     loss = dae_direction(dae, clean, noisy, factor, clipped, history)
     outputs = Outputs(ns, dae)  # the model's outputs on the student's arrays, shared by the next two
     check_validation(ns, dae, history, outputs)
     trained_on_test_set(ns, dae, factor, clipped, outputs)
-    meets_bar(dae, history, clean, noisy, loss, factor)
+    if below_bar:
+        raise Suspect(bar_miss(dae, history, clean, noisy, factor))
     output = dae.dense[-1][1] if dae.dense else "missing"
     done = f"dae is trained noisy -> clean (test BCE {loss:.3f})" + (
-        "" if output == "sigmoid" else f", a loss limited by its {output} output layer (the dae_model task's mistake)"
+        ""
+        if same_activation(output, "sigmoid")
+        else f", a loss limited by its {output} output layer (the dae_model task's mistake)"
     )
     if "val_loss" not in history.history:
         raise Failed(
             "history has no val_loss: the card asks to validate on the noisy test images (inputs) and the clean "
             "ones (targets) after each epoch, to see how the DAE does on images it never trained on"
         )
+    check_validation_set(
+        ns, "history", dae, history, ("x_test_noisy", "x_test"), ("x_train_noisy", "x_train"), DAE_VALIDATION
+    )
     return done
 
 
-def meets_bar(dae, history, clean, noisy, loss, factor):
-    """Raise Suspect unless dae restores the grader's noisy images as well as a trained DAE of its kind does.
+def bar_miss(dae, history, clean, noisy, factor):
+    """The hint for a dae that restores the grader's noisy images worse than a trained DAE of its kind, or "".
 
     Every DAE meets a bar: BCE for a sigmoid output (higher for stronger noise and for another architecture), and
     mean squared error of the outputs clipped to [0, 1] for any other output, which binary cross-entropy trains badly.
     """
     bce_scale, mse_scale = bar_scale(clean)
-    if dae.dense and dae.dense[-1][1] == "sigmoid":
+    outputs = np.clip(run_model(dae, noisy, "dae"), 0, 1)
+    if dae.dense and same_activation(dae.dense[-1][1], "sigmoid"):
         bar = (MAX_BCE if lab_architecture(dae) else MAX_BCE_OTHER) + BCE_PER_NOISE * max(factor - NOISE_FACTOR, 0)
-        bar *= bce_scale
-        if loss > bar:
-            raise Suspect(under_trained(dae, history, loss))
-        return
-    error = float(np.mean((np.clip(run_model(dae, noisy, "dae"), 0, 1) - clean) ** 2))
+        loss = helpers.mean_bce(clean, outputs)
+        return under_trained(dae, history, loss) if loss > bar * bce_scale else ""
+    error = float(np.mean((outputs - clean) ** 2))
     if error > MAX_MSE_OTHER_OUTPUT * mse_scale:
-        raise Suspect(
+        return (
             f"dae's denoised test images are far from the clean ones (mean squared error {error:.3f}, at most "
             f"{MAX_MSE_OTHER_OUTPUT * mse_scale:.3f} expected): it learned too little from its training"
         )
+    return ""
 
 
 def lab_architecture(model):
@@ -292,8 +326,15 @@ def check_predictions(ns):
     x_test_noisy = earlier_images(ns, "x_test_noisy", "noisy_data")
     denoised = as_array(ns["x_test_denoised"], "x_test_denoised")
     got = (denoised[:SAMPLE] if denoised.ndim else denoised).astype("float64")  # a scalar has no rows
-    if denoised.shape == x_test_noisy.shape and same_rows(got, run_model(dae, sample_rows(x_test_noisy), "dae")):
+    expected = run_model(dae, sample_rows(x_test_noisy), "dae")
+    if denoised.shape == x_test_noisy.shape and same_rows(got, expected):
         return "x_test_denoised is dae's output for x_test_noisy"
+    factor = scale_between(got, expected, integers=denoised.dtype.kind in "iu")
+    if denoised.shape == x_test_noisy.shape and factor is not None:
+        raise Failed(
+            f"x_test_denoised is dae's output for x_test_noisy {scale_words(factor)}: a scale mistake (running the "
+            "cell again gives the same); the DAE's sigmoid outputs are already pixels in [0, 1], keep them as they are"
+        )
     for name in ("x_train_noisy", "x_train"):
         x = ns.get(name)
         if (
@@ -354,10 +395,13 @@ def check_view_results(ns):
     names = ["x_test", "x_test_noisy", "x_test_denoised", "x_train", "x_train_noisy", "reconstructions"]
     earlier_images(ns, "x_test", "data")
     clean_sources = row_sources(ns["fig_clean"], "fig_clean", ns, names)
-    if any("x_test" not in arrays for arrays, _ in clean_sources):
+    if any("x_test" not in row.arrays for row in clean_sources):
+        scaled = (
+            " (a scale mistake: show x_test itself, pixels in [0, 1])" if any(r.scaled for r in clean_sources) else ""
+        )
         raise Failed(
-            f"fig_clean shows {', '.join(shown(clean_sources))}: it should show clean test images (x_test), the "
-            "ones the DAE will be asked to restore"
+            f"fig_clean shows {', '.join(shown(clean_sources))}{scaled}: it should show clean test images (x_test), "
+            "the ones the DAE will be asked to restore"
         )
     earlier_images(ns, "x_test_noisy", "noisy_data")
     earlier_images(ns, "x_test_denoised", "predictions")

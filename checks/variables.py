@@ -202,3 +202,31 @@ def student_noise(ns):
         if kind is not None and kind[0] >= 0.05:  # weaker noise cannot show what a DAE learned
             return float(np.clip(round(kind[0] * 20) / 20, *NOISE_RANGE)), kind[1]
     return NOISE_FACTOR, True
+
+
+def scale_between(got, expected, integers=False):
+    """The factor s (not 1) with got = s * expected row for row (to float rounding, or to 1 for integers truncated
+    from the product), or None when no single factor other than 1 explains got: a scale mistake, named as one."""
+    got, expected = np.asarray(got, "float64"), np.asarray(expected, "float64")
+    if got.shape != expected.shape or not got.size:
+        return None
+    energy = float(np.sum(expected * expected))
+    if energy == 0:
+        return None
+    s = float(np.sum(got * expected)) / energy
+    if not np.isfinite(s) or s <= 0 or abs(s - 1) < 1e-3:
+        return None
+    atol = 1.0 if integers else max(1e-3, 1e-3 * s)
+    return s if np.allclose(got, s * expected, atol=atol, rtol=1e-4) else None
+
+
+def scale_words(s):
+    """A scale factor as a hint's words: 'times 255 (pixel values 0-255, not [0, 1])', 'divided by 256 (not 255)'."""
+    if abs(s * 255 - 1) < 0.01:
+        return "divided by 255 once more (pixels in [0, 1/255])"
+    if abs(s / 255 - 1) < 0.01:
+        return "times 255 (pixel values 0-255, not [0, 1])"
+    divisor = 255 / s
+    if 200 < divisor < 300:
+        return f"divided by {divisor:.4g} instead of 255 (its pixels {s:.4g} times the lab's)"
+    return f"times {s:.4g} (not pixels in [0, 1])"
