@@ -8,6 +8,7 @@ submission's own cells and `grading.export.save`; every verdict is decided in th
 import ast
 import functools
 import io
+import json
 import math
 import os
 import re
@@ -27,6 +28,11 @@ TASK_NAME = re.compile(r"\w+")  # what a check call's task may be (checked whole
 MAX_CELL_CHARS = 2**18  # a cell longer is never parsed (ast takes up to ~350 bytes a character); the key's are < 10 kB
 MAX_DETAIL_CHARS = 4000  # of a cell's traceback kept for the student's feedback
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+PROGRESS = "progress.json"  # in the job folder: the worker's stage and verdicts so far, read should the worker die
+HOLDING = {  # the stages in which a worker holds the submission's input: its death or hang there is the submission's
+    "parse": "reading the notebook",
+    "run": "running the notebook's cells and judging what its kernel exported",
+}
 OUT_OF_SPACE = ("No space left on device", "Disk quota exceeded", "Not enough free space")  # ENOSPC, EDQUOT, numpy
 
 
@@ -114,6 +120,14 @@ class Job:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def note_progress(folder, stage, results=None):
+    """Record in the job's folder (the grader's, out of the kernel's reach) the worker's stage and the verdicts decided
+    so far, for run.grade_one to read should this worker die: a stage in HOLDING makes its death the submission's."""
+    from run_notebook import write_atomic
+
+    write_atomic(folder / PROGRESS, json.dumps({"stage": stage, "results": results or {}}).encode("utf-8"))
 
 
 def plan_cells(cells, tasks):
@@ -307,17 +321,20 @@ def run(nb, tasks, job):
             broke = f"the notebook's code broke the export of its variables ({err.ename}: {err.evalue})"
             results.update({name: [ERROR, limit_behind(err, job) or broke] for name in names})
             shutil.rmtree(job.work / f"export-{index}", ignore_errors=True)  # what it wrote before it broke
+            note_progress(job.folder, "run", results)
             return
         finally:
             cell.outputs = []  # keep the worker's memory small
         if names is not None:
             started = time.monotonic()
             results.update(judge_export(job.work / f"export-{index}", names, earlier))
+            note_progress(job.folder, "run", results)
             deadline += time.monotonic() - started
 
     try:
         with client.setup_kernel(env=job.env, cleanup_kc=True):
             answered = True  # from here on, a kernel that dies was killed by what the notebook did
+            note_progress(job.folder, "run", results)  # and a worker that dies, by what it sent (execute.HOLDING)
             index = 0
             try:
                 for index in range(len(steps)):
@@ -352,6 +369,7 @@ def run(nb, tasks, job):
             raise GraderFailure(f"the kernel did not start ({err})") from None
         failure = [ERROR, f"the kernel stopped answering ({err})"]
     finally:
+        note_progress(job.folder, "stop", results)  # stopping the kernel is the grader's own work
         stop(km, client)
     for task in rescued:  # after an error, a task without a check call keeps only a pass
         if results.get(task, [None])[0] != "passed":

@@ -18,11 +18,11 @@ import time
 import zlib
 from pathlib import Path
 
-from grading import admit, preflight, report, sandbox, worker
+from grading import admit, execute, preflight, report, sandbox, worker
 from grading.admit import FEEDBACK_DIR, NotGradable, UsageError  # noqa: F401  (the grader's errors, named here too)
 from grading.outputs import Folder
 from grading.preflight import GraderFailed, GraderUnusable
-from grading.report import Row, ungraded
+from grading.report import ERROR, Row, ungraded
 from grading.store import Store, fingerprint, key, place, secret
 from grading.text import file_stem
 
@@ -280,9 +280,31 @@ def grade_one(name, notebook, tasks, settings, slot, kernel_log=False):
                 raise GraderFailed(data["failure"])
             results = {task: tuple(value) for task, value in data["results"].items()}
             return Row(name, results, data.get("note") or sandbox.row_note(box), data["error"]).clean()
+        held = died_holding(folder, name, tasks, problem or "no outcome written", box)
+        if held is not None:
+            return held
         raise GraderFailed(f"its grader worker failed: {problem or 'no outcome written'}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def died_holding(folder, name, tasks, problem, box):
+    """The Row of a job whose grader worker died or hung while it held the submission's input (execute.HOLDING: its
+    notebook, its kernel's messages and exports): the submission's error, keeping the verdicts decided before; None
+    where it held none of it (the kernel never started, or it was being stopped): then the failure is the grader's."""
+    try:
+        progress = json.loads((folder / execute.PROGRESS).read_text(encoding="utf-8"))
+        doing, decided = execute.HOLDING.get(progress["stage"]), progress["results"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if doing is None:
+        return None
+    why = (
+        ERROR,
+        f"the grader stopped while {doing} ({problem}): what the notebook did went past the grader's own limits",
+    )
+    results = {task: tuple(decided[task]) if task in decided else why for task in tasks}
+    return Row(name, results, sandbox.row_note(box), "").clean()
 
 
 # ---------------------------------------------------------------- grading a class (the Dask client)

@@ -23,6 +23,7 @@ def work(folder):
 
     folder = Path(folder)
     job = json.loads((folder / "job.json").read_text(encoding="utf-8"))
+    execute.note_progress(folder, "parse")  # dying from here to the kernel's start is the submission's
     try:  # the one parse of the submission, under this process's memory limit and the grader's time limit for it
         nb = admit.parse((folder / "submission.ipynb").read_bytes())
     except admit.NotGradable as err:
@@ -35,6 +36,7 @@ def work(folder):
     )
     limits = sandbox.Limits(*job["limits"])
     log = folder / "kernel.log" if job.get("kernel_log") else None  # the trusted pre-flight job's only
+    execute.note_progress(folder, "start")  # starting the kernel is the grader's: dying here is its own failure
     try:
         with execute.Job(folder, job["lab_dir"], box, job["slot"], limits, job["timeout"], job["group"], log) as run:
             results, error = execute.run(nb, job["tasks"], run)

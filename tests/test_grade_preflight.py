@@ -129,3 +129,45 @@ def test_asked_for_unsandboxed_grading_works_and_says_so(tmp_path, capsys, bubbl
     row = read_csv(out / "grades.csv")["honest"]
     assert row["total"] == str(len(run.load_tasks())), row
     assert row["note"].startswith("unsandboxed: ")
+
+
+class DyingWorker:
+    """A stand-in for run.WORKERS whose grader worker dies at a given stage, having decided the given verdicts."""
+
+    def __init__(self, stage, results=None):
+        self.stage, self.results = stage, results or {}
+
+    def run(self, folder, timeout, lab_dir, private_mounts=False):
+        """Record the stage as the real worker would (execute.note_progress), then die."""
+        from grading import execute
+
+        execute.note_progress(folder, self.stage, self.results)
+        return "worker exit status -9: no message"
+
+
+def grade_with(monkeypatch, worker):
+    """grade_one on a trivial notebook, its grader worker replaced by worker."""
+    from grading import sandbox
+
+    monkeypatch.setattr(run, "WORKERS", worker)
+    settings = {"sandbox": sandbox.Sandbox((), "", ("x",)), "timeout": 60, "lab_dir": run.LAB_DIR}
+    settings["limits"] = sandbox.Limits()
+    return run.grade_one("someone", preflight.trivial_notebook(), run.load_tasks(), settings, 0)
+
+
+@pytest.mark.parametrize("stage", ["parse", "run"])
+def test_a_worker_dying_while_it_holds_the_submission_is_the_submissions_error(monkeypatch, stage):
+    tasks = run.load_tasks()
+    row = grade_with(monkeypatch, DyingWorker(stage, {tasks[0]: ["passed", ""]} if stage == "run" else {}))
+    assert row.graded
+    first = "passed" if stage == "run" else "error"
+    assert [status for status, _ in row.results.values()] == [first] + ["error"] * (len(tasks) - 1)
+    message = row.results[tasks[-1]][1]
+    assert "the grader stopped while" in message and "worker exit status -9" in message, message
+
+
+@pytest.mark.parametrize("stage", ["start", "stop", None])
+def test_a_worker_dying_while_it_holds_nothing_of_the_submission_is_the_graders_failure(monkeypatch, stage):
+    worker = DyingWorker(stage) if stage else type("Silent", (), {"run": lambda *args: "worker exit status 1: x"})()
+    with pytest.raises(preflight.GraderFailed, match="its grader worker failed"):
+        grade_with(monkeypatch, worker)
