@@ -27,9 +27,9 @@ def score(clean, denoised):
 
 def practice_set(x_test, noise_factor=None):
     """(clean, noisy): the first PRACTICE_COUNT rows of x_test and their noisy copies, from PRACTICE_SEED."""
-    import numpy as np
-
     import helpers
+
+    import numpy as np
 
     clean = np.asarray(x_test[:PRACTICE_COUNT], dtype="float32")
     factor = helpers.NOISE_FACTOR if noise_factor is None else noise_factor
