@@ -302,13 +302,49 @@ def verdicts(ns):
     return {task: checks.evaluate(task, ns) for task in checks.TASKS}
 
 
-def test_every_setting_of_the_spec_has_generated_variants_or_mistakes():
-    covered = {setting for setting, _ in VALID}
-    # each task's card setting named in the spec is exercised by a valid variant or a mistake of its task
-    tasks_with_mistakes = {task for _, task, _ in MISTAKES.values()}
-    for setting in SPEC:
-        assert setting.task in tasks_with_mistakes or setting.task in ("noisy_data", "dae_model", "loss_curve"), setting
-    assert {("validation", "autoencoder"), ("validation", "dae")} <= covered
+# For each setting the spec states: the single mistakes that must fail it, generated here (MISTAKES) or written in
+# tests/test_checks.py ("test_checks.NAME"), so that no setting of a card goes unjudged
+MISTAKES_OF = {
+    ("data", "shape"): ["test_checks.test_data_mistakes"],
+    ("data", "scale"): ["data-divided-by-256", "test_checks.test_data_mistakes"],
+    ("data", "source"): ["test_checks.test_data_mistakes"],
+    ("regular_autoencoder", "architecture"): ["test_checks.test_architecture_mistakes"],
+    ("regular_autoencoder", "loss"): ["autoencoder-loss-mse", "autoencoder-loss-class-name-mse"],
+    ("regular_autoencoder", "optimizer"): ["autoencoder-optimizer-sgd", "autoencoder-optimizer-adamw"],
+    ("regular_autoencoder", "trained"): ["test_checks.test_a_model_never_fitted_is_caught"],
+    ("regular_autoencoder", "kept"): ["ae-history-not-kept"],
+    ("regular_autoencoder", "validation"): ["autoencoder-validation-split", "autoencoder-no-validation"],
+    ("reconstructions", "source"): ["test_checks.test_reconstructions_must_come_from_the_test_set"],
+    ("reconstructions", "scale"): ["reconstructions-times-255"],
+    ("reconstructions", "rows"): ["test_checks.test_figures_must_show_the_right_arrays"],
+    ("noisy_data", "noise"): ["test_checks.test_noise_mistakes"],
+    ("noisy_data", "fresh"): ["test_checks.test_the_same_noise_in_both_sets_is_caught"],
+    ("dae_model", "architecture"): ["test_checks.test_another_architecture_costs_only_the_dae_model_task"],
+    ("dae_training", "loss"): ["dae-loss-mse", "dae-loss-from-logits"],
+    ("dae_training", "optimizer"): ["dae-optimizer-sgd", "dae-optimizer-rmsprop"],
+    ("dae_training", "pairs"): ["test_checks.test_dae_trained_clean_to_clean_is_caught"],
+    ("dae_training", "trained"): ["test_checks.test_under_training_is_told_how_much_it_trained"],
+    ("dae_training", "kept"): ["test_checks.test_history_must_be_kept_and_belong_to_the_dae"],
+    ("dae_training", "validation"): ["dae-validation-split", "dae-no-validation"],
+    ("predictions", "source"): ["test_checks.test_predictions_must_come_from_the_noisy_test_set"],
+    ("predictions", "scale"): ["predictions-times-255", "predictions-uint8"],
+    ("view_results", "rows"): ["test_checks.test_figures_must_show_the_right_arrays"],
+    ("view_results", "scale"): ["fig-clean-uint8", "fig-results-uint8-clean-row"],
+    ("loss_curve", "curves"): ["test_checks.test_figure_rows_out_of_order_and_a_missing_validation_curve_are_named"],
+}
+
+
+def test_every_setting_of_the_spec_has_mistakes_that_fail_its_own_task():
+    import test_checks
+
+    assert {(s.task, s.setting) for s in SPEC} == set(MISTAKES_OF), "a setting of the spec has no mistake, or is gone"
+    for (task, setting), names in MISTAKES_OF.items():
+        for name in names:
+            if name.startswith("test_checks."):
+                assert callable(getattr(test_checks, name.removeprefix("test_checks."), None)), name
+            else:
+                assert MISTAKES[name][1] == task, (name, task, setting)
+    assert {("validation", "autoencoder"), ("validation", "dae")} <= {setting for setting, _ in VALID}
 
 
 @pytest.mark.parametrize("key", list(VALID), ids=[name for _, name in VALID])
