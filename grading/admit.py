@@ -184,15 +184,20 @@ def too_large(size):
 
 def name_all(entries):
     """The entries named by their file stems, or their paths under the folder where stems repeat; each name safe
-    (text.safe, at most NAME_CHARS) and unique (where making a name safe made it like another, a hash of its path is
-    added)."""
+    (text.safe, at most NAME_CHARS) and unique: where making a name safe made it like another's, a hash of its path is
+    added, and where any two names are still alike after that (a file named like another's hashed name), both get a
+    further hash of their paths, until none are."""
     raw = raw_names(entries)
     names = [safe(name, NAME_CHARS) for name in raw]
-    counts = collections.Counter(names)
-    return [
-        e._replace(name=f"{name[: NAME_CHARS - 13]}~{short_hash(e.path)}" if counts[name] > 1 and name != r else name)
-        for e, name, r in zip(entries, names, raw)
-    ]
+    for attempt in range(len(names) + 1):
+        counts = collections.Counter(names)
+        clashing = [i for i, name in enumerate(names) if counts[name] > 1]
+        if not clashing:
+            break
+        changed = [i for i in clashing if names[i] != raw[i]] if attempt == 0 else []
+        for i in changed or clashing:
+            names[i] = f"{names[i][: NAME_CHARS - 13]}~{short_hash(f'{attempt}:{entries[i].path}')}"
+    return [e._replace(name=name) for e, name in zip(entries, names)]
 
 
 def raw_names(entries):

@@ -26,6 +26,16 @@ COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # terminal colours, which IPython puts i
 # characters), line and paragraph separators (Zl, Zp), private use (Co), lone surrogates (Cs, unencodable as UTF-8)
 # and unassigned code points (Cn: a later Unicode may make them anything)
 HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
+# ... and every Default_Ignorable_Code_Point of Unicode's DerivedCoreProperties.txt that is in no category above
+# (combining grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian and other variation selectors): drawn as
+# nothing, like a zero-width space. Python's unicodedata has categories but not this property, so its ranges are here.
+IGNORABLE = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F),
+    (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+# What a person reads as a path's slash: a name holding one of these looks like a path (bob∕lab beside bob/lab)
+SLASHES = str.maketrans({char: "/" for char in "\u2044\u2215\u29f8\u2571\u1735\u3033\uff0f"})
 NOT_PLAIN = re.compile(r"[^\x20-\x7e\t\n]")  # the candidates: printable ASCII never needs a look
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula (OWASP)
 PLAIN_STEM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", re.ASCII)
@@ -34,12 +44,15 @@ PLAIN_STEM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", re.ASCII)
 def escape(match):
     """A hidden character (HIDDEN) as the escape Python would write for it (`\\x1b`, `\\u200b`); any other as it is."""
     char = match.group()
-    return ascii(char)[1:-1] if unicodedata.category(char) in HIDDEN else char
+    return ascii(char)[1:-1] if hidden(char) else char
 
 
 def hidden(char):
-    """Whether safe shows char as an escape (tab and newline aside)."""
-    return unicodedata.category(char) in HIDDEN
+    """Whether safe shows char as an escape (tab and newline aside): of a HIDDEN category, or default-ignorable."""
+    if unicodedata.category(char) in HIDDEN:
+        return True
+    code = ord(char)
+    return any(low <= code <= high for low, high in IGNORABLE)
 
 
 def safe(text, limit=MESSAGE_CHARS, lines=False):
@@ -70,9 +83,9 @@ def file_stem(name):
 def likeness(name):
     """What a person reads in name: its hidden characters (HIDDEN) dropped, then NFKC and case folded, so that two
     names with the same likeness look alike (`C0_control` and `C0_control` + U+200B, `Alice` and `ALICE`, `ﬁle` and
-    `file`)."""
+    `file`, `bob∕lab` with a division slash and `bob/lab`)."""
     visible = "".join(char for char in name if not hidden(char))
-    return unicodedata.normalize("NFKC", visible).casefold()
+    return unicodedata.normalize("NFKC", visible).casefold().translate(SLASHES)
 
 
 def hidden_in(text):

@@ -448,3 +448,22 @@ def test_a_run_stopped_by_the_grader_keeps_the_rows_it_decided():
     rows = run.ungraded_rest(decided, subs, ["data"])
     assert [row.name for row in rows] == ["a", "b", "c"] and rows[0].results["data"][0] == "passed"
     assert all(row.results["data"][0] == "not graded" and "stopped" in row.note for row in rows[1:])
+
+
+# Names that clash after text.safe, and names made to look like the hash another clash would give (a file named like
+# its classmate's hashed name): name_all must still give every submission a name of its own.
+CLASHING = st.sampled_from(["a", "a\u200b", "a\\u200b", "A", "a b", "a  b", "a\u00a0b", "x" * 120, "x" * 121])
+
+
+@settings(FAST, max_examples=200)
+@given(stems=st.lists(CLASHING, min_size=1, max_size=6, unique=True), spoof=st.booleans())
+def test_every_submission_gets_a_name_of_its_own(stems, spoof):
+    paths = [f"{stem}.ipynb" for stem in stems]
+    if spoof:  # a file named as the first clash would rename another: the hashes it could compute from the code
+        for salt in ("", "0:", "1:"):
+            spoofs = [admit.safe(path.removesuffix(".ipynb"), 100)[:87] for path in paths]
+            paths += [f"{s}~{admit.short_hash(f'{salt}{path}')}.ipynb" for s, path in zip(spoofs, paths)]
+    paths = list(dict.fromkeys(paths))
+    names = [sub.name for sub in admit.name_all([admit.Submission(p, p, b"{}") for p in paths])]
+    COUNTS["name_all", "lists named"] += 1
+    assert len(set(names)) == len(names), names

@@ -148,9 +148,22 @@ def test_safe_text_never_holds_a_hidden_character_unescaped(name, lines):
 
 
 def test_invisible_and_format_characters_are_shown_as_escapes():
-    for char in ("\u200b", "\u200d", "\u2060", "\u00ad", "\U000e0041", "\ufeff", "\u202e", "\ue000", "\u0378"):
+    ignorable = ("\u034f", "\ufe0f", "\U000e0100", "\u180b", "\u17b4", "\u3164", "\u115f", "\uffa0")  # not Cf
+    for char in (
+        "\u200b",
+        "\u200d",
+        "\u2060",
+        "\u00ad",
+        "\U000e0041",
+        "\ufeff",
+        "\u202e",
+        "\ue000",
+        "\u0378",
+        *ignorable,
+    ):
         assert text.safe(f"C0_control{char}") == f"C0_control{ascii(char)[1:-1]}"
     assert text.safe("Zoë ﬁle 名前") == "Zoë ﬁle 名前"  # printable letters stay as they are
+    assert text.likeness("bob\u2215lab") == text.likeness("bob/lab")  # a division slash reads as a path's
 
 
 @settings(max_examples=300, deadline=None)
