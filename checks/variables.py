@@ -113,6 +113,9 @@ def as_model(value, name):
     return value
 
 
+RUN_BATCH = 2000  # rows a rebuilt model runs at a time: its activations stay small however wide its layers
+
+
 def run_model(model, x, name, width=INPUT_DIM):
     """Return the model's output for x as numpy (its Dense layers rebuilt), checking one row of `width` finite values per image."""
     if model.unsupported:
@@ -126,8 +129,10 @@ def run_model(model, x, name, width=INPUT_DIM):
             f"{name} cannot take rows of {INPUT_DIM} pixels: its input must take one flat row of {INPUT_DIM} values "
             "per image, and each Dense layer the output of the one before"
         )
-    out = np.asarray(
-        keras.ops.convert_to_numpy(rebuilt(np.asarray(x, dtype="float32"), training=False)), dtype="float64"
+    rows = np.asarray(x, dtype="float32")
+    batches = [rows[start : start + RUN_BATCH] for start in range(0, len(rows), RUN_BATCH)] or [rows]
+    out = np.concatenate(
+        [np.asarray(keras.ops.convert_to_numpy(rebuilt(batch, training=False)), dtype="float64") for batch in batches]
     )
     if out.shape != (len(x), width):
         raise Failed(f"{name} turns {len(x)} images into an output of shape {out.shape}; expected ({len(x)}, {width})")

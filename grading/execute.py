@@ -25,12 +25,14 @@ from grading import cgroups, export, sandbox
 from grading.report import ERROR, NOT_GRADED, TIMED_OUT
 
 TASK_NAME = re.compile(r"\w+")  # what a check call's task may be (checked whole, on one string: no backtracking)
+MAX_PLANNED_CHARS = 2**21  # of all of one notebook's cells parsed to plan it (about 20 s of ast at worst, measured)
 MAX_CELL_CHARS = 2**18  # a cell longer is never parsed (ast takes up to ~350 bytes a character); the key's are < 10 kB
 MAX_DETAIL_CHARS = 4000  # of a cell's traceback kept for the student's feedback
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PROGRESS = "progress.json"  # in the job folder: the worker's stage and verdicts so far, read should the worker die
 HOLDING = {  # the stages in which a worker holds the submission's input: its death or hang there is the submission's
     "parse": "reading the notebook",
+    "plan": "planning the notebook's cells",
     "run": "running the notebook's cells and judging what its kernel exported",
 }
 OUT_OF_SPACE = ("No space left on device", "Disk quota exceeded", "Not enough free space")  # ENOSPC, EDQUOT, numpy
@@ -135,12 +137,18 @@ def plan_cells(cells, tasks):
 
     The plan holds the cells up to the last check call, each check call followed by its export and
     judgement; tasks whose check call was deleted are judged after every cell. A cell that does
-    nothing but call check is left out: the grader's judgement replaces it.
+    nothing but call check is left out: the grader's judgement replaces it. At most MAX_PLANNED_CHARS of the
+    notebook's cells are parsed in all: a cell past that is a plain cell (its check calls count as deleted).
     """
-    boundaries, only = {}, set()
+    boundaries, only, budget = {}, set(), MAX_PLANNED_CHARS
     for index, cell in enumerate(cells):
         if cell.cell_type == "code":
-            called, only_calls = check_calls(cell.source)
+            source = cell.source
+            if "check" in source and len(source) <= min(budget, MAX_CELL_CHARS):
+                budget -= len(source)  # what is parsed of one notebook in all is bounded, not only each cell
+                called, only_calls = check_calls(source)
+            else:
+                called, only_calls = [], False
             for task in called:
                 if task in tasks:
                     boundaries.setdefault(task, index)  # a task's first check call ends it
@@ -289,6 +297,7 @@ def run(nb, tasks, job):
     from run_notebook import notebook_client
 
     numbers = {id(cell): number for number, cell in enumerate(nb.cells, 1)}  # the notebook's own cell numbers
+    note_progress(job.folder, "plan")  # the notebook's cells are the submission's input: dying on them is its own
     try:
         plan, unbounded = plan_cells(nb.cells, tasks)
     except Exception as err:  # the notebook's cells are the submission's: failing on them is never the grader's
@@ -304,6 +313,7 @@ def run(nb, tasks, job):
     client = notebook_client(nb, job.work, job.timeout, km=km, allow_errors=False, startup_timeout=180)
     keep_nothing(client)
     deadline = time.monotonic() + job.timeout
+    note_progress(job.folder, "start")  # starting the kernel is the grader's own work
     results, failure, error_text, rescued, answered = {}, None, "", [], False
     earlier = export.Earlier()  # the arrays of the last export read, which the next may name
 

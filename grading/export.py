@@ -32,6 +32,8 @@ MAX_TOTAL_BYTES = (
     3 * 2**30
 )  # the arrays one job's grader holds at a time: an export's, with those it names from the last
 MAX_ARRAYS = 4096  # arrays one export reads or names (a figure is judged on 200 images at most)
+MAX_MODEL_WEIGHTS = 2**24  # of one model's Dense layers (the lab's are 50,992; a level-up deep DAE's 484,944): judged
+# in float32 on the grader's images in batches (checks.variables.run_model), so a model's memory there stays under 1 GiB
 MAX_HEADER_BYTES = 10_000  # of one .npy file's header (numpy's own default bound)
 ARRAY_FILE = re.compile(r"\d{1,6}\.npy")
 EARLIER_FILE = re.compile(r"export-\d{1,6}/\d{1,6}\.npy")  # an array of the previous export, by where it was
@@ -249,6 +251,10 @@ def decode(entry, reader, checks):
             if kernel.ndim != 2 or kernel.shape[1] != whole(units) or bias.shape != (units,):
                 raise BadExport("a Dense layer's weights do not have the shapes of its units")
             dense.append((units, text(activation), kernel, bias, whole(ident)))
+        if sum(kernel.size + bias.size for _, _, kernel, bias, _ in dense) > MAX_MODEL_WEIGHTS:
+            raise BadExport(
+                f"a model has more than {MAX_MODEL_WEIGHTS:,} weights in its Dense layers: too large to judge"
+            )
         shape = entry["input_shape"]
         return checks.ModelInfo(
             whole(entry["ident"]),

@@ -57,14 +57,16 @@ def table_paths(path, out=None):
     return folder / f"{stem}.csv", folder / f"{stem}.md"
 
 
-def check_outputs(csv_path, md_path):
+def check_outputs(csv_path, md_path, names=()):
     """Before grading: open the tables' folder (made if missing) and prove a file can be written there; raise
     UsageError, having written nothing, where it cannot be or where an output name in it (the tables, the class report,
-    feedback/) is a link or not what the grader writes there (outputs.Folder)."""
+    feedback/, and in it each submission's feedback files: names) is a link or not what the grader writes there
+    (outputs.Folder)."""
     with Folder.open(csv_path.parent) as folder:
         for path in (csv_path, md_path, *report_paths(csv_path)):
             folder.check(path.name)
         folder.check(FEEDBACK_DIR, folder=True)
+        check_feedback(folder, names)
         probe = f".grade-probe-{os.getpid()}"
         try:
             folder.write(probe, b"")
@@ -74,6 +76,19 @@ def check_outputs(csv_path, md_path):
                 f"Cannot write the grade tables to {folder.path}: {err.strerror or err}. "
                 "Pass --out with a folder you can write to."
             ) from None
+
+
+def check_feedback(folder, names):
+    """Raise UsageError where feedback/ in folder holds, under a name the grader will write a submission's feedback to,
+    a link or anything but a regular file."""
+    try:
+        fd = os.open(FEEDBACK_DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder.fd)
+    except FileNotFoundError:
+        return
+    with Folder(fd, folder.path / FEEDBACK_DIR) as feedback:
+        for name in names:
+            for suffix in (".md", ".html"):
+                feedback.check(f"{file_stem(name)}{suffix}")
 
 
 def load_tasks(lab_dir=LAB_DIR):
@@ -373,7 +388,7 @@ def grade(
     say = (lambda *args: None) if quiet else (lambda text: print(text, file=log, flush=True))
     found = admit.find(path, is_ignored)
     csv_path, md_path = table_paths(path, out)
-    check_outputs(csv_path, md_path)
+    check_outputs(csv_path, md_path, [sub.name for sub in found.submissions])
     tasks = load_tasks(lab_dir)
     if found.skipped:
         print(f"Skipped {len(found.skipped)} file(s) that are not notebooks: {', '.join(found.skipped)}", file=log)

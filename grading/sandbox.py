@@ -45,6 +45,9 @@ SPACE_INODES = 100_000  # files and folders in a job's space
 NPROC_MARGIN = 32  # the per-user process limit sits above the cgroup's, so that the cgroup is the one that records
 
 
+ADDRESS_SPACE_FACTOR = 2  # of the memory limit, where a control group bounds the real memory (address_space)
+
+
 class Limits(NamedTuple):
     """Resource limits for one kernel and everything it starts."""
 
@@ -206,11 +209,19 @@ def describe(box, limits):
     return lines
 
 
+def address_space(box, limits):
+    """Each kernel process's address-space limit: its memory limit, or twice that where a control group bounds the
+    job's real memory (TensorFlow reserves address space it never uses: a valid notebook holding float64 copies of
+    the data peaked at 6.2 GiB of address space with 3.7 GiB resident)."""
+    return limits.memory * (ADDRESS_SPACE_FACTOR if box.hierarchy else 1)
+
+
 def limit_words(box, limits):
     """The limits that hold for each job here, in words."""
     if box.hierarchy:
         words = [f"{gib(limits.memory)} of memory (its control group: /tmp and page cache counted)"]
         words.append(f"{limits.processes} processes and threads (its control group), equal CPU shares")
+        words.append(f"{gib(address_space(box, limits))} of address space per process")
     else:
         words = [f"{gib(limits.memory)} of address space per process"]
         if counts_processes(box):
@@ -501,7 +512,7 @@ def kernel_command(command, sandbox, slot, limits, work, sockets, lab_dir, env, 
         ]
     wrapped = [
         "prlimit",
-        f"--as={limits.memory}",
+        f"--as={address_space(sandbox, limits)}",
         *(
             [f"--nproc={limits.processes + (NPROC_MARGIN if sandbox.hierarchy else 0)}"]
             if counts_processes(sandbox)

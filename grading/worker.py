@@ -23,7 +23,7 @@ def work(folder):
 
     folder = Path(folder)
     job = json.loads((folder / "job.json").read_text(encoding="utf-8"))
-    execute.note_progress(folder, "parse")  # dying from here to the kernel's start is the submission's
+    execute.note_progress(folder, "parse")  # dying while it reads the notebook is the submission's
     try:  # the one parse of the submission, under this process's memory limit and the grader's time limit for it
         nb = admit.parse((folder / "submission.ipynb").read_bytes())
     except admit.NotGradable as err:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grading import admit, outputs, store, text
+from grading import admit, outputs, run, store, text
 from grading.admit import UsageError
 from grading.report import Row
 from grading.run import check_outputs, write_reports
@@ -198,3 +198,15 @@ def test_a_zero_width_look_alike_is_marked_in_the_console_the_tables_and_the_rep
     for report in ("summary.md", "report.html"):
         assert "Names that look alike" in (tmp_path / report).read_text(encoding="utf-8")
     assert "looks like" not in (tmp_path / "feedback" / "C0_control.md").read_text(encoding="utf-8")
+
+
+def test_a_link_inside_feedback_is_refused_before_grading(tmp_path):
+    outside = tmp_path / "outside.md"
+    outside.write_text("not the grader's")
+    (tmp_path / "feedback").mkdir()
+    (tmp_path / "feedback" / "zzz.md").symlink_to(outside)
+    csv_path, md_path = run.table_paths(tmp_path)
+    run.check_outputs(csv_path, md_path, ["aaa"])  # another student's files: nothing in the way
+    with pytest.raises(run.UsageError, match="zzz.md"):
+        run.check_outputs(csv_path, md_path, ["aaa", "zzz"])
+    assert outside.read_text() == "not the grader's" and not (tmp_path / "grades.csv").exists()
