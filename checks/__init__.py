@@ -31,14 +31,17 @@ The package, one layer a module, each for its own reader:
 - `variables`: reading, sampling and running the student's variables;
 - `models`, `noise`, `figures`: the judgements of a model, of noise (and of what a DAE learned from it), of a figure;
 - `names`: what each task reads, `DEFINES`, `READS`, `PREREQUISITES` (plain tables, no imports);
-- `tasks`: the nine task checks with their hints, `CHECKS`.
+- `tasks`: the nine task checks with their hints, `CHECKS`;
+- `challenge`: the optional class challenge (`OPTIONAL`): its rules and score, shared with the grader, and the
+  student's `check("challenge")`, which runs `challenge_model` itself on a public practice set.
 """
 
 import importlib
 import inspect
 from collections.abc import Mapping
 
-from checks.names import DEFINES, PREREQUISITES, READS, TASKS
+from checks import challenge
+from checks.names import DEFINES, OPTIONAL, PREREQUISITES, READS, TASKS
 from checks.verdicts import STATUSES, Blocked, Failed, NotAttempted, Result, Suspect, pointed, require
 
 LOADED_ON_USE = {  # what imports Keras, loaded when first used: a grader judging a task nobody attempted never needs it
@@ -59,6 +62,7 @@ __all__ = [  # the API; the snapshot types are what grading/export.py encodes
     "DEFINES",
     "READS",
     "PREREQUISITES",
+    "OPTIONAL",
     "STATUSES",
     "Result",
     "FigureInfo",
@@ -76,9 +80,12 @@ def __getattr__(name):
 
 
 def evaluate(name, namespace):
-    """Run the check for task `name` on the variables in `namespace`; return a Result, never raise."""
+    """Run the check for task `name` on the variables in `namespace`; return a Result, never raise. The optional
+    challenge (checks/challenge.py) runs the student's own model in the student's kernel: it has no snapshot."""
+    if name == challenge.TASK and isinstance(namespace, Mapping):
+        return challenge.evaluate(namespace)
     if name not in READS:
-        return Result("failed", f"there is no check called {name!r}: use one of {', '.join(TASKS)}")
+        return Result("failed", f"there is no check called {name!r}: use one of {', '.join(TASKS + OPTIONAL)}")
     if not isinstance(namespace, Mapping):
         return Result("failed", f"the namespace must be a dict of variables, got {type(namespace).__name__}")
     from checks.snapshots import snapshot
@@ -129,5 +136,5 @@ def check(name, namespace=None):
         frame = inspect.currentframe().f_back
         namespace = frame.f_globals if frame is not None else {}
     result = evaluate(name, namespace)
-    print(result.line(name))
+    print(challenge.line(result) if name == challenge.TASK else result.line(name))
     return result

@@ -75,3 +75,6 @@ PREREQUISITES = {  # task -> the earlier tasks whose mistakes can make its own v
 
 
 TASKS = tuple(DEFINES)  # the lab's tasks, in order
+
+
+OPTIONAL = ("challenge",)  # checks outside the core total (checks/challenge.py): not in DEFINES, READS or CHECKS

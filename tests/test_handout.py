@@ -15,6 +15,7 @@ import nbformat
 import pytest
 from test_make_student import WORKED_EXAMPLE, solution_lines, task_regions
 
+from checks.names import OPTIONAL
 from grading_support import FIXTURES
 
 # Runs a notebook in a fresh kernel in the current folder; prints each code cell's printed text, as JSON.
@@ -61,7 +62,7 @@ def filled(index):
     for cell in reversed(nb.cells):  # from the end: the code cell just before a check call gets its answer
         call = CHECK_CALL.fullmatch(cell.source) if cell.cell_type == "code" else None
         if call:
-            answer = make_fixtures.ANSWERS[call.group(1)]
+            answer = make_fixtures.ANSWERS.get(call.group(1))  # None for the optional challenge: left blank
         elif answer and cell.cell_type == "code" and PLACEHOLDER in cell.source:
             cell.source, answer = cell.source.replace(PLACEHOLDER, answer), None
     return nb
@@ -93,10 +94,13 @@ def test_the_handout_runs_alone_blank_and_filled(handout):
     *_, lab = handout
     blank = nbformat.read(lab / "index.ipynb", as_version=4)
     blank_out, filled_out = run_both(lab, {"blank.ipynb": blank, "filled.ipynb": filled(lab / "index.ipynb")})
-    tasks = [call.group(1) for cell in blank.cells if (call := CHECK_CALL.fullmatch(cell.source))]
-    assert len(tasks) == 9
+    calls = [call.group(1) for cell in blank.cells if (call := CHECK_CALL.fullmatch(cell.source))]
+    tasks = [task for task in calls if task not in OPTIONAL]
+    assert len(tasks) == 9 and [task for task in calls if task in OPTIONAL] == list(OPTIONAL)
     for printed, verdict in ((blank_out, "not attempted yet"), (filled_out, "passed")):
         assert "modules: the handout's own\n" in printed
+        said = "".join(printed)
+        assert all(f"{task}: not attempted yet" in said for task in OPTIONAL)  # the challenge is left to the student
         lines = [line for text in printed for line in text.splitlines() if line.split(":")[0] in tasks]
         assert [line.split(":")[0] for line in lines] == tasks, lines
         assert all(line.startswith(f"{task}: {verdict}") for task, line in zip(tasks, lines)), lines

@@ -323,10 +323,13 @@ def test_make_lab_runs_the_solution_with_progress():
     reason="nbval runs the whole answer key; `make ci` asks for its core lab alone on JAX (DAE_ANSWER_KEY=core)",
 )
 def test_the_answer_keys_core_lab_runs_on_this_backend(solution, tmp_path):
-    """The answer key up to "Level up" runs on this backend with every check passing (its level-up cells run on
-    every backend in `make test-all`; levelup.py's functions are unit-tested on each in CI)."""
+    """The answer key up to the class challenge (before "Level up") runs on this backend with every check passing (the
+    challenge's entry and the level-up cells run on every backend in `make test-all`; levelup.py's functions are
+    unit-tested on each in CI)."""
+    challenge = next(n for n, c in enumerate(solution.cells) if c.source.startswith("## The class challenge"))
     level_up = next(n for n, c in enumerate(solution.cells) if c.source.startswith("## Level up"))
-    solution.cells = solution.cells[:level_up]
+    assert challenge < level_up
+    solution.cells = solution.cells[:challenge]
     run_notebook.notebook_client(solution, ROOT).execute()
     said = "".join(
         output.get("text", "") for cell in solution.cells if cell.cell_type == "code" for output in cell.outputs
