@@ -434,7 +434,8 @@ def test_failures_on_what_a_kernel_exported_or_on_its_cells_are_the_submissions_
     assert status == "error" and "could not read" in message and "AttributeError" in message
     monkeypatch.setattr(execute, "plan_cells", lambda cells, tasks: [][0])
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('check("data")')])
-    results, error = execute.run(nb, ["data", "dae_model"], None)  # no kernel is started for a notebook not planned
+    job = type("Job", (), {"folder": tmp_path})()  # where the worker notes its stage: no kernel is started for it
+    results, error = execute.run(nb, ["data", "dae_model"], job)  # a notebook that could not be planned
     assert error == "" and {status for status, _ in results.values()} == {"error"}
     assert "could not plan" in results["data"][1]
 
