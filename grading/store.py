@@ -30,6 +30,7 @@ GRADER_FILES = (  # a folder stands for its .py files
     "grading/export.py",
     "grading/sandbox.py",
     "grading/cgroups.py",
+    "grading/challenge.py",
 )
 
 
