@@ -21,6 +21,7 @@ import hmac
 import json
 import math
 import os
+import secrets
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from grading.report import MAX_PSNR, REFUSED, SCORED
 TASK, NAME = rules.TASK, rules.NAME
 COUNT_VARIABLE = "DAE_CHALLENGE_HIDDEN"  # the hidden set's size where set (the tests use 200); else HIDDEN_COUNT
 MAX_SHIFT = 3  # pixels an image is moved by, each way (every image moves by at least one pixel)
-INPUTS = "challenge-inputs.npy"  # in the job's work folder: the hidden noisy inputs (never the clean images)
+INPUTS = "challenge-inputs.npy"  # in the job's work folder, with a random part: the noisy inputs (never the clean)
 OUTPUTS, DAE_OUTPUTS, MANIFEST = "0.npy", "1.npy", "manifest.json"  # in the entry's export folder
 MAX_MANIFEST_BYTES = 2**16
 TRAINING_FACTOR = 2  # the training time over which an entry is refused: TRAINING_FACTOR × BUDGET_S
@@ -118,10 +119,16 @@ def hidden_set(seed, count):
 
 
 def write_inputs(work, noisy, ids=None):
-    """Write the hidden noisy inputs (only those) into the kernel's work folder as INPUTS, readable by the kernel's
-    user (ids: its (uid, gid), else readable by all); return the path the kernel reads it at (the same path)."""
-    path = os.path.join(work, INPUTS)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    """Write the hidden noisy inputs (only those) into the kernel's work folder as a new file (INPUTS with a random
+    part: O_EXCL, so nothing the kernel planted there, a link or a FIFO, is opened), readable by the kernel's user
+    (ids: its (uid, gid), else by all); return its path (the same inside the sandbox)."""
+    while True:
+        path = os.path.join(work, INPUTS.replace(".npy", f"-{secrets.token_hex(8)}.npy"))
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            break
+        except FileExistsError:
+            continue
     with os.fdopen(fd, "wb") as file:
         np.save(file, np.ascontiguousarray(noisy, dtype="float32"), allow_pickle=False)
     if ids is not None:
@@ -129,11 +136,17 @@ def write_inputs(work, noisy, ids=None):
     return path
 
 
-def entry_cell(inputs, folder, reference=False):
-    """The code cell that has the kernel run the entry on the inputs file, saving what it made into folder."""
+def entry_cell(folder, reference=False):
+    """The code cell that has the kernel run the entry, saving what it made into folder; its inputs file is named
+    when it is written (entry_source)."""
     import nbformat
 
-    return nbformat.v4.new_code_cell(
+    return nbformat.v4.new_code_cell(entry_source(None, folder, reference))
+
+
+def entry_source(inputs, folder, reference=False):
+    """The entry cell's code: run_entry on the inputs file, into folder."""
+    return (
         f'__import__("grading.challenge").challenge.run_entry(globals(), {str(inputs)!r}, {str(folder)!r}, '
         f"{bool(reference)!r})"
     )

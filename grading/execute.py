@@ -310,7 +310,7 @@ def run(nb, tasks, job, challenge=None):
         (cell, None)
         if names is None
         else (
-            entries.entry_cell(job.work / entries.INPUTS, job.work / f"challenge-{number}", challenge["reference"]),
+            entries.entry_cell(job.work / f"challenge-{number}", challenge["reference"]),
             ENTRY,
         )
         if names == list(optional)
@@ -338,6 +338,8 @@ def run(nb, tasks, job, challenge=None):
         started = time.monotonic()
         clean, noisy = entries.hidden_set(challenge["seed"], challenge["count"])
         inputs = entries.write_inputs(job.work, noisy, sandbox.owner(job.sandbox, job.slot))
+        folder = job.work / f"challenge-{index}"
+        cell.source = entries.entry_source(inputs, folder, challenge["reference"])
         deadline += time.monotonic() - started
         left = deadline - time.monotonic()
         limit = entries.rules.MAX_INFERENCE_S + entries.INFERENCE_GRACE_S
@@ -364,7 +366,6 @@ def run(nb, tasks, job, challenge=None):
                 os.unlink(inputs)
         inference = time.monotonic() - started
         started = time.monotonic()
-        folder = job.work / f"challenge-{index}"
         entry = entries.judge_entry(folder, clean, training, inference, challenge["reference"])
         shutil.rmtree(folder, ignore_errors=True)
         note_progress(job.folder, "run", results)
