@@ -173,9 +173,10 @@ def predict_into(model, defined, x, path):
     """Predict x with model and save the outputs at path; return {status, params, type, error}."""
     if not defined:
         return {"status": "missing"}
-    import keras
+    import sys
 
-    if not isinstance(model, keras.Model):
+    keras = sys.modules.get("keras")  # no Keras model exists where Keras was never imported: none is loaded for it
+    if keras is None or not isinstance(model, keras.Model):
         return {"status": "not a model", "type": type(model).__name__[:100]}
     try:
         params = int(model.count_params())

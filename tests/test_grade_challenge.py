@@ -231,10 +231,17 @@ import keras
 challenge_model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(128, activation="relu"),
                                     keras.layers.Dense(784, activation="sigmoid")], name="dense_entry")
 challenge_model.compile(optimizer=keras.optimizers.Adam(0.003), loss="binary_crossentropy")
-clean = x_train[:8192]
+clean = x_train[:4096]
 noisy = helpers.add_noise(clean, 0.5, np.random.default_rng(1))
-challenge_model.fit(noisy, clean, epochs=2, batch_size=128, verbose=0)"""
-CONV = """\
+challenge_model.fit(noisy, clean, epochs=1, batch_size=64, verbose=0)"""
+LOAD = """\
+(train_images, _), (test_images, _) = helpers.load_dataset()
+train_rows = helpers.prepare_images(train_images[:4096])  # not the core tasks' names: nothing is exported for them
+test_rows = helpers.prepare_images(test_images)
+"""
+CONV = (
+    LOAD
+    + """\
 import time
 import keras
 inputs = keras.Input((784,))
@@ -243,15 +250,17 @@ x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
 x = keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(x)
 challenge_model = keras.Model(inputs, keras.layers.Reshape((784,))(x), name="conv_entry")
 challenge_model.compile(optimizer=keras.optimizers.Adam(0.003), loss="binary_crossentropy")
-clean = x_train[:8192]
-noisy = helpers.add_noise(clean, 0.5, np.random.default_rng(1))
-challenge_model.fit(noisy, clean, epochs=2, batch_size=128, verbose=0)
+noisy = helpers.add_noise(train_rows, 0.5, np.random.default_rng(1))
+challenge_model.fit(noisy, train_rows, epochs=1, batch_size=64, verbose=0)
 time.sleep(2)  # the training time the board shows is the grader's clock: at least this"""
+)
 TOO_BIG = """\
 import keras
 challenge_model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(1400, activation="relu"),
                                     keras.layers.Dense(784, activation="sigmoid")])"""
-HUNTER = """\
+HUNTER = (
+    LOAD
+    + """\
 # Look for the hidden clean images from inside the kernel: files anywhere, other processes, then fall back on the
 # clean test set (a nearest-neighbour search, unshifted). The model outputs whatever it found.
 import glob
@@ -279,34 +288,37 @@ class Hunter(keras.Model):
         return x
     def predict(self, x, **kwargs):
         x = np.asarray(x, dtype="float32")
-        for array in found + [np.load(f, allow_pickle=False) for f in glob.glob("/**/*.npy", recursive=True)
-                              if "challenge" in f and not f.endswith("inputs.npy")]:
+        for array in found:
             if isinstance(array, np.ndarray) and array.shape == x.shape and not np.array_equal(array, x):
                 return array  # what a leak would give: a perfect score
-        distances = (x ** 2).sum(1)[:, None] - 2 * x @ x_test.T + (x_test ** 2).sum(1)[None, :]
-        return x_test[distances.argmin(axis=1)]
+        distances = (x ** 2).sum(1)[:, None] - 2 * x @ test_rows.T + (test_rows ** 2).sum(1)[None, :]
+        return test_rows[distances.argmin(axis=1)]
 
 challenge_model = Hunter()
 challenge_model(np.zeros((1, 784), "float32"))"""
-HARD_CODED = """\
+)
+HARD_CODED = (
+    LOAD
+    + """\
 import keras
 class Recall(keras.Model):
     def call(self, x):
-        return keras.ops.convert_to_tensor(x_test[: keras.ops.shape(x)[0]])
+        return keras.ops.convert_to_tensor(test_rows[: keras.ops.shape(x)[0]])
 challenge_model = Recall()
 challenge_model(np.zeros((1, 784), "float32"))"""
+)
 KEY = """\
 import keras
 challenge_model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(256, activation="relu"),
                                     keras.layers.Dense(784, activation="sigmoid")], name="key_entry")
 challenge_model.compile(optimizer=keras.optimizers.Adam(0.003), loss="binary_crossentropy")
-challenge_model.fit(x_train_noisy[:8192], x_train[:8192], epochs=2, batch_size=128, verbose=0)"""
+# trained by the key's notebook for its training time alone: its score is the mechanism's, not a bar"""
 ENTRIES = {  # name: (core tasks answered, challenge cell or None for a call without a model)
     "dense": (None, DENSE),  # None: all nine
-    "conv": (("data",), CONV),
-    "too_big": (("data",), TOO_BIG),
-    "hunter": (("data",), HUNTER),
-    "hard_coded": (("data",), HARD_CODED),
+    "conv": ((), CONV),
+    "too_big": ((), TOO_BIG),
+    "hunter": ((), HUNTER),
+    "hard_coded": ((), HARD_CODED),
     "a_string": ((), 'challenge_model = "my best model"'),
     "no_model": ((), None),
 }
@@ -337,7 +349,7 @@ def board_run(tmp_path_factory):
     for name, (tasks, cell) in ENTRIES.items():
         (subs / f"{name}.ipynb").write_text(entry_notebook(tasks, cell), encoding="utf-8")
     key = tmp_path_factory.mktemp("key") / "solution.ipynb"
-    key.write_text(entry_notebook(("data", "noisy_data", "dae_model", "dae_training"), KEY), encoding="utf-8")
+    key.write_text(entry_notebook(("dae_model",), KEY), encoding="utf-8")
     files = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(challenge.COUNT_VARIABLE, str(HIDDEN))
@@ -366,6 +378,7 @@ def test_entries_are_ranked_and_refused_by_rule(board_run):
     print(f"graded {len(ENTRIES)} entries and the key in {elapsed:.0f} s")
     assert statuses == (0, 0)
     board = {line["student"]: line for line in board_table(files["names"]["leaderboard.csv"])}
+    print(files["names"]["leaderboard.csv"])
     psnr = {name: float(line["psnr_db"]) for name, line in board.items() if line["psnr_db"]}
     assert board["dense"]["kind"] == board["conv"]["kind"] == board["hunter"]["kind"] == "entry"
     assert min(psnr["dense"], psnr["conv"]) > max(psnr["hard_coded"], psnr["hunter"]) + 3, psnr
@@ -397,12 +410,12 @@ def test_core_totals_and_the_challenge_column(board_run):
     rows, files, *_ = board_run
     assert rows["dense"]["total"] == "9"  # the cheap answers' known score, challenge or not
     assert {name: rows[name]["total"] for name in ("conv", "too_big", "hunter", "hard_coded")} == dict.fromkeys(
-        ("conv", "too_big", "hunter", "hard_coded"), "1"
+        ("conv", "too_big", "hunter", "hard_coded"), "0"
     )
     assert rows["too_big"]["challenge"].startswith("refused: over the size limit")
     assert rows["no_model"]["challenge"] == f"refused: {challenge.MISSING}"
     assert re.fullmatch(r"\d+\.\d\d dB", rows["conv"]["challenge"])
-    assert "| challenge |" in files["names"]["grades.md"].replace("  ", " ").replace("challenge  ", "challenge ")
+    assert re.search(r"\| total +\| challenge +\| note", files["names"]["grades.md"].splitlines()[0])
 
 
 @pytest.mark.heavy
