@@ -1,6 +1,7 @@
 """Grade submitted lab notebooks with the lab's own task checks: one row per submission, one column per task.
 
     .venv/bin/python tools/grade.py PATH [--jobs N | --scheduler tcp://HOST:8786] [--timeout S] [--out DIR] [--force] [--quiet]
+                                        [--key solution.ipynb] [--pseudonyms]
     .venv/bin/python tools/grade.py --worker tcp://HOST:8786 [--jobs N]      (on each grading machine of a cluster)
 
 PATH is one notebook or a folder searched recursively for *.ipynb. Each submission runs in a fresh
