@@ -410,7 +410,6 @@ def grade(
     store = open_store(found, csv_path.parent, log)
     entry_settings = challenge.settings(store.secret)
     grader = fingerprint(lab_dir, tasks, timeout, scheduler is not None or local_sandbox(jobs).complete)
-    grader = f"{grader}-challenge-{entry_settings['count']}"  # the hidden set's size decides an entry's score
     admitted = [sub for sub in found.submissions if not sub.refused]
     keys = {sub.name: store_key(sub.data, sub.name, grader) for sub in admitted}
     rows = {sub.name: ungraded(sub.name, tasks, sub.refused) for sub in found.submissions if sub.refused}
