@@ -178,8 +178,9 @@ def table_cell(text):
 
 
 def to_csv(rows, tasks):
-    """The class table as CSV text, messages whole (as text.safe keeps them), no cell read as a formula."""
-    header, body = table_rows([row.clean() for row in rows], tasks, challenge=True)
+    """The class table as CSV text, messages whole (as text.safe keeps them), no cell read as a formula; with the
+    challenge's column where some row has an entry (a class without one gets the table it always had)."""
+    header, body = table_rows([row.clean() for row in rows], tasks)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
