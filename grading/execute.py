@@ -6,6 +6,7 @@ submission's own cells and `grading.export.save`; every verdict is decided in th
 """
 
 import ast
+import contextlib
 import functools
 import io
 import json
@@ -35,6 +36,7 @@ HOLDING = {  # the stages in which a worker holds the submission's input: its de
     "plan": "planning the notebook's cells",
     "run": "running the notebook's cells and judging what its kernel exported",
 }
+ENTRY = "challenge entry"  # a plan step's marker: run and judge the challenge's entry here (entry_step)
 OUT_OF_SPACE = ("No space left on device", "Disk quota exceeded", "Not enough free space")  # ENOSPC, EDQUOT, numpy
 
 
@@ -132,13 +134,16 @@ def note_progress(folder, stage, results=None):
     write_atomic(folder / PROGRESS, json.dumps({"stage": stage, "results": results or {}}).encode("utf-8"))
 
 
-def plan_cells(cells, tasks):
+def plan_cells(cells, tasks, optional=()):
     """Return ([(cell, None) or (None, tasks to judge here)], tasks whose check call is missing).
 
     The plan holds the cells up to the last check call, each check call followed by its export and
     judgement; tasks whose check call was deleted are judged after every cell. A cell that does
-    nothing but call check is left out: the grader's judgement replaces it. At most MAX_PLANNED_CHARS of the
-    notebook's cells are parsed in all: a cell past that is a plain cell (its check calls count as deleted).
+    nothing but call check is left out: the grader's judgement replaces it. An optional task (the challenge) is
+    planned only where the notebook calls its check: a step of its own, (None, [task]), after the tasks its cell
+    ends; without the call it is not planned at all and the plan is the core tasks' alone. At most
+    MAX_PLANNED_CHARS of the notebook's cells are parsed in all: a cell past that is a plain cell (its check calls
+    count as deleted).
     """
     boundaries, only, budget = {}, set(), MAX_PLANNED_CHARS
     for index, cell in enumerate(cells):
@@ -150,7 +155,7 @@ def plan_cells(cells, tasks):
             else:
                 called, only_calls = [], False
             for task in called:
-                if task in tasks:
+                if task in tasks or task in optional:
                     boundaries.setdefault(task, index)  # a task's first check call ends it
             if only_calls:
                 only.add(index)
@@ -163,6 +168,7 @@ def plan_cells(cells, tasks):
         ending = [task for task in tasks if boundaries.get(task) == index]
         if ending:
             plan.append((None, ending))
+        plan.extend((None, [task]) for task in optional if boundaries.get(task) == index)
     if unbounded:
         plan.append((None, unbounded))
     return plan, unbounded
@@ -287,25 +293,38 @@ def detail(err, number):
     return f"Cell {number} raised {err.ename}:\n{text}"
 
 
-def run(nb, tasks, job):
+def run(nb, tasks, job, challenge=None):
     """Run the notebook (as admit.parse read it) in job's sandboxed kernel, judging each task after its check call.
+
+    challenge: the job's challenge settings (grading.challenge.settings), or None: then a check("challenge") call is
+    a plain cell like any other. With them, a notebook that calls check("challenge") has its entry run and judged at
+    that call (entry_step), and the result is returned under results["challenge"] (a dict, not a verdict).
 
     Returns ({task: [status, message]}, the notebook's own error text or "").
     """
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+    from grading import challenge as entries
     from run_notebook import notebook_client
 
     numbers = {id(cell): number for number, cell in enumerate(nb.cells, 1)}  # the notebook's own cell numbers
     note_progress(job.folder, "plan")  # the notebook's cells are the submission's input: dying on them is its own
+    optional = (entries.TASK,) if challenge is not None else ()
     try:
-        plan, unbounded = plan_cells(nb.cells, tasks)
+        plan, unbounded = plan_cells(nb.cells, tasks, optional)
     except Exception as err:  # the notebook's cells are the submission's: failing on them is never the grader's
         return {
             task: [ERROR, f"the grader could not plan this notebook's cells ({type(err).__name__})"] for task in tasks
         }, ""
     steps = [
-        (cell, None) if names is None else (export_cell(sorted(reads(names)), job.work / f"export-{number}"), names)
+        (cell, None)
+        if names is None
+        else (
+            entries.entry_cell(job.work / f"challenge-{number}", challenge["reference"]),
+            ENTRY,
+        )
+        if names == list(optional)
+        else (export_cell(sorted(reads(names)), job.work / f"export-{number}"), names)
         for number, (cell, names) in enumerate(plan)
     ]
     nb.cells = [cell for cell, _ in steps]  # nbclient writes each executed cell back into nb.cells
@@ -316,13 +335,62 @@ def run(nb, tasks, job):
     note_progress(job.folder, "start")  # starting the kernel is the grader's own work
     results, failure, error_text, rescued, answered = {}, None, "", [], False
     earlier = export.Earlier()  # the arrays of the last export read, which the next may name
+    entry, since = None, 0.0  # the challenge's result; the wall time of the cells since the last export
+
+    def entry_step(index):
+        """Run the challenge's entry at its boundary: the hidden noisy inputs written into the kernel's folder, the
+        entry cell timed on the grader's clock, its outputs judged here against the clean images (never written)."""
+        nonlocal deadline, entry
+        cell, _ = steps[index]
+        training = since
+        if training > entries.TRAINING_FACTOR * entries.rules.BUDGET_S:
+            entry = entries.refused(entries.TOO_LONG.format(seconds=training), train_s=round(training, 1))
+            return
+        started = time.monotonic()
+        clean, noisy = entries.hidden_set(challenge["seed"], challenge["count"])
+        inputs = entries.write_inputs(job.work, noisy, sandbox.owner(job.sandbox, job.slot))
+        folder = job.work / f"challenge-{index}"
+        cell.source = entries.entry_source(inputs, folder, challenge["reference"])
+        deadline += time.monotonic() - started
+        left = deadline - time.monotonic()
+        limit = entries.rules.MAX_INFERENCE_S + entries.INFERENCE_GRACE_S
+        client.timeout = max(math.ceil(min(left, limit)), 1)
+        started = time.monotonic()
+        try:
+            client.execute_cell(cell, index)
+        except CellTimeoutError:
+            seconds = time.monotonic() - started
+            entry = entries.refused(
+                entries.TOO_SLOW.format(seconds=seconds)
+                if left > limit
+                else f"the notebook's time limit ({job.timeout:g} s) ran out while the entry predicted",
+                train_s=round(training, 1),
+                infer_s=round(seconds, 1),
+            )
+            raise
+        except CellExecutionError as err:  # the notebook broke the grader's cell (run_entry catches the entry's errors)
+            entry = entries.refused(entries.RAISED.format(error=f"{err.ename}: {err.evalue}"[:400]))
+            return
+        finally:
+            cell.outputs = []
+            with contextlib.suppress(OSError):
+                os.unlink(inputs)
+        inference = time.monotonic() - started
+        started = time.monotonic()
+        entry = entries.judge_entry(folder, clean, training, inference, challenge["reference"])
+        shutil.rmtree(folder, ignore_errors=True)
+        note_progress(job.folder, "run", results)
+        deadline += time.monotonic() - started
 
     def step(index):
         """Run steps[index] within what is left of the time limit; judge its tasks if it is an export (the judging is
         the grader's time, not the notebook's: the deadline moves on by it)."""
-        nonlocal deadline
+        nonlocal deadline, since
         cell, names = steps[index]
+        if names is ENTRY:
+            return entry_step(index)
         client.timeout = max(math.ceil(deadline - time.monotonic()), 1)
+        began = time.monotonic()
         try:
             client.execute_cell(cell, index)
         except CellExecutionError as err:
@@ -335,6 +403,7 @@ def run(nb, tasks, job):
             return
         finally:
             cell.outputs = []  # keep the worker's memory small
+            since = 0.0 if names is not None else since + time.monotonic() - began
         if names is not None:
             started = time.monotonic()
             results.update(judge_export(job.work / f"export-{index}", names, earlier))
@@ -385,7 +454,10 @@ def run(nb, tasks, job):
         if results.get(task, [None])[0] != "passed":
             results.pop(task, None)
     fallback = failure or [NOT_GRADED, "the check never ran"]
-    return {task: results.get(task) or fallback for task in tasks}, error_text
+    judged_ = {task: results.get(task) or fallback for task in tasks}
+    if any(names is ENTRY for _, names in steps):
+        judged_[entries.TASK] = entry or entries.refused(entries.STOPPED)
+    return judged_, error_text
 
 
 def keep_nothing(client):

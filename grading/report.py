@@ -10,6 +10,7 @@ it (CommonMark), so none of it is read as a heading, a link, an image or HTML; i
 import csv
 import html
 import io
+import math
 import re
 from typing import NamedTuple
 
@@ -24,6 +25,10 @@ PASSED, FAILED, NOT_ATTEMPTED, BLOCKED = (
 ERROR, TIMED_OUT, NOT_GRADED = "error", "timed out", "not graded"  # what the run says
 VERDICTS = (PASSED, FAILED, NOT_ATTEMPTED, BLOCKED, ERROR, TIMED_OUT, NOT_GRADED)  # only PASSED earns a point
 MAX_CELL_CHARS = 100  # of a task's message in grades.md (grades.csv keeps it whole)
+CHALLENGE = "challenge"  # the optional challenge's column (checks.challenge.TASK): never in the total
+SCORED, REFUSED = "scored", "refused"  # a challenge entry's status (grading/challenge.py); none: not attempted
+ENTRY_NUMBERS = ("psnr", "ssim", "params", "train_s", "infer_s", "dae_psnr", "dae_ssim", "dae_params")
+MAX_PSNR = 200.0  # dB a row keeps (a perfect output scores infinity)
 # An HTML page's policy: no scripts, nothing loaded from elsewhere, its own styles and embedded images only
 NOTHING_FROM_ELSEWHERE = "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
 
@@ -35,6 +40,7 @@ class Row(NamedTuple):
     results: dict
     note: str = ""
     error: str = ""  # the traceback of the cell that stopped the notebook, for the student's feedback
+    challenge: dict | None = None  # the challenge entry's result (clean_entry), None when not attempted
 
     @property
     def graded(self):
@@ -53,13 +59,14 @@ class Row(NamedTuple):
             "results": {k: list(v) for k, v in self.results.items()},
             "note": self.note,
             "error": self.error,
+            "challenge": self.challenge,
         }
 
     @classmethod
     def from_json(cls, data):
         """A row from to_json's data, its text made safe."""
         results = {str(k): (str(v[0]), str(v[1])) for k, v in data["results"].items()}
-        return cls(data["name"], results, data["note"], data["error"]).clean()
+        return cls(data["name"], results, data["note"], data["error"], data.get("challenge")).clean()
 
     def clean(self):
         """The row with every text in it capped and its control characters escaped (text.safe)."""
@@ -68,7 +75,37 @@ class Row(NamedTuple):
             {task: (s if s in VERDICTS else ERROR, safe(m)) for task, (s, m) in self.results.items()},
             safe(self.note),
             safe(self.error, ERROR_CHARS, lines=True),
+            clean_entry(self.challenge),
         )
+
+
+def clean_entry(entry):
+    """A challenge entry's result as a row keeps it: {status: scored, psnr, ssim, params, train_s, infer_s} or
+    {status: refused, rule, ...}, every number a finite float (params whole), the rule safe text; None when it is not
+    a result (not attempted). A scored entry without its scores is refused."""
+    if not isinstance(entry, dict) or entry.get("status") not in (SCORED, REFUSED):
+        return None
+    kept = {"status": entry["status"]}
+    for name in ENTRY_NUMBERS:
+        value = entry.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value):
+            value = min(float(value), MAX_PSNR) if "psnr" in name else float(value)
+            if math.isfinite(value):
+                kept[name] = int(value) if name.endswith("params") else value
+    if kept["status"] == REFUSED:
+        kept["rule"] = safe(entry.get("rule") or "refused")
+    elif "psnr" not in kept or "ssim" not in kept:
+        kept.update(status=REFUSED, rule="its score was lost")
+    return kept
+
+
+def challenge_text(entry):
+    """What the challenge column shows: the PSNR, the refusal and its rule, or "not attempted"."""
+    if not entry:
+        return NOT_ATTEMPTED
+    if entry["status"] == SCORED:
+        return f"{entry['psnr']:.2f} dB"
+    return f"{REFUSED}: {entry['rule']}"
 
 
 def ungraded(name, tasks, note):
@@ -90,15 +127,18 @@ def cell_text(status, message, limit=None, quote=None):
     return f"{status} {message}" if status == TIMED_OUT else f"{status}: {message}"
 
 
-def table_rows(rows, tasks, limit=None, quote=None):
-    """Header and rows of the table as lists of strings, the untrusted parts passed through quote."""
+def table_rows(rows, tasks, limit=None, quote=None, challenge=False):
+    """Header and rows of the table as lists of strings, the untrusted parts passed through quote; the challenge's
+    column (after the total, which it is not in) where challenge is true or some row has an entry."""
     quote_all = quote or (lambda text: text)
-    header = ["submission", *tasks, "total", "note"]
+    entries = challenge or any(row.challenge for row in rows)
+    header = ["submission", *tasks, "total", *([CHALLENGE] if entries else []), "note"]
     body = [
         [
             name_text(row.name) if quote else row.name,
             *(cell_text(*row.results[task], limit, quote) for task in tasks),
             str(row.total),
+            *([quote_all(one_line(challenge_text(row.challenge), limit))] if entries else []),
             quote_all(one_line(row.note, limit)),
         ]
         for row in rows
@@ -138,7 +178,8 @@ def table_cell(text):
 
 
 def to_csv(rows, tasks):
-    """The class table as CSV text, messages whole (as text.safe keeps them), no cell read as a formula."""
+    """The class table as CSV text, messages whole (as text.safe keeps them), no cell read as a formula; with the
+    challenge's column where some row has an entry (a class without one gets the table it always had)."""
     header, body = table_rows([row.clean() for row in rows], tasks)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -158,20 +199,43 @@ def to_markdown(rows, tasks, limit=MAX_CELL_CHARS):
     return "\n".join(lines) + "\n"
 
 
-def feedback_markdown(row, tasks):
-    """One student's feedback as markdown: each task's verdict and complete hint, and the notebook's own error."""
+def standing_lines(row, standing):
+    """The challenge's part of a student's feedback as lines of plain text (safe: numbers and the row's own rule):
+    their score, rank and the best entry's score (standing: leaderboard.standing's dict, or None), never a name."""
+    entry = row.challenge
+    if not entry:
+        return []
+    if entry["status"] == REFUSED:
+        return [f"Your entry was refused: {entry['rule']}."]
+    lines = [f"Your score on the hidden set: PSNR {entry['psnr']:.2f} dB, SSIM {entry['ssim']:.3f}."]
+    if standing:
+        lines.append(
+            f"Your rank: {standing['rank']} of {standing['entries']} entries; the best entry scored "
+            f"PSNR {standing['best_psnr']:.2f} dB, SSIM {standing['best_ssim']:.3f}."
+        )
+    return lines
+
+
+def feedback_markdown(row, tasks, standing=None):
+    """One student's feedback as markdown: each task's verdict and complete hint, the challenge entry's score and
+    rank (standing, when it was scored), and the notebook's own error."""
     row = row.clean()
     lines = [f"# Feedback: {name_text(row.name)}", "", f"**{row.total} of {len(tasks)} tasks passed.**", ""]
     if row.note:
         lines += [f"Note: {code_span(row.note)}", ""]
     lines += ["| task | verdict |", "| --- | --- |"]
     lines += [f"| {task} | {table_cell(cell_text(*row.results[task], quote=code_span))} |" for task in tasks]
+    said = standing_lines(row, standing)
+    if said:
+        lines += ["", "## The class challenge (optional, not in the total)", ""]
+        lines += [line if row.challenge["status"] == SCORED else code_span(line) for line in said]
+        lines[-len(said) : -1] = [line + "  " for line in lines[-len(said) : -1]]  # a line break between them
     if row.error:
         lines += ["", "## The error that stopped your notebook", "", fenced(row.error)]
     return "\n".join(lines) + "\n"
 
 
-def feedback_html(row, tasks):
+def feedback_html(row, tasks, standing=None):
     """The same feedback as a self-contained HTML page (no scripts, no external files)."""
     row = row.clean()
     esc = html.escape
@@ -182,6 +246,13 @@ def feedback_html(row, tasks):
     )
     note = f"<p>Note: {esc(row.note)}</p>" if row.note else ""
     error = f"<h2>The error that stopped your notebook</h2><pre>{esc(row.error)}</pre>" if row.error else ""
+    said = standing_lines(row, standing)
+    if said:
+        error = (
+            "<h2>The class challenge (optional, not in the total)</h2>"
+            + "".join(f"<p>{esc(line)}</p>" for line in said)
+            + error
+        )
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{NOTHING_FROM_ELSEWHERE}"
         f"<title>Feedback: {esc(row.name)}</title>"

@@ -18,18 +18,22 @@ import time
 import zlib
 from pathlib import Path
 
-from grading import admit, execute, preflight, report, sandbox, worker
+from grading import admit, challenge, execute, leaderboard, preflight, report, sandbox, worker
 from grading.admit import FEEDBACK_DIR, NotGradable, UsageError  # noqa: F401  (the grader's errors, named here too)
 from grading.outputs import Folder
 from grading.preflight import GraderFailed, GraderUnusable
 from grading.report import ERROR, Row, ungraded
-from grading.store import Store, fingerprint, key, place, secret
+from grading.store import Store, fingerprint, place, secret
+from grading.store import key as store_key
 from grading.text import file_stem
 
 LAB_DIR = Path(__file__).resolve().parent.parent
 TABLE_STEM = "grades"
 REPORT_FILES = ("report.html", "summary.md")  # the class report, beside the tables
-TABLE_FILE = re.compile(rf"(.+-)?({TABLE_STEM}\.(csv|md)|report\.html|summary\.md)")  # what this grader wrote earlier
+TABLE_FILE = re.compile(  # what this grader wrote earlier
+    rf"(.+-)?({TABLE_STEM}\.(csv|md)|report\.html|summary\.md|leaderboard\.(csv|html))"
+)
+KEY_NAME = "answer key"  # the --key notebook's name in the store and the console: never a student row
 WORKER_MARGIN_S = 180  # kernel start and shutdown, and the judging (with its first Keras import), on top of the notebook's own time limit
 MAX_TRIES = 3  # a submission whose Dask worker dies this many times is "not graded: worker lost"
 GRADER_RETRIES = 1  # more tries for a submission the grader failed on (its kernel never started, its worker died)
@@ -57,13 +61,19 @@ def table_paths(path, out=None):
     return folder / f"{stem}.csv", folder / f"{stem}.md"
 
 
+def leaderboard_paths(csv_path):
+    """Where the challenge's leaderboard goes: leaderboard.csv and .html beside grades.csv (with its prefix, if any)."""
+    prefix = csv_path.name.removesuffix(f"{TABLE_STEM}.csv")
+    return tuple(csv_path.with_name(prefix + name) for name in (leaderboard.CSV_FILE, leaderboard.HTML_FILE))
+
+
 def check_outputs(csv_path, md_path, names=()):
     """Before grading: open the tables' folder (made if missing) and prove a file can be written there; raise
     UsageError, having written nothing, where it cannot be or where an output name in it (the tables, the class report,
     feedback/, and in it each submission's feedback files: names) is a link or not what the grader writes there
     (outputs.Folder)."""
     with Folder.open(csv_path.parent) as folder:
-        for path in (csv_path, md_path, *report_paths(csv_path)):
+        for path in (csv_path, md_path, *report_paths(csv_path), *leaderboard_paths(csv_path)):
             folder.check(path.name)
         folder.check(FEEDBACK_DIR, folder=True)
         check_feedback(folder, names)
@@ -236,16 +246,18 @@ def worker_slot():
     )
 
 
-def grade_task(name, notebook, tasks, timeout, limits, kernel_log=False):
+def grade_task(name, notebook, tasks, timeout, limits, kernel_log=False, challenge=None):
     """The Dask task: grade one submission (its bytes) on this machine, in this machine's lab; return its Row as
     plain data (Row.to_json), as limits (a tuple) came: nothing of the lab travels through the scheduler. Raises
-    GraderFailed when the grader failed on it (Dask then tries it again)."""
+    GraderFailed when the grader failed on it (Dask then tries it again). challenge: the challenge's settings
+    (grading.challenge.settings: its seed travels to the worker as the task's argument), or None: not run."""
     with sandbox.leased_slot(worker_slot()) as slot:
         settings = {
             "sandbox": local_sandbox(slot + 1),
             "timeout": timeout,
             "lab_dir": LAB_DIR,
             "limits": sandbox.Limits(*limits),
+            "challenge": challenge,
         }
         return grade_one(name, notebook, tasks, settings, slot, kernel_log).to_json()
 
@@ -283,6 +295,7 @@ def grade_one(name, notebook, tasks, settings, slot, kernel_log=False):
             "space": box.space,
             "limits": list(settings["limits"]),
             "kernel_log": kernel_log,
+            "challenge": settings.get("challenge"),
         }
         with sandbox.job_group(box, settings["limits"]) as group:
             job["group"] = group and group.name
@@ -294,7 +307,8 @@ def grade_one(name, notebook, tasks, settings, slot, kernel_log=False):
             if "failure" in data:
                 raise GraderFailed(data["failure"])
             results = {task: tuple(value) for task, value in data["results"].items()}
-            return Row(name, results, data.get("note") or sandbox.row_note(box), data["error"]).clean()
+            note = data.get("note") or sandbox.row_note(box)
+            return Row(name, results, note, data["error"], data.get("challenge")).clean()
         held = died_holding(folder, name, tasks, problem or "no outcome written", box)
         if held is not None:
             return held
@@ -378,8 +392,15 @@ def grade(
     limits=None,
     log=None,
     unsandboxed=False,
+    key=None,
+    pseudonyms=False,
 ):
     """Grade every notebook at path on Dask, write the tables and feedback; return (rows, tasks, csv path, markdown path).
+
+    A notebook that calls check("challenge") has its entry run on the hidden set (grading/challenge.py); where any
+    did, the leaderboard goes beside the tables (grading/leaderboard.py), with the reference rows, the answer key's
+    (key: a notebook graded like a submission with its core DAE, never a row of the tables) among them, and students
+    shown by pseudonym where pseudonyms is true.
 
     Raises GraderUnusable, writing nothing, where bubblewrap is missing (unless unsandboxed) or where the pre-flight
     notebook fails; when the grader fails on several submissions in a row (grading/preflight.py), it raises it after
@@ -390,6 +411,7 @@ def grade(
     csv_path, md_path = table_paths(path, out)
     check_outputs(csv_path, md_path, [sub.name for sub in found.submissions])
     tasks = load_tasks(lab_dir)
+    key_sub = answer_key(key)
     if found.skipped:
         print(f"Skipped {len(found.skipped)} file(s) that are not notebooks: {', '.join(found.skipped)}", file=log)
     for warning in admit.shared_names(found.submissions):
@@ -401,21 +423,25 @@ def grade(
             print(line, file=log)
         preflight.refuse_unsandboxed(local_sandbox(jobs), unsandboxed)
     store = open_store(found, csv_path.parent, log)
+    entry_settings = challenge.settings(store.secret)
     grader = fingerprint(lab_dir, tasks, timeout, scheduler is not None or local_sandbox(jobs).complete)
     admitted = [sub for sub in found.submissions if not sub.refused]
-    keys = {sub.name: key(sub.data, sub.name, grader) for sub in admitted}
+    keys = {sub.name: store_key(sub.data, sub.name, grader) for sub in admitted}
     rows = {sub.name: ungraded(sub.name, tasks, sub.refused) for sub in found.submissions if sub.refused}
     if not force:
         rows.update({sub.name: store.get(keys[sub.name]) for sub in admitted})
     todo = [sub for sub in admitted if rows.get(sub.name) is None]
     kept = len(admitted) - len(todo)
+    key_row, key_key = None, key_sub and store_key(key_sub.data, KEY_NAME, f"{grader}-reference")
+    if key_sub is not None and not force:
+        key_row = store.get(key_key)
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"{jobs} at a time"
     print(
         f"Grading {len(todo)} notebook(s), {where}, {timeout:g} s each at most"
         + (f"; {kept} unchanged since the last run kept (--force regrades them)." if kept else "."),
         file=log,
     )
-    if todo:
+    if todo or (key_sub is not None and key_row is None):
         with connect(scheduler, jobs) as client:
             link = dashboard(client)
             if link:
@@ -432,16 +458,28 @@ def grade(
                     tasks,
                     timeout,
                     tuple(limits),
+                    False,
+                    entry_settings,
                     key=f"grade-{keys[sub.name]}",
                     pure=False,
                     retries=GRADER_RETRIES,
                 ): sub.name
                 for sub in todo
             }
-            progress, streak = Progress(len(todo), say), preflight.Streak()
+            if key_sub is not None and key_row is None:
+                reference = {**entry_settings, "reference": True}
+                arguments = (KEY_NAME, key_sub.data, tasks, timeout, tuple(limits), False, reference)
+                futures[client.submit(task, *arguments, key=f"grade-{key_key}", pure=False)] = None
+            progress, streak = Progress(len(futures), say), preflight.Streak()
             try:
                 for future in as_completed(futures):
                     name = futures[future]
+                    if name is None:  # the answer key: a reference, never a row, never in the streak
+                        key_row, _ = collect(future, KEY_NAME, tasks)
+                        if key_row.graded:
+                            store.put(key_key, key_row)
+                        progress.done(KEY_NAME, f"{key_row.total}/{len(tasks)}, challenge {challenge_text(key_row)}")
+                        continue
                     row, failure = collect(future, name, tasks)
                     if row.graded:
                         store.put(keys[name], row)  # kept at once: a killed run loses nothing finished
@@ -457,8 +495,44 @@ def grade(
                 write_reports(sorted(stopped, key=lambda row: row.name), tasks, csv_path, md_path, alike)
                 raise
     ordered = sorted((row.clean() for row in rows.values()), key=lambda row: row.name)
-    write_reports(ordered, tasks, csv_path, md_path, alike)
+    lines = board_lines(ordered, key_row, entry_settings, store.secret if pseudonyms else None, log)
+    write_reports(ordered, tasks, csv_path, md_path, alike, lines)
     return marked(ordered, alike), tasks, csv_path, md_path
+
+
+def answer_key(path):
+    """The --key notebook as admitted (admit.find), or None without one; UsageError where it is not a notebook."""
+    if path is None:
+        return None
+    found = admit.find(path)
+    if len(found.submissions) != 1 or Path(path).is_dir():
+        raise UsageError(f"--key takes one notebook (the answer key, solution.ipynb), not {path}.")
+    sub = found.submissions[0]
+    if sub.refused:
+        raise UsageError(f"--key {path} cannot be graded: {sub.refused}")
+    return sub
+
+
+def challenge_text(row):
+    """The challenge's result of a row, for a progress line."""
+    return report.challenge_text(row.clean().challenge)
+
+
+def board_lines(rows, key_row, settings, secret_=None, log=None):
+    """The leaderboard's lines (leaderboard.board) where some row or the key has a challenge entry, else None; the
+    reference rows (challenge.references: the hidden set drawn here, in the grader) among them, and students shown by
+    pseudonym (leaderboard.pseudonyms) where secret_ is given."""
+    from grading import leaderboard
+
+    if not any(row.challenge for row in rows) and not (key_row is not None and key_row.clean().challenge):
+        return None
+    try:
+        references = challenge.references(settings["seed"], settings["count"])
+    except Exception as err:  # the data cannot be loaded here: the board goes without its references
+        print(f"Warning: the leaderboard's reference rows could not be computed ({report.one_line(err)}).", file=log)
+        references = []
+    shown = leaderboard.pseudonyms([row.name for row in rows], secret_) if secret_ is not None else None
+    return leaderboard.board(rows, references, key_row and key_row.clean(), shown)
 
 
 def ungraded_rest(rows, submissions, tasks):
@@ -544,15 +618,17 @@ def report_paths(csv_path):
     return tuple(csv_path.with_name(prefix + name) for name in REPORT_FILES)
 
 
-def write_reports(rows, tasks, csv_path, md_path, alike=None):
+def write_reports(rows, tasks, csv_path, md_path, alike=None, lines=None):
     """Write grades.csv, grades.md, the class report and feedback/STEM.md and .html for each submission (STEM:
     text.file_stem of its name), each atomically, through the folders' descriptors (outputs.Folder: no link followed;
     a link or a file of the wrong kind in an output's place is refused, UsageError, before anything is written).
     alike: {name: [names that look like it]} (admit.alike), marked in the tables' notes and the class report (not in
-    the feedback: a student's page names no one else)."""
+    the feedback: a student's page names no one else). lines: the challenge's leaderboard (board_lines), written
+    beside the tables where given, each scored student's feedback then saying their rank and the best score."""
     from grading import classreport
 
     shown = marked(rows, alike or {})
+    standings = leaderboard.standing(rows) if lines is not None else {}
     html_path, summary_path = report_paths(csv_path)
     with Folder.open(csv_path.parent) as folder:
         for path in (csv_path, md_path, html_path, summary_path):
@@ -562,10 +638,13 @@ def write_reports(rows, tasks, csv_path, md_path, alike=None):
             folder.write(md_path.name, report.to_markdown(shown, tasks).encode("utf-8"))
             folder.write(html_path.name, classreport.to_report_html(shown, tasks, alike).encode("utf-8"))
             folder.write(summary_path.name, classreport.to_summary_markdown(shown, tasks, alike).encode("utf-8"))
+            if lines is not None:
+                leaderboard.write(folder, lines, leaderboard_paths(csv_path))
             for row in rows:
                 stem = file_stem(row.name)  # a plain name as it is, any other a short slug and a hash: no bad file name
-                feedback.write(f"{stem}.md", report.feedback_markdown(row, tasks).encode("utf-8"))
-                feedback.write(f"{stem}.html", report.feedback_html(row, tasks).encode("utf-8"))
+                standing = standings.get(row.name)
+                feedback.write(f"{stem}.md", report.feedback_markdown(row, tasks, standing).encode("utf-8"))
+                feedback.write(f"{stem}.html", report.feedback_html(row, tasks, standing).encode("utf-8"))
 
 
 def marked(rows, alike):

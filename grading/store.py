@@ -30,12 +30,16 @@ GRADER_FILES = (  # a folder stands for its .py files
     "grading/export.py",
     "grading/sandbox.py",
     "grading/cgroups.py",
+    "grading/challenge.py",
 )
 
 
 def fingerprint(lab_dir, tasks, timeout, sandboxed):
-    """A hash of what decides a grade besides the notebook: the checks, the grader, the time limit, the sandbox."""
-    digest = hashlib.sha256(json.dumps([list(tasks), timeout, sandboxed]).encode())
+    """A hash of what decides a grade besides the notebook: the checks, the grader, the time limit, the sandbox, the
+    challenge's hidden set's size (its seed comes from the store's own secret)."""
+    from grading.challenge import hidden_count
+
+    digest = hashlib.sha256(json.dumps([list(tasks), timeout, sandboxed, hidden_count()]).encode())
     for name in GRADER_FILES:
         path = Path(lab_dir) / name
         for file in sorted(path.glob("*.py")) if path.is_dir() else [path]:

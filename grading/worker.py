@@ -10,6 +10,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from checks.challenge import TASK
 from grading import admit, cgroups, execute, sandbox
 from grading.report import NOT_GRADED
 
@@ -39,8 +40,8 @@ def work(folder):
     execute.note_progress(folder, "start")  # starting the kernel is the grader's: dying here is its own failure
     try:
         with execute.Job(folder, job["lab_dir"], box, job["slot"], limits, job["timeout"], job["group"], log) as run:
-            results, error = execute.run(nb, job["tasks"], run)
-        outcome = {"results": results, "error": error}
+            results, error = execute.run(nb, job["tasks"], run, job.get("challenge"))
+        outcome = {"results": results, "error": error, "challenge": results.pop(TASK, None)}
     except execute.GraderFailure as err:  # the grader's, not the student's: the job is tried again
         outcome = {"failure": str(err) + tail(log)}
     write_atomic(folder / "outcome.json", json.dumps(outcome).encode("utf-8"))

@@ -1,6 +1,7 @@
 """Grade submitted lab notebooks with the lab's own task checks: one row per submission, one column per task.
 
     .venv/bin/python tools/grade.py PATH [--jobs N | --scheduler tcp://HOST:8786] [--timeout S] [--out DIR] [--force] [--quiet]
+                                        [--key solution.ipynb] [--pseudonyms]
     .venv/bin/python tools/grade.py --worker tcp://HOST:8786 [--jobs N]      (on each grading machine of a cluster)
 
 PATH is one notebook or a folder searched recursively for *.ipynb. Each submission runs in a fresh
@@ -17,6 +18,10 @@ all). Only regular files are graded: a symbolic link, a FIFO or a file over 50 M
 as Dask tasks: on a LocalCluster of --jobs worker processes, or on a running cluster (--scheduler) whose grading
 machines each run `grade.py --worker` (--jobs Dask workers there) and whose scheduler needs nothing of the lab.
 A class report (report.html, summary.md) goes beside the tables.
+The class challenge (optional, its own column, never in the total): a notebook that calls check("challenge") has its
+`challenge_model` run in its sandbox on a hidden set drawn by the grader (grading/challenge.py) and scored outside it;
+leaderboard.csv and leaderboard.html go beside the tables, with reference rows (the noisy input, classical denoisers,
+and with --key solution.ipynb the answer key's entry and core DAE); --pseudonyms shows "Entry N" instead of names.
 The grader's own failures are never a student's grade (grading/preflight.py): before grading it grades a trivial
 notebook exactly as the submissions will be graded, and stops if that fails; a submission whose kernel never started
 (or whose worker died) is tried again, then "not graded"; several such in a row stop the run. Without bubblewrap it
@@ -40,7 +45,7 @@ sys.path[:0] = [str(LAB_DIR), str(LAB_DIR / "tools")]  # the lab's modules and t
 
 from grading import report  # noqa: E402
 from grading.preflight import GraderUnusable  # noqa: E402
-from grading.run import UsageError, grade, report_paths, serve  # noqa: E402
+from grading.run import UsageError, grade, leaderboard_paths, report_paths, serve  # noqa: E402
 
 EXIT_UNGRADED, EXIT_USAGE, EXIT_GRADER, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -89,6 +94,17 @@ def main(argv=None):
         "--out", help="folder for grades.csv, grades.md and feedback/ (default: beside the submissions)"
     )
     parser.add_argument("--force", action="store_true", help="regrade every submission, even unchanged ones")
+    parser.add_argument(
+        "--key",
+        metavar="NOTEBOOK",
+        help="the answer key (solution.ipynb), graded like a submission but never a row: its challenge entry and core "
+        "DAE are reference rows of the leaderboard",
+    )
+    parser.add_argument(
+        "--pseudonyms",
+        action="store_true",
+        help="show students on the leaderboard by stable pseudonyms (Entry 417) instead of names, for a projector",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines and no table on stdout (for scripts)")
     parser.add_argument(
         "--unsandboxed",
@@ -119,6 +135,8 @@ def main(argv=None):
             args.scheduler,
             args.quiet,
             unsandboxed=args.unsandboxed,
+            key=args.key,
+            pseudonyms=args.pseudonyms,
         )
     except UsageError as err:
         print(f"grade.py: {err}", file=sys.stderr)
@@ -143,6 +161,9 @@ def main(argv=None):
         f"and feedback for each submission in {csv_path.parent / 'feedback'}",
         file=sys.stderr,
     )
+    board = leaderboard_paths(csv_path)
+    if board[0].is_file() and any(row.challenge for row in rows):
+        print(f"Wrote the challenge's leaderboard: {board[0]} and {board[1].name}", file=sys.stderr)
     ungraded = [row.name for row in rows if not row.graded]
     if ungraded:
         print(
