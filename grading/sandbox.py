@@ -37,7 +37,14 @@ USER_PREFIX = "dae-sandbox-"
 MAX_SLOTS = 64  # sandbox users per machine (dae-sandbox-0 ...)
 MACHINE_SLOT_LOCKS = Path("/run/dae-grader-slots")  # root's: every grader on the machine leases its slots there
 BWRAP_VARIABLE = "DAE_GRADER_BWRAP"  # the bubblewrap the grader uses, when set (bubblewrap())
-LAB_FILES = ("helpers.py", "checks", "levelup.py", "grading")  # what a kernel may import from the lab, read-only
+LAB_FILES = (
+    "helpers.py",
+    "checks",
+    "levelup.py",
+    "grading",
+    "benchmarks/hybrid.py",
+)  # what a kernel may import, read-only
+# (benchmarks/hybrid.py: handed out, and the challenge card suggests `from benchmarks import hybrid`)
 
 
 FULL_BYTES = 2**20  # a job's space with less free than this is full (a failed write leaves less than a page)

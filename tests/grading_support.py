@@ -120,6 +120,7 @@ CLONE = (*sandbox.LAB_FILES, "tools")  # what an instructor's clone of the lab n
 def instructor_clone(folder):
     """Copy what grading needs of this lab into folder: the instructor's own clone."""
     for name in CLONE:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, folder / name)
 
 

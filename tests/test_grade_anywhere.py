@@ -36,6 +36,7 @@ def closed_clone(tmp_path_factory):
     lab = home / "lab"
     for name in GRADER:
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
+        (lab / name).parent.mkdir(parents=True, exist_ok=True)
         copy(
             ROOT / name,
             lab / name,
