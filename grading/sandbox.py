@@ -489,7 +489,7 @@ def open_way(folder, sandbox, slot):
 def readable_paths(lab_dir, work):
     """[(path outside, path inside)] the kernel may read: Python, its packages, the lab's files, the data."""
     python = [(Path(p), Path(p)) for p in dict.fromkeys((sys.base_prefix, sys.prefix))]
-    lab = [(Path(lab_dir) / name, Path("/lab") / name) for name in LAB_FILES]
+    lab = [(Path(lab_dir) / name, Path("/lab") / name) for name in LAB_FILES if (Path(lab_dir) / name).exists()]
     data = [(Path(os.environ.get("DAE_DATA_DIR", "")), Path(os.environ.get("DAE_DATA_DIR", "")))]
     keras_cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"  # MNIST, once downloaded
     data.append((keras_cache, Path(work) / ".keras" / "datasets"))
