@@ -30,7 +30,8 @@ from grading.report import MAX_PSNR, REFUSED, SCORED
 
 TASK, NAME = rules.TASK, rules.NAME
 COUNT_VARIABLE = "DAE_CHALLENGE_HIDDEN"  # the hidden set's size where set (the tests use 200); else HIDDEN_COUNT
-MAX_SHIFT = 3  # pixels an image is moved by, each way (every image moves by at least one pixel)
+MAX_SHIFT = 1  # pixels an image may be moved by, each way: each pixel of shift cost a DAE trained on centred images
+# about 0.5 dB (measured), and the warp, not the move, is what makes a published image no answer (deformed)
 WARP_PIXELS, WARP_SMOOTHING = 2.0, 3  # an image's smooth warp (deformed): its largest displacement, its smoothness
 INPUTS = "challenge-inputs.npy"  # in the job's work folder, with a random part: the noisy inputs (never the clean)
 OUTPUTS, DAE_OUTPUTS, MANIFEST = "0.npy", "1.npy", "manifest.json"  # in the entry's export folder
@@ -90,8 +91,9 @@ def moved(images, shifts, flips):
 def deformed(rows, rng):
     """Rows of 28 x 28 images, each warped by a smooth random displacement field (gaussian-smoothed noise, at most
     WARP_PIXELS a pixel: the garment bends a little, as a photographed one would) drawn from rng; new float32 rows.
-    A published image, however it is looked up, is then no longer the answer: the undeformed images score 17.7 dB
-    against their deformed selves (measured on 500 test images), below the lab's denoisers."""
+    A published image, however it is looked up, is then no longer the answer: the unwarped images score 17.7 dB
+    against their warped selves (measured on 500 test images), about what the core DAE scores and well below the
+    answer key's entry, while the warp costs a DAE nothing measurable (17.66 dB warped, 17.51 not, measured)."""
     from scipy import ndimage
 
     stack = np.asarray(rows, dtype="float32").reshape(len(rows), 28, 28)
@@ -113,10 +115,6 @@ def draw(x_test, seed, count):
     noise = np.random.default_rng(int.from_bytes(digest[16:], "big"))
     which = pick.choice(len(x_test), size=min(count, len(x_test)), replace=False)
     shifts = pick.integers(-MAX_SHIFT, MAX_SHIFT + 1, size=(len(which), 2))
-    still = ~shifts.any(axis=1)
-    while still.any():  # every image moves: none is a test image as published
-        shifts[still] = pick.integers(-MAX_SHIFT, MAX_SHIFT + 1, size=(int(still.sum()), 2))
-        still = ~shifts.any(axis=1)
     flips = pick.random(len(which)) < 0.5
     clean = deformed(moved(x_test[which], shifts, flips), pick)
     noisy = helpers.add_noise(clean, helpers.NOISE_FACTOR, noise).astype("float32")
