@@ -71,7 +71,7 @@ def admissible_model(value):
 
     if not isinstance(value, keras.Model):
         raise Failed(
-            f"rule 1, a Keras model: {NAME} is a {type(value).__name__}; build it from keras layers into a "
+            f"the rule on a Keras model: {NAME} is a {type(value).__name__}; build it from keras layers into a "
             "keras.Model (Sequential, functional or subclassed) and assign the model itself, not its output or "
             "a function"
         )
@@ -79,12 +79,12 @@ def admissible_model(value):
         params = int(value.count_params())
     except ValueError:
         raise Failed(
-            f"rule 1, a Keras model: {NAME} has no weights yet (it was never built); give it an input "
+            f"the rule on a Keras model: {NAME} has no weights yet (it was never built); give it an input "
             "(keras.Input(shape=(784,))) or train it, so its layers are built"
         ) from None
     if params > MAX_PARAMS:
         raise Failed(
-            f"rule 4, at most {MAX_PARAMS:,} weights: {NAME} has {params:,} (count_params()); make it smaller "
+            f"the rule on size, at most {MAX_PARAMS:,} weights: {NAME} has {params:,} (count_params()); make it smaller "
             "(fewer or narrower layers, fewer filters)"
         )
     return params
@@ -103,13 +103,13 @@ def denoised_rows(model, noisy):
         probe = np.asarray(keras.ops.convert_to_numpy(model(noisy[:2], training=False)))
     except Exception as err:  # any error of the student's model, in its own kernel
         raise Failed(
-            f"rule 2, input: {NAME} cannot take noisy images as rows of 784 pixels ({type(err).__name__}: "
+            f"the rule on input: {NAME} cannot take noisy images as rows of 784 pixels ({type(err).__name__}: "
             f"{str(err)[:200]}); its input must accept an array of shape (n, 784), float32 in [0, 1]: start it "
             "with keras.Input(shape=(784,)) and reshape inside the model if it needs 28×28 images"
         ) from None
     if probe.shape != (2, noisy.shape[1]):
         raise Failed(
-            f"rule 3, output: {NAME} turns 2 images of shape (2, 784) into an output of shape {probe.shape}; it "
+            f"the rule on output: {NAME} turns 2 images of shape (2, 784) into an output of shape {probe.shape}; it "
             "must give back one denoised row of 784 pixels per image, shape (n, 784): end it with 784 outputs "
             "(reshape back to (784,) if it works on 28×28 images)"
         )
@@ -118,31 +118,31 @@ def denoised_rows(model, noisy):
         out = model.predict(noisy, batch_size=250, verbose=0)
     except Exception as err:
         raise Failed(
-            f"rule 2, input: {NAME}.predict failed on the {len(noisy)} practice images ({type(err).__name__}: "
+            f"the rule on input: {NAME}.predict failed on the {len(noisy)} practice images ({type(err).__name__}: "
             f"{str(err)[:200]}); it must denoise any number n of rows of shape (n, 784)"
         ) from None
     seconds = time.perf_counter() - start
     out = np.asarray(keras.ops.convert_to_numpy(out) if not isinstance(out, np.ndarray) else out, dtype="float64")
     if out.shape != noisy.shape:
         raise Failed(
-            f"rule 3, output: {NAME} turns {noisy.shape[0]} images into an output of shape {out.shape}, expected "
+            f"the rule on output: {NAME} turns {noisy.shape[0]} images into an output of shape {out.shape}, expected "
             f"{noisy.shape}: one denoised row of 784 pixels per image"
         )
     if not np.isfinite(out).all():
         raise Failed(
-            f"rule 3, output: {NAME} outputs NaN or infinite values; its training diverged: train it again, with "
+            f"the rule on output: {NAME} outputs NaN or infinite values; its training diverged: train it again, with "
             "a smaller learning rate if it happens again"
         )
     low, high = float(out.min()), float(out.max())
     if low < -PIXEL_SLACK or high > 1 + PIXEL_SLACK:
         raise Failed(
-            f"rule 3, output: {NAME}'s outputs run from {low:.3g} to {high:.3g}, but denoised images are pixels in "
+            f"the rule on output: {NAME}'s outputs run from {low:.3g} to {high:.3g}, but denoised images are pixels in "
             "[0, 1]: end the model with a sigmoid, or clip inside the model (the grader uses what the model "
             "outputs, as it is)"
         )
     if seconds > PRACTICE_INFERENCE_S:
         raise Failed(
-            f"rule 5, inference time: {NAME} took {seconds:.1f} s to denoise the {len(noisy):,} practice images, "
+            f"the rule on inference time: {NAME} took {seconds:.1f} s to denoise the {len(noisy):,} practice images, "
             f"over the {PRACTICE_INFERENCE_S:.0f} s allowed ({MAX_INFERENCE_S} s for the grader's {HIDDEN_COUNT:,}); "
             "make it cheaper to run (fewer or smaller layers, less work per pixel)"
         )
@@ -159,11 +159,15 @@ def check_challenge(ns):
     clean, noisy = practice_images(ns.get("DATASET"))
     out, seconds = denoised_rows(ns[NAME], noisy)
     psnr, ssim = score(clean, out)
-    bar = f" (the bar to beat: {BAR_PSNR:.2f} dB, SSIM {BAR_SSIM:.3f})" if BAR_PSNR is not None else ""
+    bar = ""
+    if BAR_PSNR is not None:
+        side = "above" if psnr > BAR_PSNR else "not above"
+        bar = f", {side} the bar to beat ({BAR_PSNR:.2f} dB, SSIM {BAR_SSIM:.3f})"
     return (
-        f"{NAME} is admissible ({params:,} weights, {len(noisy):,} practice images denoised in {seconds:.1f} s); "
-        f"practice set: PSNR {psnr:.2f} dB, SSIM {ssim:.3f}{bar}. The grade scores it on a hidden set of "
-        f"{HIDDEN_COUNT:,} images nobody has seen, so expect a score near this one, not the same"
+        f"{NAME} is admissible ({params:,} weights, {len(noisy):,} practice images denoised in {seconds:.1f} s; "
+        f"the training budget and the training set only are yours to keep); practice set: PSNR {psnr:.2f} dB, "
+        f"SSIM {ssim:.3f}{bar}. The grade scores it on a hidden set of {HIDDEN_COUNT:,} images nobody has seen, "
+        "slightly warped, so expect a score a little below this one"
     )
 
 

@@ -68,13 +68,13 @@ def test_the_practice_set_is_public_and_fixed():
 @pytest.mark.parametrize(
     "make, rule, change",
     [
-        (lambda: dense(16, 10), "rule 3, output", "784 outputs"),
-        (lambda: dense(700, helpers.INPUT_DIM), "rule 4, at most 1,000,000 weights", "make it smaller"),
-        (lambda: dense(16, helpers.INPUT_DIM, output="linear", bias=2.0), "rule 3, output", "sigmoid"),
-        (lambda: dense(16, helpers.INPUT_DIM, input_shape=(28, 28)), "rule 2, input", "keras.Input(shape=(784,))"),
-        (lambda: np.zeros((10, helpers.INPUT_DIM)), "rule 1, a Keras model", "keras.Model"),
-        (lambda: lambda x: x, "rule 1, a Keras model", "not its output or a function"),
-        (lambda: keras.Sequential([keras.layers.Dense(784)]), "rule 1, a Keras model", "keras.Input(shape=(784,))"),
+        (lambda: dense(16, 10), "the rule on output", "784 outputs"),
+        (lambda: dense(700, helpers.INPUT_DIM), "the rule on size, at most 1,000,000 weights", "make it smaller"),
+        (lambda: dense(16, helpers.INPUT_DIM, output="linear", bias=2.0), "the rule on output", "sigmoid"),
+        (lambda: dense(16, helpers.INPUT_DIM, input_shape=(28, 28)), "the rule on input", "keras.Input(shape=(784,))"),
+        (lambda: np.zeros((10, helpers.INPUT_DIM)), "the rule on a Keras model", "keras.Model"),
+        (lambda: lambda x: x, "the rule on a Keras model", "not its output or a function"),
+        (lambda: keras.Sequential([keras.layers.Dense(784)]), "the rule on a Keras model", "keras.Input(shape=(784,))"),
     ],
     ids=["output shape", "too many weights", "outside [0, 1]", "input shape", "an array", "a function", "unbuilt"],
 )
@@ -88,7 +88,7 @@ def test_a_model_against_the_rules_is_refused_naming_the_rule_and_what_to_change
 def test_a_model_too_slow_is_refused_naming_the_time_rule(tiny, monkeypatch):
     monkeypatch.setattr(challenge, "PRACTICE_INFERENCE_S", 0.0)
     result = entry(tiny)
-    assert result.status == "failed" and result.message.startswith("rule 5, inference time"), result.message
+    assert result.status == "failed" and result.message.startswith("the rule on inference time"), result.message
     assert f"{challenge.MAX_INFERENCE_S} s for the grader's {challenge.HIDDEN_COUNT:,}" in result.message
 
 
