@@ -161,7 +161,8 @@ def check_challenge(ns):
     psnr, ssim = score(clean, out)
     bar = ""
     if BAR_PSNR is not None:
-        side = "above" if psnr > BAR_PSNR else "not above"
+        shown = round(psnr, 2)  # as printed: a score printed like the bar is level with it
+        side = "above" if shown > BAR_PSNR else "level with" if shown == BAR_PSNR else "below"
         bar = f", {side} the bar to beat ({BAR_PSNR:.2f} dB, SSIM {BAR_SSIM:.3f})"
     return (
         f"{NAME} is admissible ({params:,} weights, {len(noisy):,} practice images denoised in {seconds:.1f} s; "
