@@ -128,6 +128,8 @@ def test_the_handout_holds_what_a_student_needs_and_nothing_of_the_key(handout, 
             text = "\n".join(cell.source for cell in nbformat.reads(text, as_version=4).cells)
         leaked = answers & {line.strip() for line in text.splitlines()}
         assert not leaked, f"{name} holds answer lines: {sorted(leaked)[:5]}"
+    speed = (built / "docs" / "benchmarks.md").read_text()
+    assert "## Quality table" in speed and "## Measurements" not in speed and "CI" not in speed.split("## Speed")[1]
     handed = (built / "requirements.txt").read_text()
     for package in ("keras==", "tensorflow-cpu==", "jupyter==", "scikit-image=="):
         assert package in handed

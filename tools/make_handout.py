@@ -3,10 +3,10 @@
 It holds what a student needs and nothing of the answer key, the grader, the tests or the benchmarks' scripts: the
 blank notebook index.ipynb and its expected-output figures, the modules it imports (helpers.py, levelup.py, checks/,
 and benchmarks/hybrid.py, which the level-up section suggests importing), the requirements files (requirements.txt
-without the grader's and the tests' packages: Dask, pytest, ruff and the rest), the students' guide and benchmark
-page, and a README for students (how to install, open, work and submit). A link in a guide to a page that is not
-handed out becomes plain text. Nothing is written unless everything succeeds: the folder and the zip
-are built beside their place and then moved there (an old folder is replaced whole).
+without the grader's and the tests' packages: Dask, pytest, ruff and the rest), the students' guide and the
+benchmark page's speed and quality sections, and a README for students (how to install, open, work and submit). A
+link in a guide to a page that is not handed out becomes plain text. Nothing is written unless everything succeeds:
+the folder and the zip are built beside their place and then moved there (an old folder is replaced whole).
 
 Usage: .venv/bin/python tools/make_handout.py [--out dist]
 """
@@ -37,6 +37,7 @@ CONTENTS = (  # what a student gets, as it is in the lab
 README = "README.md"  # written from STUDENT_README
 FOLDER, ZIP, TOP = "handout", "dae-lab-handout.zip", "dae-lab"  # in --out; TOP: the folder inside the zip
 FORBIDDEN = ("### BEGIN SOLUTION", "### END SOLUTION")  # answer-key markers: never in a handed-out file
+LAB_MEASUREMENTS = "## Measurements"  # in docs/benchmarks.md: what follows (CI's and the grader's times) stays home
 LAB_ONLY = "# ---- The grader's and the tests' packages"  # in requirements.txt: what follows is not handed out
 LINK = re.compile(r"\[([^\]]+)\]\(([^)#\s]+)(#[^)\s]*)?\)")  # a markdown link to a file: [text](path#anchor)
 
@@ -96,6 +97,12 @@ def students_requirements(text):
     return text[: text.index(LAB_ONLY)]
 
 
+def students_benchmarks(text):
+    """docs/benchmarks.md as students get it: speed and quality, without the project's own run times (from
+    LAB_MEASUREMENTS on: CI, the grader, make lab), which are the instructors' and contributors'."""
+    return text[: text.index(LAB_MEASUREMENTS)].rstrip() + "\n" if LAB_MEASUREMENTS in text else text
+
+
 def copy_contents(folder, root=ROOT):
     """Copy CONTENTS from root into folder (no caches), write the README, and unlink links that lead out."""
     for name in CONTENTS:
@@ -105,6 +112,8 @@ def copy_contents(folder, root=ROOT):
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
         else:
             shutil.copy2(source, target)
+    benchmarks = folder / "docs" / "benchmarks.md"
+    benchmarks.write_text(students_benchmarks(benchmarks.read_text(encoding="utf-8")), encoding="utf-8")
     requirements = folder / "requirements.txt"
     requirements.write_text(students_requirements(requirements.read_text(encoding="utf-8")), encoding="utf-8")
     (folder / README).write_text(STUDENT_README, encoding="utf-8")
