@@ -12,7 +12,8 @@ endif
 REQUIREMENTS := $(if $(filter tensorflow,$(BACKEND)),requirements.txt,requirements-$(BACKEND).txt)
 # nbval compares outputs stored from a TensorFlow run; on another backend the notebooks must run and their asserts hold.
 NBVAL_MODE := $(if $(filter tensorflow,$(BACKEND)),,--nbval-lax)
-# The end-to-end grading runs (tests marked heavy) do not depend on the backend: only the default runs them.
+# The end-to-end grading runs and other tests of backend-independent code that cost minutes (tests marked heavy:
+# tests/conftest.py, tests/test_spec.py, tests/test_grade_bounds.py) do not depend on the backend: only the default runs them.
 HEAVY := $(if $(filter tensorflow,$(BACKEND)),,-m "not heavy")
 # ANSWER_KEY=core (what `make ci` asks for on JAX): the answer key up to "Level up" only, by a test instead of nbval
 # (its level-up cells train for minutes; levelup.py's functions have unit tests on every backend).

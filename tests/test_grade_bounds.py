@@ -21,6 +21,10 @@ from hypothesis import strategies as st
 
 from grading import admit, execute, export
 
+pytestmark = (
+    pytest.mark.heavy
+)  # the grader's trusted readers, which do not depend on the backend: CI runs it on TensorFlow only
+
 COUNTS = collections.Counter()  # (test, outcome) -> cases
 SMALL_ARRAY, SMALL_TOTAL = 2**20, 3 * 2**20  # the reader's limits, scaled down for these tests
 MEMORY_SLACK = 16 * 2**20  # the reader's own work on top of the arrays it may hold: the manifest, its parse, headers
