@@ -29,6 +29,9 @@ PARALLEL := -n $(PYTEST_JOBS) --maxprocesses 4 --dist loadfile --no-loadscope-re
 # on a busy 2-core machine).
 TEST_THREADS := $(if $(filter torch,$(BACKEND)),OMP_NUM_THREADS=1)
 export KERAS_BACKEND := $(BACKEND)
+# numpy asks Linux for huge pages for every array of 4 MiB and more; on a 2-core VM faulting them in cost more
+# system time than the tests' own work (docs/benchmarks.md, "Huge pages"): off for everything make runs.
+export NUMPY_MADVISE_HUGEPAGE ?= 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: lab lint test unit test-all ci data sandbox setup student handout

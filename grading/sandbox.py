@@ -631,6 +631,10 @@ def kernel_env(sandbox, work, lab_dir):
             "PYTHONPATH": lab_path,
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "PYTHONDONTWRITEBYTECODE": "1",
+            # numpy's huge pages for arrays of 4 MiB and more: off unless the grader's own setting says otherwise
+            # (tools/grade.py; on a 2-core VM they took an honest notebook's grading from 21 s to 48 s,
+            # docs/benchmarks.md "Huge pages")
+            "NUMPY_MADVISE_HUGEPAGE": os.environ.get("NUMPY_MADVISE_HUGEPAGE", "0"),
         }
     )
     return env

@@ -36,9 +36,12 @@ the message says why and the fix),
 """
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
+
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")  # read when numpy is first imported: grading/sandbox.py kernel_env
 
 LAB_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(LAB_DIR), str(LAB_DIR / "tools")]  # the lab's modules and the sibling run_notebook.py
