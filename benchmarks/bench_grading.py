@@ -10,6 +10,8 @@ With `--against CHECKOUT` (another checkout of the lab, e.g. `git worktree add /
 each fixture run plainly, graded by that checkout's grader and by this one, interleaved, median seconds, each
 grader's overhead and their ratio, to see what a change to the grader costs. `--only honest` measures one fixture. With `--limits`: each fixture graded with the per-job limits (control groups,
 the job's own space) and without them, interleaved, in this checkout, with warm grader workers: what the limits cost.
+With `--hugepages`: each fixture run plainly and graded with numpy's huge pages on (NUMPY_MADVISE_HUGEPAGE=1, numpy's
+default) and off (the grader's and the Makefile's setting), interleaved: what they cost on this machine.
 """
 
 import argparse
@@ -40,15 +42,16 @@ def fixtures(folder):
     return sorted(folder.glob("*.ipynb"))
 
 
-def time_plain(path):
-    """Seconds to execute the notebook plainly (errors allowed), as a student's kernel would."""
+def time_plain(path, **settings):
+    """Seconds to execute the notebook plainly (errors allowed), as a student's kernel would; settings: environment
+    variables for the kernel."""
     import nbformat
 
     from run_notebook import KERNEL_ENV, notebook_client
 
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    env = {**os.environ, **KERNEL_ENV, "PYTHONPATH": str(ROOT)}  # the lab's modules, as beside index.ipynb
+    env = {**os.environ, **KERNEL_ENV, "PYTHONPATH": str(ROOT), **settings}  # the lab's modules, as beside index.ipynb
     notebook_client(nb, path.parent, 600, allow_errors=True).execute(env=env)
     return time.perf_counter() - start
 
@@ -97,10 +100,11 @@ with sandbox.leased_slot(0) as slot:
 """
 
 
-def time_graded_in(lab, path):
+def time_graded_in(lab, path, **settings):
     """Seconds the lab checked out at lab takes to grade the notebook, its grader worker already started (a process
-    of its own, so that two checkouts' modules never mix)."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    of its own, so that two checkouts' modules never mix); settings: environment variables for that process (its
+    kernels get the grader's own NUMPY_MADVISE_HUGEPAGE)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **settings}
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(lab), str(path)], cwd=lab, env=env, capture_output=True, text=True
     )
@@ -144,6 +148,27 @@ def limits_cost(paths, tasks, repeats):
         print(f"| {path.stem} | {without:.1f} | {used:.1f} | {used / without:.2f}x |", flush=True)
 
 
+def hugepages_cost(paths, repeats):
+    """Print each notebook's plain run and grading times with numpy's huge pages on and off, interleaved, and the
+    ratios on / off."""
+    print(
+        "| notebook | plain, on (s) | plain, off (s) | graded, on (s) | graded, off (s) | plain on / off "
+        "| graded on / off |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
+    for path in paths:
+        times = {key: [] for key in ("plain 1", "plain 0", "graded 1", "graded 0")}
+        for _ in range(repeats):  # interleaved, so that a change in the machine's load hits both alike
+            for value in ("1", "0"):
+                times[f"plain {value}"].append(time_plain(path, NUMPY_MADVISE_HUGEPAGE=value))
+                times[f"graded {value}"].append(time_graded_in(ROOT, path, NUMPY_MADVISE_HUGEPAGE=value))
+        plain_on, plain_off, on, off = (statistics.median(values) for values in times.values())
+        print(
+            f"| {path.stem} | {plain_on:.1f} | {plain_off:.1f} | {on:.1f} | {off:.1f} | {plain_on / plain_off:.2f}x "
+            f"| {on / off:.2f}x |",
+            flush=True,
+        )
+
+
 def main():
     """Run both measurements and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -152,6 +177,7 @@ def main():
         "--against", type=Path, help="another checkout of the lab: compare its grading time with this one's"
     )
     parser.add_argument("--limits", action="store_true", help="compare grading with the per-job limits and without")
+    parser.add_argument("--hugepages", action="store_true", help="compare numpy's huge pages on and off")
     parser.add_argument("--only", choices=("blank", "honest", "raises"), help="measure this fixture alone")
     args = parser.parse_args()
     import checks
@@ -162,6 +188,8 @@ def main():
         return against(args.against.resolve(), paths, args.repeats)
     if args.limits:
         return limits_cost(paths, checks.TASKS, args.repeats)
+    if args.hugepages:
+        return hugepages_cost(paths, args.repeats)
     print("| notebook | plain run (s) | graded (s) | overhead |\n| --- | ---: | ---: | ---: |")
     for path in paths:
         plain = statistics.median(time_plain(path) for _ in range(args.repeats))

@@ -12,15 +12,19 @@ HEAVY_FIXTURES = {"graded", "hostile_run", "rows", "unprivileged_run"}  # module
 
 # The longest files first: `make test` runs files in parallel (pytest-xdist, --dist loadfile), and a long file
 # started last would finish alone. Measured with --durations: the answer key's nbval run about 5 min, the corpus
-# and the hostile run about 4 each, the fixtures' grading run 2, the unprivileged hostile run 2-3, the Dask tests 2.
+# and the hostile run about 4 each, the fixtures' grading run 2, the unprivileged hostile run 2-3, the
+# cards' variants (test_spec.py) about 2, the Dask tests 2, the challenge's graded folder 1, the property tests 0.7.
 LONGEST_FIRST = [
     "solution.ipynb",
     "tests/test_corpus.py",
     "tests/test_grade_sandbox.py",
     "tests/test_grade_unprivileged.py",
     "tests/test_grade.py",
+    "tests/test_spec.py",
     "tests/test_grade_dask.py",
+    "tests/test_grade_challenge.py",
     "tests/test_grade_preflight.py",
+    "tests/test_grade_bounds.py",
     "tests/test_handout.py",
 ]
 
