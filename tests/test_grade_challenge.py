@@ -117,8 +117,16 @@ def test_rules_each_refusal_says_its_rule(tmp_path, small_set):
         str(entry_folder(tmp_path / "slow", {"challenge_model": dense()}, noisy)), clean, 3, 61
     )
     assert slow["rule"].startswith("over the time limit: inference took 61.0 s, over MAX_INFERENCE_S = 60 s")
-    fine = challenge.judge_entry(str(entry_folder(tmp_path / "fine", {"challenge_model": dense()}, noisy)), clean, 3, 1)
+    # an identity network passes the noisy input through: its score is the noisy input's own, on any backend
+    # (a randomly initialised one scores an SSIM near 0, of either sign)
+    identity = dense(activation="linear")
+    identity.set_weights([np.eye(784, dtype="float32"), np.zeros(784, dtype="float32")])
+    fine = challenge.judge_entry(
+        str(entry_folder(tmp_path / "fine", {"challenge_model": identity}, noisy)), clean, 3, 1
+    )
+    psnr, ssim = rules.score(clean, noisy)
     assert fine["status"] == report.SCORED and fine["params"] == 784 * 785 and 0 < fine["ssim"] < 1
+    assert np.isclose(fine["psnr"], psnr, atol=1e-3) and np.isclose(fine["ssim"], ssim, atol=1e-3)
 
 
 def test_what_a_kernel_writes_is_at_worst_a_refusal(tmp_path, small_set):
