@@ -14,6 +14,7 @@ import io
 import re
 import statistics
 
+from grading import gradebook
 from grading.report import (
     BLOCKED,
     ERROR,
@@ -184,9 +185,16 @@ def alike_groups(alike):
     return sorted({tuple(sorted([name, *others])) for name, others in (alike or {}).items()})
 
 
-def to_summary_markdown(rows, tasks, alike=None):
-    """summary.md: the class report as markdown tables; alike (admit.alike) lists the names that look alike."""
-    rows = [row.clean() for row in rows]
+def submissions(rows):
+    """The rows clean (Row.clean), but those of roster students without a submission (gradebook.py: listed apart)."""
+    return [row.clean() for row in rows if row.submitted]
+
+
+def to_summary_markdown(rows, tasks, alike=None, book=None):
+    """summary.md: the class report as markdown tables; alike (admit.alike) lists the names that look alike; book
+    (gradebook.Book) the students without a submission, the submissions the roster does not place and the
+    instructor's verdicts."""
+    rows = submissions(rows)
     counts = verdict_counts(rows, tasks)
     shown = shown_verdicts(counts)
     lines = ["# Class report", "", headline(rows, tasks), "", "## Verdicts per task", ""]
@@ -212,13 +220,15 @@ def to_summary_markdown(rows, tasks, alike=None):
         lines += ["", "## Names that look alike", "", "Told apart only by case, compatibility forms or invisible", ""]
         lines[-2] += " characters (shown as escapes): check which student is which."
         lines += ["- " + ", ".join(code_span(name) for name in group) for group in groups]
+    for heading, intro, items in gradebook.report_sections(book, rows):
+        lines += ["", f"## {heading}", "", intro, "", *(f"- {code_span(item)}" for item in items)]
     return "\n".join(lines) + "\n"
 
 
-def to_report_html(rows, tasks, alike=None):
+def to_report_html(rows, tasks, alike=None, book=None):
     """report.html: the class report as one self-contained page (figures embedded, no scripts, no other files);
-    alike (admit.alike) lists the names that look alike."""
-    rows = [row.clean() for row in rows]
+    alike (admit.alike) lists the names that look alike; book (gradebook.Book) as in to_summary_markdown."""
+    rows = submissions(rows)
     esc = html.escape
     counts = verdict_counts(rows, tasks)
     shown = shown_verdicts(counts)
@@ -266,6 +276,9 @@ def to_report_html(rows, tasks, alike=None):
             )
             + "</ul>"
         )
+    for heading, intro, items in gradebook.report_sections(book, rows):
+        listed = "<ul>" + "".join(f"<li>{esc(item)}</li>" for item in items) + "</ul>" if items else ""
+        parts.append(f"<h2>{esc(heading)}</h2><p>{esc(intro)}</p>{listed}")
     colours = "".join(f".{v.replace(' ', '-')}{{color:{c}}}" for v, c in COLOURS.items() if v != NOT_GRADED)
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{NOTHING_FROM_ELSEWHERE}<title>Class report</title>"

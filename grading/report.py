@@ -23,6 +23,9 @@ PASSED, FAILED, NOT_ATTEMPTED, BLOCKED = (
     "blocked",
 )  # what a check says (checks.STATUSES)
 ERROR, TIMED_OUT, NOT_GRADED = "error", "timed out", "not graded"  # what the run says
+BY_INSTRUCTOR = "by the instructor"  # after a verdict an override set (gradebook.py), before its reason
+STUDENT_COLUMNS = ("student id", "student", "email")  # the roster's columns in the tables (gradebook.py)
+YOUR_INSTRUCTORS = f'Verdicts marked "{BY_INSTRUCTOR}" are your instructor\'s, who read your notebook.'
 VERDICTS = (PASSED, FAILED, NOT_ATTEMPTED, BLOCKED, ERROR, TIMED_OUT, NOT_GRADED)  # only PASSED earns a point
 MAX_CELL_CHARS = 100  # of a task's message in grades.md (grades.csv keeps it whole)
 CHALLENGE = "challenge"  # the optional challenge's column (checks.challenge.TASK): never in the total
@@ -41,6 +44,13 @@ class Row(NamedTuple):
     note: str = ""
     error: str = ""  # the traceback of the cell that stopped the notebook, for the student's feedback
     challenge: dict | None = None  # the challenge entry's result (clean_entry), None when not attempted
+    student: tuple = ()  # the roster's (id, name, email) of whose it is (grading/gradebook.py), () without one
+    overridden: tuple = ()  # the tasks whose verdict is the instructor's (gradebook.py: its reason is the message)
+
+    @property
+    def submitted(self):
+        """Whether the row is a submission's: a roster student without one has a row with no results."""
+        return bool(self.results)
 
     @property
     def graded(self):
@@ -76,6 +86,8 @@ class Row(NamedTuple):
             safe(self.note),
             safe(self.error, ERROR_CHARS, lines=True),
             clean_entry(self.challenge),
+            tuple(safe(cell, NAME_CHARS) for cell in self.student),
+            tuple(task for task in self.overridden if task in self.results),
         )
 
 
@@ -127,17 +139,34 @@ def cell_text(status, message, limit=None, quote=None):
     return f"{status} {message}" if status == TIMED_OUT else f"{status}: {message}"
 
 
+def task_text(row, task, limit=None, quote=None):
+    """What a task's cell of a row shows: cell_text, or the instructor's verdict and reason where an override set it
+    (gradebook.py), or nothing where the row has no submission."""
+    if not row.submitted:
+        return ""
+    status, message = row.results[task]
+    if task not in row.overridden:
+        return cell_text(status, message, limit, quote)
+    said = f"{status} {BY_INSTRUCTOR}"
+    limit = limit and max(limit - len(said) - 2, 1)
+    return f"{said}: {one_line(message, limit) if quote is None else quote(one_line(message, limit))}"
+
+
 def table_rows(rows, tasks, limit=None, quote=None, challenge=False):
     """Header and rows of the table as lists of strings, the untrusted parts passed through quote; the challenge's
-    column (after the total, which it is not in) where challenge is true or some row has an entry."""
+    column (after the total, which it is not in) where challenge is true or some row has an entry; the roster's
+    columns (STUDENT_COLUMNS) first where some row is a roster student's (gradebook.py)."""
     quote_all = quote or (lambda text: text)
     entries = challenge or any(row.challenge for row in rows)
-    header = ["submission", *tasks, "total", *([CHALLENGE] if entries else []), "note"]
+    people = any(row.student for row in rows)
+    header = [*(STUDENT_COLUMNS if people else []), "submission", *tasks, "total", *([CHALLENGE] if entries else [])]
+    header.append("note")
     body = [
         [
+            *((name_text(cell) if quote else cell for cell in row.student or ("",) * 3) if people else ()),
             name_text(row.name) if quote else row.name,
-            *(cell_text(*row.results[task], limit, quote) for task in tasks),
-            str(row.total),
+            *(task_text(row, task, limit, quote) for task in tasks),
+            str(row.total) if row.submitted else "",
             *([quote_all(one_line(challenge_text(row.challenge), limit))] if entries else []),
             quote_all(one_line(row.note, limit)),
         ]
@@ -224,7 +253,9 @@ def feedback_markdown(row, tasks, standing=None):
     if row.note:
         lines += [f"Note: {code_span(row.note)}", ""]
     lines += ["| task | verdict |", "| --- | --- |"]
-    lines += [f"| {task} | {table_cell(cell_text(*row.results[task], quote=code_span))} |" for task in tasks]
+    lines += [f"| {task} | {table_cell(task_text(row, task, quote=code_span))} |" for task in tasks]
+    if row.overridden:
+        lines += ["", YOUR_INSTRUCTORS]
     said = standing_lines(row, standing)
     if said:
         lines += ["", "## The class challenge (optional, not in the total)", ""]
@@ -241,9 +272,10 @@ def feedback_html(row, tasks, standing=None):
     esc = html.escape
     items = "".join(
         f"<tr><td>{esc(task)}</td><td class='{esc(row.results[task][0].replace(' ', '-'))}'>"
-        f"{esc(cell_text(*row.results[task]))}</td></tr>"
+        f"{esc(task_text(row, task))}</td></tr>"
         for task in tasks
     )
+    mine = f"<p>{esc(YOUR_INSTRUCTORS)}</p>" if row.overridden else ""
     note = f"<p>Note: {esc(row.note)}</p>" if row.note else ""
     error = f"<h2>The error that stopped your notebook</h2><pre>{esc(row.error)}</pre>" if row.error else ""
     said = standing_lines(row, standing)
@@ -260,5 +292,6 @@ def feedback_html(row, tasks, standing=None):
         "table{border-collapse:collapse}.passed{color:#161}.failed,.error,.timed-out{color:#a11}.blocked{color:#a60}"
         "pre{background:#f4f4f4;padding:1em;overflow:auto}</style></head><body>"
         f"<h1>Feedback: {esc(row.name)}</h1><p><strong>{row.total} of {len(tasks)} tasks passed.</strong></p>{note}"
-        f"<table><tr><th>task</th><th>verdict</th></tr>{items}</table>{error}</body></html>\n"
+        f"<table><tr><th>task</th><th>verdict</th></tr>{items}</table>{mine}{error}"
+        "</body></html>\n"
     )

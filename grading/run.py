@@ -18,7 +18,7 @@ import time
 import zlib
 from pathlib import Path
 
-from grading import admit, challenge, execute, leaderboard, preflight, report, sandbox, worker
+from grading import admit, challenge, execute, gradebook, leaderboard, preflight, report, sandbox, worker
 from grading.admit import FEEDBACK_DIR, NotGradable, UsageError  # noqa: F401  (the grader's errors, named here too)
 from grading.outputs import Folder
 from grading.preflight import GraderFailed, GraderUnusable
@@ -31,7 +31,7 @@ LAB_DIR = Path(__file__).resolve().parent.parent
 TABLE_STEM = "grades"
 REPORT_FILES = ("report.html", "summary.md")  # the class report, beside the tables
 TABLE_FILE = re.compile(  # what this grader wrote earlier
-    rf"(.+-)?({TABLE_STEM}\.(csv|md)|report\.html|summary\.md|leaderboard\.(csv|html))"
+    rf"(.+-)?({TABLE_STEM}\.(csv|md)|report\.html|summary\.md|leaderboard\.(csv|html)|({'|'.join(gradebook.EXPORTS)})\.csv)"
 )
 KEY_NAME = "answer key"  # the --key notebook's name in the store and the console: never a student row
 WORKER_MARGIN_S = 180  # kernel start and shutdown, and the judging (with its first Keras import), on top of the notebook's own time limit
@@ -73,7 +73,8 @@ def check_outputs(csv_path, md_path, names=()):
     feedback/, and in it each submission's feedback files: names) is a link or not what the grader writes there
     (outputs.Folder)."""
     with Folder.open(csv_path.parent) as folder:
-        for path in (csv_path, md_path, *report_paths(csv_path), *leaderboard_paths(csv_path)):
+        exports = gradebook.export_paths(csv_path).values()
+        for path in (csv_path, md_path, *report_paths(csv_path), *leaderboard_paths(csv_path), *exports):
             folder.check(path.name)
         folder.check(FEEDBACK_DIR, folder=True)
         check_feedback(folder, names)
@@ -394,8 +395,12 @@ def grade(
     unsandboxed=False,
     key=None,
     pseudonyms=False,
+    book_files=None,
 ):
     """Grade every notebook at path on Dask, write the tables and feedback; return (rows, tasks, csv path, markdown path).
+
+    book_files (gradebook.Files): the instructor's roster and overrides, read and matched before anything is graded
+    (UsageError, writing nothing, where one is malformed), applied to the rows, and the gradebook exports to write.
 
     A notebook that calls check("challenge") has its entry run on the hidden set (grading/challenge.py); where any
     did, the leaderboard goes beside the tables (grading/leaderboard.py), with the reference rows, the answer key's
@@ -409,8 +414,9 @@ def grade(
     say = (lambda *args: None) if quiet else (lambda text: print(text, file=log, flush=True))
     found = admit.find(path, is_ignored)
     csv_path, md_path = table_paths(path, out)
-    check_outputs(csv_path, md_path, [sub.name for sub in found.submissions])
     tasks = load_tasks(lab_dir)
+    book = gradebook.prepare(book_files, found.submissions, tasks, log)
+    check_outputs(csv_path, md_path, [sub.name for sub in found.submissions])
     key_sub = answer_key(key)
     if found.skipped:
         print(f"Skipped {len(found.skipped)} file(s) that are not notebooks: {', '.join(found.skipped)}", file=log)
@@ -491,13 +497,14 @@ def grade(
                 raise
             except GraderUnusable:  # the grader's own failure: what it decided is written, the rest not graded
                 client.cancel(list(futures))
-                stopped = ungraded_rest(rows, found.submissions, tasks)
-                write_reports(sorted(stopped, key=lambda row: row.name), tasks, csv_path, md_path, alike)
+                stopped = gradebook.apply(book, ungraded_rest(rows, found.submissions, tasks), tasks)
+                write_reports(stopped, tasks, csv_path, md_path, alike, book=book)
                 raise
     ordered = sorted((row.clean() for row in rows.values()), key=lambda row: row.name)
     lines = board_lines(ordered, key_row, entry_settings, store.secret if pseudonyms else None, log)
-    write_reports(ordered, tasks, csv_path, md_path, alike, lines)
-    return marked(ordered, alike), tasks, csv_path, md_path
+    shown = gradebook.apply(book, ordered, tasks)  # the roster's students and order, the instructor's verdicts
+    write_reports(shown, tasks, csv_path, md_path, alike, lines, book)
+    return marked(shown, alike), tasks, csv_path, md_path
 
 
 def answer_key(path):
@@ -618,16 +625,18 @@ def report_paths(csv_path):
     return tuple(csv_path.with_name(prefix + name) for name in REPORT_FILES)
 
 
-def write_reports(rows, tasks, csv_path, md_path, alike=None, lines=None):
+def write_reports(rows, tasks, csv_path, md_path, alike=None, lines=None, book=None):
     """Write grades.csv, grades.md, the class report and feedback/STEM.md and .html for each submission (STEM:
     text.file_stem of its name), each atomically, through the folders' descriptors (outputs.Folder: no link followed;
     a link or a file of the wrong kind in an output's place is refused, UsageError, before anything is written).
     alike: {name: [names that look like it]} (admit.alike), marked in the tables' notes and the class report (not in
     the feedback: a student's page names no one else). lines: the challenge's leaderboard (board_lines), written
-    beside the tables where given, each scored student's feedback then saying their rank and the best score."""
+    beside the tables where given, each scored student's feedback then saying their rank and the best score. book
+    (gradebook.Book): its notes for the instructor in the tables and the class report, its exports beside them;
+    a roster student's row without a submission gets no feedback."""
     from grading import classreport
 
-    shown = marked(rows, alike or {})
+    shown = gradebook.noted(marked(rows, alike or {}), book)
     standings = leaderboard.standing(rows) if lines is not None else {}
     html_path, summary_path = report_paths(csv_path)
     with Folder.open(csv_path.parent) as folder:
@@ -636,11 +645,12 @@ def write_reports(rows, tasks, csv_path, md_path, alike=None, lines=None):
         with folder.folder(FEEDBACK_DIR) as feedback:
             folder.write(csv_path.name, report.to_csv(shown, tasks).encode("utf-8"))
             folder.write(md_path.name, report.to_markdown(shown, tasks).encode("utf-8"))
-            folder.write(html_path.name, classreport.to_report_html(shown, tasks, alike).encode("utf-8"))
-            folder.write(summary_path.name, classreport.to_summary_markdown(shown, tasks, alike).encode("utf-8"))
+            folder.write(html_path.name, classreport.to_report_html(shown, tasks, alike, book).encode("utf-8"))
+            folder.write(summary_path.name, classreport.to_summary_markdown(shown, tasks, alike, book).encode("utf-8"))
+            gradebook.write_exports(folder, book, rows, tasks, csv_path)
             if lines is not None:
                 leaderboard.write(folder, lines, leaderboard_paths(csv_path))
-            for row in rows:
+            for row in filter(lambda row: row.submitted, rows):
                 stem = file_stem(row.name)  # a plain name as it is, any other a short slug and a hash: no bad file name
                 standing = standings.get(row.name)
                 feedback.write(f"{stem}.md", report.feedback_markdown(row, tasks, standing).encode("utf-8"))

@@ -2,6 +2,8 @@
 
     .venv/bin/python tools/grade.py PATH [--jobs N | --scheduler tcp://HOST:8786] [--timeout S] [--out DIR] [--force] [--quiet]
                                         [--key solution.ipynb] [--pseudonyms]
+                                        [--roster roster.csv] [--overrides overrides.csv]
+                                        [--export canvas] [--export moodle] [--export-challenge] [--assignment NAME]
     .venv/bin/python tools/grade.py --worker tcp://HOST:8786 [--jobs N]      (on each grading machine of a cluster)
 
 PATH is one notebook or a folder searched recursively for *.ipynb. Each submission runs in a fresh
@@ -26,6 +28,14 @@ The grader's own failures are never a student's grade (grading/preflight.py): be
 notebook exactly as the submissions will be graded, and stops if that fails; a submission whose kernel never started
 (or whose worker died) is tried again, then "not graded"; several such in a row stop the run. Without bubblewrap it
 refuses to grade unless --unsandboxed is given (then each row says unsandboxed).
+The course's gradebook (grading/gradebook.py): --roster FILE (CSV: id, name, and optionally email, submission,
+section, login, canvas_id) lists every student in the tables, the class report and the exports, those without a
+submission as "no submission", and notes each submission that is no one's or two students'; --overrides FILE (CSV:
+submission, task, verdict, reason, fingerprint) sets the instructor's verdict on a task, applied on every run and
+shown as "passed by the instructor: REASON", unless the notebook changed since (then listed, not applied); --export
+canvas and --export moodle write canvas.csv and moodle.csv (the points, tasks passed out of the number of tasks, in
+each gradebook's import format; --export-challenge adds the challenge's column). A malformed roster or overrides file
+is an error naming its line, before anything is graded or written (exit status 2).
 Every output is written through its folder's descriptor, never through a link (grading/outputs.py).
 Exit status: 0 when every submission was graded, 1 when some could not be graded at all, 2 for bad arguments
 (also an output's name taken by a link or the wrong kind of file: nothing written),
@@ -46,7 +56,7 @@ os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")  # read when numpy is first
 LAB_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(LAB_DIR), str(LAB_DIR / "tools")]  # the lab's modules and the sibling run_notebook.py
 
-from grading import report  # noqa: E402
+from grading import gradebook, report  # noqa: E402
 from grading.preflight import GraderUnusable  # noqa: E402
 from grading.run import UsageError, grade, leaderboard_paths, report_paths, serve  # noqa: E402
 
@@ -108,6 +118,37 @@ def main(argv=None):
         action="store_true",
         help="show students on the leaderboard by stable pseudonyms (Entry 417) instead of names, for a projector",
     )
+    parser.add_argument(
+        "--roster",
+        metavar="FILE",
+        help="the class's roster, CSV: id,name[,email,submission,section,login,canvas_id]; submission: the file stem "
+        "or folder name of the student's notebook (default: their id); every student is then a row of the tables",
+    )
+    parser.add_argument(
+        "--overrides",
+        metavar="FILE",
+        help="your own verdicts, CSV: submission,task,verdict,reason,fingerprint (submission: as grades.csv names it, "
+        "or a roster id; verdict: passed or failed); applied on every run unless the notebook changed since",
+    )
+    parser.add_argument(
+        "--export",
+        action="append",
+        choices=gradebook.EXPORTS,
+        default=[],
+        help="write the roster's points as the gradebook's import CSV (canvas.csv, moodle.csv beside grades.csv); "
+        "needs --roster; may be given twice",
+    )
+    parser.add_argument(
+        "--export-challenge",
+        action="store_true",
+        help="add the challenge's column to the exports: 1 point for an entry scored on the hidden set, 0 refused",
+    )
+    parser.add_argument(
+        "--assignment",
+        default=gradebook.ASSIGNMENT,
+        help=f"the exports' column for the lab's points (default {gradebook.ASSIGNMENT!r}): the gradebook's "
+        "assignment or grade item",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines and no table on stdout (for scripts)")
     parser.add_argument(
         "--unsandboxed",
@@ -127,6 +168,11 @@ def main(argv=None):
         return 0
     if not args.path:
         parser.error("give PATH, a notebook or a folder of notebooks (or --worker SCHEDULER on a grading machine)")
+    if (args.export or args.export_challenge) and not args.roster:
+        parser.error("--export needs --roster: the gradebooks find each student by the roster's identifiers")
+    book_files = gradebook.Files(
+        args.roster, args.overrides, tuple(dict.fromkeys(args.export)), args.export_challenge, args.assignment
+    )
     previous = signal.signal(signal.SIGTERM, interrupt)  # `kill` stops the workers too, as Ctrl-C does
     try:
         rows, tasks, csv_path, md_path = grade(
@@ -140,6 +186,7 @@ def main(argv=None):
             unsandboxed=args.unsandboxed,
             key=args.key,
             pseudonyms=args.pseudonyms,
+            book_files=book_files,
         )
     except UsageError as err:
         print(f"grade.py: {err}", file=sys.stderr)
@@ -167,7 +214,10 @@ def main(argv=None):
     board = leaderboard_paths(csv_path)
     if board[0].is_file() and any(row.challenge for row in rows):
         print(f"Wrote the challenge's leaderboard: {board[0]} and {board[1].name}", file=sys.stderr)
-    ungraded = [row.name for row in rows if not row.graded]
+    for kind, export in gradebook.export_paths(csv_path).items():
+        if kind in book_files.exports:
+            print(f"Wrote the {kind.capitalize()} gradebook import: {export}", file=sys.stderr)
+    ungraded = [row.name for row in rows if row.submitted and not row.graded]
     if ungraded:
         print(
             f"Could not grade {len(ungraded)} submission(s): {', '.join(ungraded)} (see the note column).",
