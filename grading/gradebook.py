@@ -549,4 +549,3 @@ def write_exports(folder, book, rows, tasks, csv_path):
     writers = {CANVAS: to_canvas, MOODLE: to_moodle}
     for kind in book.files.exports:
         folder.write(paths[kind].name, writers[kind](book, rows, tasks).encode("utf-8"))
-

@@ -504,7 +504,7 @@ def grade(
     lines = board_lines(ordered, key_row, entry_settings, store.secret if pseudonyms else None, log)
     shown = gradebook.apply(book, ordered, tasks)  # the roster's students and order, the instructor's verdicts
     write_reports(shown, tasks, csv_path, md_path, alike, lines, book)
-    return marked(shown, alike), tasks, csv_path, md_path
+    return gradebook.noted(marked(shown, alike), book), tasks, csv_path, md_path
 
 
 def answer_key(path):
