@@ -167,7 +167,7 @@ def table_rows(rows, tasks, limit=None, quote=None, challenge=False):
             name_text(row.name) if quote else row.name,
             *(task_text(row, task, limit, quote) for task in tasks),
             str(row.total) if row.submitted else "",
-            *([quote_all(one_line(challenge_text(row.challenge), limit))] if entries else []),
+            *([quote_all(one_line(challenge_text(row.challenge), limit)) if row.submitted else ""] if entries else []),
             quote_all(one_line(row.note, limit)),
         ]
         for row in rows

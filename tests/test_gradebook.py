@@ -260,6 +260,8 @@ def test_the_challenge_column_is_optional_and_a_student_with_two_submissions_get
         ["s04", "", "B", "", ""],
     ]
     assert "one of 2 submissions of student s01" in book.notes["ann_late"]
+    table = parse(report.to_csv(gradebook.apply(book, rows, TASKS), TASKS))
+    assert [line[-2] for line in table] == ["challenge", "not attempted", "not attempted", "25.00 dB", "", ""]
     plain = book_of(tmp_path, subs=subs, exports=(gradebook.CANVAS,))
     assert gradebook.CHALLENGE_TITLE not in gradebook.to_canvas(plain, gradebook.apply(plain, rows, TASKS), TASKS)
 
