@@ -461,7 +461,7 @@ def report_sections(book, rows):
         for task in row.overridden
     ]
     unapplied = [f"{o.submission}, {o.task} ({o.where}): {why}" for o, why in book.unapplied]
-    if mine or unapplied:
+    if mine:
         sections.append(
             ("The instructor's verdicts", f'{len(mine)} applied (in the tables: "by the instructor").', mine)
         )

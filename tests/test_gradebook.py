@@ -276,6 +276,33 @@ def test_exports_need_a_roster_and_a_malformed_file_writes_nothing(tmp_path, cap
     assert status == grade.EXIT_USAGE and "roster.csv, line 3" in err and not (tmp_path / "out").exists()
 
 
+def test_the_command_line_grades_with_a_roster_overrides_and_exports(tmp_path, capsys):
+    subs = tmp_path / "subs"
+    (subs / "ann.ipynb").unlink()
+    (subs / "ann.ipynb").symlink_to("/etc/hostname")  # refused, not run: no kernel starts in this test
+    (subs / "s02").mkdir()
+    (subs / "s02" / "index.ipynb").symlink_to("/etc/hostname")
+    (subs / "zed.ipynb").symlink_to("/etc/hostname")
+    roster = write(tmp_path, "roster.csv", ROSTER)
+    mine = f"{HEADER}s01,dae_model,passed,I graded it by hand,{gradebook.fingerprint(b'')}\n"  # by the roster id
+    overrides = write(tmp_path, "overrides.csv", mine)
+    out = tmp_path / "out"
+    argv = [subs, "--out", out, "--roster", roster, "--overrides", overrides, "--export", "canvas", "--unsandboxed"]
+    status, shown, err = run_cli([*argv, "--export", "moodle", "--export-challenge", "--assignment", "Lab 3"], capsys)
+    assert status == grade.EXIT_UNGRADED and "Could not grade 2 submission(s): index, zed" in err  # ann: graded by hand
+    assert "2 student(s) on the roster have no submission: Cy Dee (s03), Di Eve (s04)" in err
+    assert "zed: matches no student on the roster" in err and "`Cy Dee`" in shown  # the printed table: the roster
+    table = {line[0] or line[3]: line for line in read_rows(out / "grades.csv")[1:]}
+    assert list(table) == ["s01", "s02", "s03", "s04", "zed"]
+    assert table["s01"][run.load_tasks().index("dae_model") + 4] == "passed by the instructor: I graded it by hand"
+    canvas = read_rows(out / "canvas.csv")
+    assert canvas[0] == [*gradebook.CANVAS_COLUMNS, "Lab 3", gradebook.CHALLENGE_TITLE]
+    assert [line[2] for line in canvas[2:]] == ["s01", "s02", "s03", "s04"] and canvas[2][5:] == ["1", ""]
+    assert [line[5] for line in canvas[3:]] == ["", "", ""]  # not graded, no submission: blank
+    assert read_rows(out / "moodle.csv")[0] == [*gradebook.MOODLE_COLUMNS, "Lab 3", gradebook.CHALLENGE_TITLE]
+    assert sorted(path.stem for path in (out / "feedback").iterdir()) == ["ann", "ann", "index", "index", "zed", "zed"]
+
+
 # ---------------------------------------------------------------- hostile cells stay data
 
 FORMULA = '=HYPERLINK("http://evil","x")'
@@ -364,7 +391,7 @@ def malformed_rosters(draw):
     return kind, data
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(malformed_rosters())
 def test_every_malformed_roster_is_refused_naming_its_line_and_nothing_is_written(tmp_path, capsys, case):
     kind, data = case
@@ -395,7 +422,7 @@ def malformed_overrides(draw):
     return csv_bytes([gradebook.OVERRIDE_COLUMNS, line])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(malformed_overrides())
 def test_every_malformed_overrides_file_is_refused_naming_its_line_and_nothing_is_written(tmp_path, capsys, data):
     path = tmp_path / "overrides.csv"
