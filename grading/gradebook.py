@@ -141,7 +141,7 @@ def read_table(path, what, columns, required):
     if len(data) > MAX_FILE_BYTES:
         raise UsageError(f"The {what} {shown} is over {MAX_FILE_BYTES // 2**20} MiB: it is not a {what}.")
     try:
-        text = data.decode("utf-8-sig")  # a spreadsheet's "CSV UTF-8" starts with a byte-order mark
+        text = data.decode("utf-8-sig").replace("\r\n", "\n")  # "CSV UTF-8" starts with a byte-order mark
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise problem(f"{shown}, line {line}", "not UTF-8 text", "Save the file as CSV UTF-8.") from None
@@ -195,11 +195,12 @@ def read_header(where, cells, columns, required, what):
                 ],
             )
         )
+        separated = " Save it as CSV with commas, not semicolons." if any(";" in name for name in names) else ""
         raise problem(
             where,
             f"the header of a {what} has {said}",
             f"Its first line names the columns: {', '.join(required)} (required), "
-            f"{', '.join(c for c in columns if c not in required) or 'no others'} (optional).",
+            f"{', '.join(c for c in columns if c not in required) or 'no others'} (optional).{separated}",
         )
     return names
 
@@ -214,6 +215,8 @@ def read_roster(path):
             if not cells[column]:
                 raise problem(where, f"the {column} cell is empty", f"Give each student a {column}.")
         for column in IDENTIFIERS:
+            if re.search(r"[\t\n]", cells[column]):
+                raise problem(where, f"the {column} cell holds a line break or a tab", "Write it on one line.")
             if cells[column].startswith(FORMULA_START):
                 raise problem(
                     where,

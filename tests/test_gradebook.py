@@ -131,6 +131,8 @@ def test_a_malformed_roster_names_its_line_and_the_fix(tmp_path):
         "id,name\ns1,Ann,extra\n": "line 2: 3 cells where the header has 2",
         "id,name\ns1,An\u200bn\n": "line 2: the 'name' cell holds the hidden character '\\u200b'",
         "id,name\n": "no students",
+        "id;name\ns1;Ann\n": "Save it as CSV with commas, not semicolons.",
+        'id,name\n"s\n1",Ann\n': "line 2: the id cell holds a line break or a tab",
         'id,name\ns1,"Ann\n': "not CSV",
         "id,name,submission\ns1,Ann,\ns2,Bob,s1\n": "line 3: the submission (or id, where the submission cell is empty) 's1'",
     }
@@ -145,6 +147,8 @@ def test_a_malformed_roster_names_its_line_and_the_fix(tmp_path):
         gradebook.read_roster(tmp_path / "latin1.csv")
     (tmp_path / "bom.csv").write_bytes("\ufeffID,Name\ns1,Zoë\n".encode())  # a spreadsheet's CSV UTF-8: accepted
     assert gradebook.read_roster(tmp_path / "bom.csv") == [gradebook.Student("s1", "Zoë")]
+    (tmp_path / "crlf.csv").write_bytes(b'id,name\r\ns1,"Ann\r\nLee"\r\n')  # Windows line ends, a cell's line break
+    assert gradebook.read_roster(tmp_path / "crlf.csv") == [gradebook.Student("s1", "Ann\nLee")]
 
 
 # ---------------------------------------------------------------- overrides
@@ -260,6 +264,8 @@ def test_the_challenge_column_is_optional_and_a_student_with_two_submissions_get
         ["s04", "", "B", "", ""],
     ]
     assert "one of 2 submissions of student s01" in book.notes["ann_late"]
+    by_id = book_of(tmp_path, overrides=f"{HEADER}s01,dae_model,passed,ok,{'0' * 16}\n", subs=subs)
+    assert by_id.unapplied[0][1] == "student s01 has 2 submissions (ann, ann_late): name one"
     table = parse(report.to_csv(gradebook.apply(book, rows, TASKS), TASKS))
     assert [line[-2] for line in table] == ["challenge", "not attempted", "not attempted", "25.00 dB", "", ""]
     plain = book_of(tmp_path, subs=subs, exports=(gradebook.CANVAS,))
