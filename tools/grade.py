@@ -216,7 +216,10 @@ def main(argv=None):
         print(f"Wrote the challenge's leaderboard: {board[0]} and {board[1].name}", file=sys.stderr)
     for kind, export in gradebook.export_paths(csv_path).items():
         if kind in book_files.exports:
-            print(f"Wrote the {kind.capitalize()} gradebook import: {export}", file=sys.stderr)
+            print(
+                f"Wrote the {kind.capitalize()} gradebook import: {export} (points: tasks passed, out of {len(tasks)})",
+                file=sys.stderr,
+            )
     ungraded = [row.name for row in rows if row.submitted and not row.graded]
     if ungraded:
         print(
