@@ -394,13 +394,18 @@ def grade(
     unsandboxed=False,
     key=None,
     pseudonyms=False,
+    live=None,
+    preflight_first=True,
 ):
     """Grade every notebook at path on Dask, write the tables and feedback; return (rows, tasks, csv path, markdown path).
 
     A notebook that calls check("challenge") has its entry run on the hidden set (grading/challenge.py); where any
     did, the leaderboard goes beside the tables (grading/leaderboard.py), with the reference rows, the answer key's
     (key: a notebook graded like a submission with its core DAE, never a row of the tables) among them, and students
-    shown by pseudonym where pseudonyms is true.
+    shown by pseudonym where pseudonyms is true; the console shows it too. live: the board is the lesson's (the hidden
+    set's public part, its page reloading itself every `live` seconds: grading/live.py) and is rewritten after each
+    entry; else it is the final ranking. preflight_first: grade the pre-flight notebook before the submissions (a
+    live board's later rounds, on the same machine, skip it).
 
     Raises GraderUnusable, writing nothing, where bubblewrap is missing (unless unsandboxed) or where the pre-flight
     notebook fails; when the grader fails on several submissions in a row (grading/preflight.py), it raises it after
@@ -424,6 +429,8 @@ def grade(
         preflight.refuse_unsandboxed(local_sandbox(jobs), unsandboxed)
     store = open_store(found, csv_path.parent, log)
     entry_settings = challenge.settings(store.secret)
+    names = [report.Row(sub.name, {}).clean().name for sub in found.submissions]
+    shown = leaderboard.pseudonyms(names, store.secret) if pseudonyms else {}
     grader = fingerprint(lab_dir, tasks, timeout, scheduler is not None or local_sandbox(jobs).complete)
     admitted = [sub for sub in found.submissions if not sub.refused]
     keys = {sub.name: store_key(sub.data, sub.name, grader) for sub in admitted}
@@ -447,9 +454,10 @@ def grade(
             if link:
                 say(f"Dask dashboard: {link}")
             task = remote(grade_task)
-            say("Pre-flight: grading a trivial notebook exactly as the submissions will be graded.")
-            preflight.check(client, task, tasks, timeout, limits)
-            say("Pre-flight passed: grading the submissions.")
+            if preflight_first:
+                say("Pre-flight: grading a trivial notebook exactly as the submissions will be graded.")
+                preflight.check(client, task, tasks, timeout, limits)
+                say("Pre-flight passed: grading the submissions.")
             futures = {
                 client.submit(
                     task,
@@ -484,8 +492,15 @@ def grade(
                     if row.graded:
                         store.put(keys[name], row)  # kept at once: a killed run loses nothing finished
                     rows[name] = row
-                    progress.done(name, f"{row.total}/{len(tasks)}" if row.graded else f"not graded ({row.note})")
+                    said = f"{row.total}/{len(tasks)}" if row.graded else f"not graded ({row.note})"
+                    if row.clean().challenge:
+                        said += f", challenge {challenge_text(row)}"
+                    progress.done(shown.get(row.clean().name, name), said)
                     streak.add(name, failure)
+                    if live:  # the class sees each entry as it is scored
+                        known = sorted((row.clean() for row in rows.values()), key=lambda row: row.name)
+                        lines = board_lines(known, key_row, entry_settings, shown, log, True)
+                        publish(csv_path, lines, board_page(entry_settings, live))
             except KeyboardInterrupt:
                 client.cancel(list(futures))
                 raise
@@ -495,8 +510,14 @@ def grade(
                 write_reports(sorted(stopped, key=lambda row: row.name), tasks, csv_path, md_path, alike)
                 raise
     ordered = sorted((row.clean() for row in rows.values()), key=lambda row: row.name)
-    lines = board_lines(ordered, key_row, entry_settings, store.secret if pseudonyms else None, log)
-    write_reports(ordered, tasks, csv_path, md_path, alike, lines)
+    lines = board_lines(ordered, key_row, entry_settings, shown, log, bool(live))
+    write_reports(ordered, tasks, csv_path, md_path, alike, lines, board_page(entry_settings, live))
+    if lines:
+        say(
+            f"The challenge's {'live board (public part)' if live else 'final ranking'}: {leaderboard.summary_text(lines)}"
+        )
+        for line in leaderboard.to_text(lines):
+            say(line)
     return marked(ordered, alike), tasks, csv_path, md_path
 
 
@@ -518,21 +539,38 @@ def challenge_text(row):
     return report.challenge_text(row.clean().challenge)
 
 
-def board_lines(rows, key_row, settings, secret_=None, log=None):
+def board_lines(rows, key_row, settings, shown=None, log=None, public=False):
     """The leaderboard's lines (leaderboard.board) where some row or the key has a challenge entry, else None; the
-    reference rows (challenge.references: the hidden set drawn here, in the grader) among them, and students shown by
-    pseudonym (leaderboard.pseudonyms) where secret_ is given."""
-    from grading import leaderboard
-
+    reference rows (challenge.references: the hidden set drawn here, in the grader) among them, students shown as
+    shown says ({name: pseudonym}, leaderboard.pseudonyms), scored on the hidden set's public part where public."""
     if not any(row.challenge for row in rows) and not (key_row is not None and key_row.clean().challenge):
         return None
     try:
-        references = challenge.references(settings["seed"], settings["count"])
+        references = challenge.references(settings["seed"], settings["count"], public)
     except Exception as err:  # the data cannot be loaded here: the board goes without its references
         print(f"Warning: the leaderboard's reference rows could not be computed ({report.one_line(err)}).", file=log)
         references = []
-    shown = leaderboard.pseudonyms([row.name for row in rows], secret_) if secret_ is not None else None
-    return leaderboard.board(rows, references, key_row and key_row.clean(), shown)
+    return leaderboard.board(rows, references, key_row and key_row.clean(), shown, public)
+
+
+def board_page(settings, live=None):
+    """The board page's title, note and refresh (leaderboard.to_html): the live board's part of the hidden set and its
+    reload every `live` seconds, or the final ranking's part."""
+    public, private = (len(part) for part in challenge.split(settings["count"]))
+    if live:
+        note = (
+            f", its public part ({public:,} of its {settings['count']:,} images; the final ranking scores the others)"
+        )
+        return {"title": "Class challenge: live board", "note": note, "refresh": live}
+    note = f", its final part ({private:,} of its {settings['count']:,} images; the live board scored the others)"
+    return {"title": leaderboard.TITLE, "note": note}
+
+
+def publish(csv_path, lines, page):
+    """Rewrite the board alone (leaderboard.csv and .html beside the tables; page: board_page) with lines, if any."""
+    if lines is not None:
+        with Folder.open(csv_path.parent) as folder:
+            leaderboard.write(folder, lines, leaderboard_paths(csv_path), **page)
 
 
 def ungraded_rest(rows, submissions, tasks):
@@ -618,13 +656,14 @@ def report_paths(csv_path):
     return tuple(csv_path.with_name(prefix + name) for name in REPORT_FILES)
 
 
-def write_reports(rows, tasks, csv_path, md_path, alike=None, lines=None):
+def write_reports(rows, tasks, csv_path, md_path, alike=None, lines=None, page=None):
     """Write grades.csv, grades.md, the class report and feedback/STEM.md and .html for each submission (STEM:
     text.file_stem of its name), each atomically, through the folders' descriptors (outputs.Folder: no link followed;
     a link or a file of the wrong kind in an output's place is refused, UsageError, before anything is written).
     alike: {name: [names that look like it]} (admit.alike), marked in the tables' notes and the class report (not in
     the feedback: a student's page names no one else). lines: the challenge's leaderboard (board_lines), written
-    beside the tables where given, each scored student's feedback then saying their rank and the best score."""
+    beside the tables where given (page: its to_html options, board_page), each scored student's feedback then saying
+    their rank and the best score (of the final ranking)."""
     from grading import classreport
 
     shown = marked(rows, alike or {})
@@ -639,7 +678,7 @@ def write_reports(rows, tasks, csv_path, md_path, alike=None, lines=None):
             folder.write(html_path.name, classreport.to_report_html(shown, tasks, alike).encode("utf-8"))
             folder.write(summary_path.name, classreport.to_summary_markdown(shown, tasks, alike).encode("utf-8"))
             if lines is not None:
-                leaderboard.write(folder, lines, leaderboard_paths(csv_path))
+                leaderboard.write(folder, lines, leaderboard_paths(csv_path), **(page or {}))
             for row in rows:
                 stem = file_stem(row.name)  # a plain name as it is, any other a short slug and a hash: no bad file name
                 standing = standings.get(row.name)
