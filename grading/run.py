@@ -498,7 +498,7 @@ def grade(
                     progress.done(shown.get(row.clean().name, name), said)
                     streak.add(name, failure)
                     if live:  # the class sees each entry as it is scored
-                        known = sorted((row.clean() for row in rows.values()), key=lambda row: row.name)
+                        known = sorted((row.clean() for row in rows.values() if row), key=lambda row: row.name)
                         lines = board_lines(known, key_row, entry_settings, shown, log, True)
                         publish(csv_path, lines, board_page(entry_settings, live))
             except KeyboardInterrupt:
