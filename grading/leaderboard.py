@@ -163,7 +163,7 @@ def to_text(lines):
     each refused entry with its rule; names as text.safe shows them."""
     said = [
         f"{number(line.rank, 'd') or '–':>4}  {safe(line.who):<44.44}  {number(line.psnr, '.2f'):>6} dB  "
-        f"SSIM {number(line.ssim, '.3f'):>5}  {number(line.params, ',d') or '–':>9} weights  "
+        f"SSIM {number(line.ssim, '.3f'):>5}  {number(line.params or None, ',d') or '–':>9} weights  "
         f"{number(line.train_s, '.0f') or '–':>4} s"
         for line in lines
         if line.kind != REFUSED
@@ -174,12 +174,16 @@ def to_text(lines):
 
 def plot_png(lines):
     """PNG bytes of the trade-off: PSNR against weights (log scale) and against training seconds, each entry a dot
-    marked with its rank (never a name), each reference without weights a grey line; None with no entry to plot."""
+    marked with its rank (never a name), the answer key's rows grey diamonds, each reference without weights within the
+    entries' range a dotted line with its label (the grader's); None with no entry to plot."""
     from matplotlib.figure import Figure  # not pyplot: no global figure state in the grader
+    from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
 
     entries = [line for line in lines if line.kind == ENTRY]
     if not entries:
         return None
+    shown = [line.psnr for line in lines if line.kind == ENTRY or line.kind == REFERENCE and line.params]
+    low, high = min(shown) - 1, max(shown) + 0.5
     figure = Figure(figsize=(11, 4.2), dpi=100, layout="constrained")
     axes = figure.subplots(1, 2, sharey=True)
     for axis, cost, label, scale in (
@@ -188,8 +192,20 @@ def plot_png(lines):
     ):
         for line in lines:
             value = getattr(line, cost)
-            if line.kind == REFERENCE and not value:
-                axis.axhline(line.psnr, color="#999", linestyle=":", linewidth=1)
+            if line.kind == REFERENCE and not line.params:
+                if low <= line.psnr <= high:
+                    axis.axhline(line.psnr, color="#999", linestyle=":", linewidth=1)
+                    if cost == "train_s":
+                        axis.annotate(
+                            line.who.removesuffix(" (reference)"),
+                            (1, line.psnr),
+                            xycoords=("axes fraction", "data"),
+                            xytext=(-4, 3),
+                            textcoords="offset points",
+                            ha="right",
+                            fontsize=9,
+                            color="#666",
+                        )
                 continue
             if line.kind == REFUSED or not value:
                 continue
@@ -206,6 +222,10 @@ def plot_png(lines):
         axis.set_xscale(scale)
         axis.set_xlabel(label)
         axis.grid(alpha=0.3)
+    axes[0].xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    axes[0].xaxis.set_major_formatter(EngFormatter(sep=""))  # 50k, 200k, 1M
+    axes[0].xaxis.set_minor_formatter(NullFormatter())
+    axes[0].set_ylim(low, high)
     axes[0].set_ylabel("PSNR (dB)")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
@@ -223,7 +243,8 @@ def to_html(lines, title=TITLE, note="", refresh=None):
     body = "".join(
         f"<tr class='{line.kind}'><td class='n'>{number(line.rank, 'd') or '–'}</td><td>{esc(safe(line.who))}</td>"
         f"<td class='n'>{number(line.psnr, '.2f')}</td><td class='n'>{number(line.ssim, '.3f')}</td>"
-        f"<td class='n'>{number(line.params, ',d')}</td><td class='n'>{number(line.train_s, '.0f')}</td></tr>"
+        f"<td class='n'>{number(line.params or None, ',d') or '–'}</td>"
+        f"<td class='n'>{number(line.train_s, '.0f') or '–'}</td></tr>"
         for line in ranked
     )
     png = plot_png(lines)
@@ -236,7 +257,8 @@ def to_html(lines, title=TITLE, note="", refresh=None):
         parts.append(
             "<figure><img alt='PSNR against weights and against training time, each entry marked with its rank' "
             f"src='data:image/png;base64,{base64.b64encode(png).decode()}'><figcaption>Score against cost: each dot is "
-            "an entry, marked with its rank; dotted lines are references without weights.</figcaption></figure>"
+            "an entry, marked with its rank; grey diamonds are the answer key's rows; dotted lines are references without "
+            "weights (those below the entries are left out).</figcaption></figure>"
         )
     parts.append(
         "<table><tr><th>rank</th><th>entry</th><th>PSNR (dB)</th><th>SSIM</th><th>parameters</th>"
