@@ -494,7 +494,7 @@ def grade(
                     rows[name] = row
                     said = f"{row.total}/{len(tasks)}" if row.graded else f"not graded ({row.note})"
                     if row.clean().challenge:
-                        said += f", challenge {challenge_text(row)}"
+                        said += f", challenge {challenge_text(row, bool(live))}"
                     progress.done(shown.get(row.clean().name, name), said)
                     streak.add(name, failure)
                     if live:  # the class sees each entry as it is scored
@@ -534,9 +534,13 @@ def answer_key(path):
     return sub
 
 
-def challenge_text(row):
-    """The challenge's result of a row, for a progress line."""
-    return report.challenge_text(row.clean().challenge)
+def challenge_text(row, public=False):
+    """The challenge's result of a row, for a progress line: with public, a scored entry's public part's score (what
+    the live board shows: the final one stays out of sight during the lesson)."""
+    entry = row.clean().challenge
+    if public and entry and entry["status"] == report.SCORED:
+        return f"{leaderboard.scores(entry, public=True)[0]:.2f} dB (public part)"
+    return report.challenge_text(entry)
 
 
 def board_lines(rows, key_row, settings, shown=None, log=None, public=False):

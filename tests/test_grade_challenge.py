@@ -237,6 +237,10 @@ def test_the_live_board_ranks_by_the_public_part_and_the_page_sums_up_and_plots(
     png = re.search(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
     assert png and __import__("base64").b64decode(png.group(1)).startswith(b"\x89PNG")
     assert "refresh" not in leaderboard.to_html(final) and "<img" not in leaderboard.to_html(public[-1:])
+    from grading import run
+
+    assert run.challenge_text(rows[0], public=True) == "18.00 dB (public part)"  # the live console: never the final
+    assert run.challenge_text(rows[0]) == "20.00 dB" and run.challenge_text(rows[3], True).startswith("refused")
 
 
 def test_board_files_escape_every_name_and_rule():
