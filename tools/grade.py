@@ -36,7 +36,7 @@ Exit status: 0 when every submission was graded, 1 when some could not be graded
 3 when the grader cannot grade on this machine (no bubblewrap without --unsandboxed, the pre-flight notebook failed,
 or the grader failed on several submissions in a row: then only the rows decided before it stopped are written;
 the message says why and the fix),
-130 when interrupted.
+130 when interrupted; with --watch, 0 when stopped (Ctrl-C, kill, or after --watch-rounds looks), 2 or 3 as above.
 """
 
 import argparse
