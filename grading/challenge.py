@@ -11,8 +11,9 @@ export.save): it checks that `challenge_model` is a Keras model, counts its weig
 outputs (`0.npy`) and what it found (`manifest.json`) in an export folder. The grader measures that cell's wall time
 itself, reads the folder with the export's hardened reader (no pickle, sizes checked against what it asked for) and
 scores the outputs here (`judge_entry`, checks.challenge.score) twice: on the hidden set's public part (the live
-board a class watches during the lesson) and on the rest (the final ranking: `split`). Whatever the kernel wrote, the worst it gets is a
-refusal naming the rule, or a score of what it output: nothing of the student's is deserialised or run here.
+board a class watches during the lesson) and on the rest (the final ranking: `split`). Whatever the kernel wrote, the
+worst it gets is a refusal naming the rule, or a score of what it output: nothing of the student's is deserialised or
+run here. A notebook without `challenge_model` skipped the optional challenge: not attempted (SKIPPED), never refused.
 """
 
 import functools
@@ -49,11 +50,11 @@ MAX_MANIFEST_BYTES = 2**16
 TRAINING_FACTOR = 2  # the training time over which an entry is refused: TRAINING_FACTOR × BUDGET_S
 INFERENCE_GRACE_S = 30  # the inference cell is stopped this long after MAX_INFERENCE_S (then refused all the same)
 PIXELS = 784
-# The rules an entry is refused by, each as its row says it (format with the numbers)
-STOPPED = 'missing: the notebook stopped before its check("challenge") call'
 # An entry not attempted (the optional challenge skipped: no `challenge_model` when check("challenge") runs, as the
 # handed-out notebook is, or a notebook whose code never names it): no result, "not attempted", never on the board
 SKIPPED = {"status": NOT_ATTEMPTED}
+# The rules an entry is refused by, each as its row says it (format with the numbers)
+STOPPED = 'missing: the notebook stopped before its check("challenge") call'
 NOT_A_MODEL = "not a Keras model: `challenge_model` is a {type}"
 RAISED = "the entry raised {error} when it predicted the hidden inputs"
 TOO_BIG = f"over the size limit: {{params:,}} parameters, over MAX_PARAMS = {rules.MAX_PARAMS:,}"
@@ -222,10 +223,9 @@ def stopped(cells):
 
 def judge_entry(folder, clean, training_s, inference_s, reference=False):
     """The entry's result from the export folder the kernel wrote (untrusted), scored against the clean hidden images:
-    {status, psnr, ssim (the final part's), public_psnr, public_ssim, params, train_s, infer_s},
-    {status: refused, rule, ...} or SKIPPED (no `challenge_model`: not
-    attempted); with reference, the core DAE's
-    scores and weights too ("dae_psnr", ...). Never raises on what the kernel wrote."""
+    {status, psnr, ssim (the final part's), public_psnr, public_ssim, params, train_s, infer_s}, {status: refused,
+    rule, ...} or SKIPPED (no `challenge_model`: not attempted); with reference, the core DAE's scores and weights too
+    ("dae_psnr", ...). Never raises on what the kernel wrote."""
     from grading import export
 
     timed = {"train_s": round(float(training_s), 1), "infer_s": round(float(inference_s), 1)}
