@@ -5,13 +5,15 @@ constants, what a bad input raises (checking inputs), the noise (add_noise in nu
 ClippedGaussianNoise in Keras, and the statistics checks/noise.py recognises it by), the loss
 (mean_bce) and the plots (each takes an optional axis and returns its Figure).
 
-Nothing here runs on import. Randomness comes only from the seed or numpy
+Nothing here runs on import but quieting the backend (its start-up lines, TensorFlow's retracing notice).
+Randomness comes only from the seed or numpy
 Generator you pass in. Only `keras` APIs are used, so any Keras 3 backend works.
 """
 
 import contextlib
 import gzip
 import importlib.util
+import logging
 import os
 import re
 import struct
@@ -66,6 +68,15 @@ def quiet_native_logs():
                 sys.stderr.write("".join(kept))
 
 
+def without_retracing_notice(record):
+    """A logging filter: False for TensorFlow's "N out of the last N calls to <function> triggered tf.function
+    retracing" warning. Keras makes one function per model, and predicting a new number of rows traces it again, so
+    in this lab (which trains many models, and whose checks predict several sizes) it follows ordinary code and
+    names nothing a student can change."""
+    return "triggered tf.function retracing" not in record.getMessage()
+
+
+logging.getLogger("tensorflow").addFilter(without_retracing_notice)  # TensorFlow's logger, made by name on any backend
 with quiet_native_logs():  # the backend prints its start-up lines when Keras first imports it
     import keras
 

@@ -1,5 +1,5 @@
-"""What only benchmarks/bench_quality.py uses: the hybrid DAE, its fresh-noise training with a decaying
-learning rate, and its MSE + SSIM loss (docs/benchmarks.md, "Quality table").
+"""The hybrid DAE of the benchmark's quality table (docs/benchmarks.md, "Quality table"): the model, its fresh-noise
+training with a decaying learning rate, and its MSE + SSIM loss.
 
 The notebook's level-up section 7 describes the hybrid as a last exercise: `from benchmarks import hybrid`
 in the lab's folder. Built on levelup.py and helpers.py like the notebook's models (flat rows of pixels in

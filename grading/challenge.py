@@ -10,8 +10,10 @@ At the challenge's boundary the kernel runs `run_entry` (a real function of this
 export.save): it checks that `challenge_model` is a Keras model, counts its weights, predicts the inputs and saves the
 outputs (`0.npy`) and what it found (`manifest.json`) in an export folder. The grader measures that cell's wall time
 itself, reads the folder with the export's hardened reader (no pickle, sizes checked against what it asked for) and
-scores the outputs here (`judge_entry`, checks.challenge.score). Whatever the kernel wrote, the worst it gets is a
-refusal naming the rule, or a score of what it output: nothing of the student's is deserialised or run here.
+scores the outputs here (`judge_entry`, checks.challenge.score) twice: on the hidden set's public part (the live
+board a class watches during the lesson) and on the rest (the final ranking: `split`). Whatever the kernel wrote, the
+worst it gets is a refusal naming the rule, or a score of what it output: nothing of the student's is deserialised or
+run here. A notebook without `challenge_model` skipped the optional challenge: not attempted (SKIPPED), never refused.
 """
 
 import functools
@@ -20,12 +22,13 @@ import hmac
 import json
 import math
 import os
+import re
 import secrets
 
 import numpy as np
 
 from checks import challenge as rules
-from grading.report import MAX_PSNR, REFUSED, SCORED
+from grading.report import MAX_PSNR, NOT_ATTEMPTED, REFUSED, SCORED
 
 TASK, NAME = rules.TASK, rules.NAME
 COUNT_VARIABLE = "DAE_CHALLENGE_HIDDEN"  # the hidden set's size where set (the tests use 200); else HIDDEN_COUNT
@@ -36,14 +39,21 @@ WARP_PIXELS, WARP_SMOOTHING = (
 # Measured on 1,000 test images, with a dense DAE that scored 18.33 dB on them as they are: warped so, it scored
 # 17.81 dB, and the perfect lookup of the unwarped images 16.22 dB. Moves of a pixel and left-right flips, tried
 # too, cost the DAE 0.5 dB each and the lookup nothing, so the hidden set has neither.
+# The public board's part of the hidden set (Kaggle's and Codabench's split against tuning to the board): of every 10
+# images of the drawn order (random already), the first PUBLIC_TENTHS score the board a class watches during the
+# lesson (tools/grade.py --watch), the others the final ranking, grades.csv and the feedback
+PUBLIC_TENTHS = 3
+PARTS_NUMBERS = ("psnr", "ssim", "public_psnr", "public_ssim")  # a scored entry's scores, final then public
 INPUTS = "challenge-inputs.npy"  # in the job's work folder, with a random part: the noisy inputs (never the clean)
 OUTPUTS, DAE_OUTPUTS, MANIFEST = "0.npy", "1.npy", "manifest.json"  # in the entry's export folder
 MAX_MANIFEST_BYTES = 2**16
 TRAINING_FACTOR = 2  # the training time over which an entry is refused: TRAINING_FACTOR × BUDGET_S
 INFERENCE_GRACE_S = 30  # the inference cell is stopped this long after MAX_INFERENCE_S (then refused all the same)
 PIXELS = 784
+# An entry not attempted (the optional challenge skipped: no `challenge_model` when check("challenge") runs, as the
+# handed-out notebook is, or a notebook whose code never names it): no result, "not attempted", never on the board
+SKIPPED = {"status": NOT_ATTEMPTED}
 # The rules an entry is refused by, each as its row says it (format with the numbers)
-MISSING = "missing: the notebook defines no `challenge_model`"
 STOPPED = 'missing: the notebook stopped before its check("challenge") call'
 NOT_A_MODEL = "not a Keras model: `challenge_model` is a {type}"
 RAISED = "the entry raised {error} when it predicted the hidden inputs"
@@ -201,10 +211,21 @@ def refused(rule, **numbers):
     return {"status": REFUSED, "rule": rule, **numbers}
 
 
+def stopped(cells):
+    """The result of an entry whose notebook stopped before its check("challenge") call: refused where some code
+    cell names `challenge_model` (the student began an entry), else SKIPPED (a notebook that skipped the challenge and
+    stopped earlier is not attempted, as the student's own check says)."""
+    named = re.compile(rf"\b{NAME}\b")
+    if any(cell.cell_type == "code" and named.search(cell.source) for cell in cells):
+        return refused(STOPPED)
+    return dict(SKIPPED)
+
+
 def judge_entry(folder, clean, training_s, inference_s, reference=False):
     """The entry's result from the export folder the kernel wrote (untrusted), scored against the clean hidden images:
-    {status, psnr, ssim, params, train_s, infer_s} or {status: refused, rule, ...}; with reference, "dae_psnr",
-    "dae_ssim" and "dae_params" too. Never raises on what the kernel wrote."""
+    {status, psnr, ssim (the final part's), public_psnr, public_ssim, params, train_s, infer_s}, {status: refused,
+    rule, ...} or SKIPPED (no `challenge_model`: not attempted); with reference, the core DAE's scores and weights too
+    ("dae_psnr", ...). Never raises on what the kernel wrote."""
     from grading import export
 
     timed = {"train_s": round(float(training_s), 1), "infer_s": round(float(inference_s), 1)}
@@ -221,7 +242,7 @@ def judge_entry(folder, clean, training_s, inference_s, reference=False):
         if reference and isinstance(manifest.get("dae"), dict):
             dae = scored(reader, manifest["dae"], DAE_OUTPUTS, clean, 0)
             if dae["status"] == SCORED:
-                result.update(dae_psnr=dae["psnr"], dae_ssim=dae["ssim"], dae_params=dae["params"])
+                result.update({f"dae_{name}": dae[name] for name in (*PARTS_NUMBERS, "params")})
         return result
     except Exception as err:  # whatever the kernel wrote is the entry's: never the grader's failure
         return refused(UNREADABLE.format(why=f"{type(err).__name__}: {str(err)[:200]}"), **timed)
@@ -235,7 +256,7 @@ def scored(reader, found, name, clean, inference_s):
 
     status = found.get("status")
     if status == "missing":
-        return refused(MISSING)
+        return dict(SKIPPED)
     if status == "not a model":
         return refused(NOT_A_MODEL.format(type=str(found.get("type"))[:100]))
     if status == "error":
@@ -256,21 +277,51 @@ def scored(reader, found, name, clean, inference_s):
         finite = outputs[np.isfinite(outputs)]
         found_text = "not finite" if finite.size < outputs.size else f"from {finite.min():.3g} to {finite.max():.3g}"
         return refused(BAD_VALUES.format(found=found_text), params=params)
-    psnr, ssim = rules.score(clean, outputs)
-    return {"status": SCORED, "psnr": min(psnr, MAX_PSNR), "ssim": ssim, "params": params}
+    public, private = split(len(clean))
+    psnr, ssim = rules.score(clean[private], outputs[private])
+    public_psnr, public_ssim = rules.score(clean[public], outputs[public])
+    return {
+        "status": SCORED,
+        "psnr": min(psnr, MAX_PSNR),
+        "ssim": ssim,
+        "public_psnr": min(public_psnr, MAX_PSNR),
+        "public_ssim": public_ssim,
+        "params": params,
+    }
 
 
-def references(seed, count):
-    """The reference rows of the board on the hidden set: [(label, psnr, ssim)] for the noisy input itself and the
-    classical denoisers (levelup.classical_denoise's median filter and TV), computed in the grader."""
+def split(count):
+    """(public, private): the indices of a hidden set of count images that the public board and the final ranking
+    score (PUBLIC_TENTHS of every 10, the rest); with fewer than 2 images, both are all of them."""
+    index = np.arange(count)
+    if count < 2:
+        return index, index
+    public = index % 10 < PUBLIC_TENTHS
+    return index[public], index[~public]
+
+
+@functools.lru_cache(maxsize=2)
+def references(seed, count, public=False):
+    """The reference rows of the board on the hidden set's final part (public: its public part): [(label, psnr, ssim)]
+    for the noisy input itself and the classical denoisers (levelup.classical_denoise's median filter and TV),
+    computed in the grader (once per process and part: a live board rewrites the page after every entry)."""
+    clean, noisy = hidden_set(seed, count)
+    part = split(count)[0 if public else 1]
+    rows = [(label, *rules.score(clean[part], outputs[part])) for label, outputs in reference_outputs(seed, count)]
+    return [(label, float(psnr), float(ssim)) for label, psnr, ssim in rows]
+
+
+@functools.lru_cache(maxsize=1)
+def reference_outputs(seed, count):
+    """[(label, outputs)] of the reference rows on the whole hidden set: the noisy input and the classical denoisers."""
     import levelup
 
-    clean, noisy = hidden_set(seed, count)
-    rows = [("noisy input (reference)", *rules.score(clean, noisy))]
+    _, noisy = hidden_set(seed, count)
     params = {"median filter": {"size": 5}, "TV (Chambolle)": {"weight": 0.2}}
-    for method, (denoised, _) in levelup.classical_denoise(noisy, None, params=params).items():
-        rows.append((f"{method} (reference)", *rules.score(clean, np.clip(denoised, 0, 1))))
-    return [(label, float(psnr), float(ssim)) for label, psnr, ssim in rows]
+    denoised = levelup.classical_denoise(noisy, None, params=params)
+    return [("noisy input (reference)", noisy)] + [
+        (f"{method} (reference)", np.clip(outputs, 0, 1)) for method, (outputs, _) in denoised.items()
+    ]
 
 
 def finite(value):

@@ -327,6 +327,7 @@ def run(nb, tasks, job, challenge=None):
         else (export_cell(sorted(reads(names)), job.work / f"export-{number}"), names)
         for number, (cell, names) in enumerate(plan)
     ]
+    cells = nb.cells  # the notebook's own, for entries.stopped
     nb.cells = [cell for cell, _ in steps]  # nbclient writes each executed cell back into nb.cells
     km = SandboxKernelManager(job)
     client = notebook_client(nb, job.work, job.timeout, km=km, allow_errors=False, startup_timeout=180)
@@ -456,7 +457,7 @@ def run(nb, tasks, job, challenge=None):
     fallback = failure or [NOT_GRADED, "the check never ran"]
     judged_ = {task: results.get(task) or fallback for task in tasks}
     if any(names is ENTRY for _, names in steps):
-        judged_[entries.TASK] = entry or entries.refused(entries.STOPPED)
+        judged_[entries.TASK] = entry or entries.stopped(cells)
     return judged_, error_text
 
 

@@ -30,7 +30,10 @@ VERDICTS = (PASSED, FAILED, NOT_ATTEMPTED, BLOCKED, ERROR, TIMED_OUT, NOT_GRADED
 MAX_CELL_CHARS = 100  # of a task's message in grades.md (grades.csv keeps it whole)
 CHALLENGE = "challenge"  # the optional challenge's column (checks.challenge.TASK): never in the total
 SCORED, REFUSED = "scored", "refused"  # a challenge entry's status (grading/challenge.py); none: not attempted
-ENTRY_NUMBERS = ("psnr", "ssim", "params", "train_s", "infer_s", "dae_psnr", "dae_ssim", "dae_params")
+ENTRY_NUMBERS = (  # the final part's scores, the public board's, the cost; the answer key's core DAE's
+    *("psnr", "ssim", "public_psnr", "public_ssim", "params", "train_s", "infer_s"),
+    *("dae_psnr", "dae_ssim", "dae_public_psnr", "dae_public_ssim", "dae_params"),
+)
 MAX_PSNR = 200.0  # dB a row keeps (a perfect output scores infinity)
 # An HTML page's policy: no scripts, nothing loaded from elsewhere, its own styles and embedded images only
 NOTHING_FROM_ELSEWHERE = "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"

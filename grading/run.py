@@ -396,6 +396,8 @@ def grade(
     key=None,
     pseudonyms=False,
     book_files=None,
+    live=None,
+    preflight_first=True,
 ):
     """Grade every notebook at path on Dask, write the tables and feedback; return (rows, tasks, csv path, markdown path).
 
@@ -405,7 +407,10 @@ def grade(
     A notebook that calls check("challenge") has its entry run on the hidden set (grading/challenge.py); where any
     did, the leaderboard goes beside the tables (grading/leaderboard.py), with the reference rows, the answer key's
     (key: a notebook graded like a submission with its core DAE, never a row of the tables) among them, and students
-    shown by pseudonym where pseudonyms is true.
+    shown by pseudonym where pseudonyms is true; the console shows it too. live: the board is the lesson's (the hidden
+    set's public part, its page reloading itself every `live` seconds: grading/live.py) and is rewritten after each
+    entry; else it is the final ranking. preflight_first: grade the pre-flight notebook before the submissions (a
+    live board's later rounds, on the same machine, skip it).
 
     Raises GraderUnusable, writing nothing, where bubblewrap is missing (unless unsandboxed) or where the pre-flight
     notebook fails; when the grader fails on several submissions in a row (grading/preflight.py), it raises it after
@@ -430,6 +435,8 @@ def grade(
         preflight.refuse_unsandboxed(local_sandbox(jobs), unsandboxed)
     store = open_store(found, csv_path.parent, log)
     entry_settings = challenge.settings(store.secret)
+    names = [report.Row(sub.name, {}).clean().name for sub in found.submissions]
+    shown = leaderboard.pseudonyms(names, store.secret) if pseudonyms else {}
     grader = fingerprint(lab_dir, tasks, timeout, scheduler is not None or local_sandbox(jobs).complete)
     admitted = [sub for sub in found.submissions if not sub.refused]
     keys = {sub.name: store_key(sub.data, sub.name, grader) for sub in admitted}
@@ -453,9 +460,10 @@ def grade(
             if link:
                 say(f"Dask dashboard: {link}")
             task = remote(grade_task)
-            say("Pre-flight: grading a trivial notebook exactly as the submissions will be graded.")
-            preflight.check(client, task, tasks, timeout, limits)
-            say("Pre-flight passed: grading the submissions.")
+            if preflight_first:
+                say("Pre-flight: grading a trivial notebook exactly as the submissions will be graded.")
+                preflight.check(client, task, tasks, timeout, limits)
+                say("Pre-flight passed: grading the submissions.")
             futures = {
                 client.submit(
                     task,
@@ -490,8 +498,15 @@ def grade(
                     if row.graded:
                         store.put(keys[name], row)  # kept at once: a killed run loses nothing finished
                     rows[name] = row
-                    progress.done(name, f"{row.total}/{len(tasks)}" if row.graded else f"not graded ({row.note})")
+                    said = f"{row.total}/{len(tasks)}" if row.graded else f"not graded ({row.note})"
+                    if row.clean().challenge:
+                        said += f", challenge {challenge_text(row, bool(live))}"
+                    progress.done(shown.get(row.clean().name, name), said)
                     streak.add(name, failure)
+                    if live:  # the class sees each entry as it is scored
+                        known = sorted((row.clean() for row in rows.values() if row), key=lambda row: row.name)
+                        lines = board_lines(known, key_row, entry_settings, shown, log, True)
+                        publish(csv_path, lines, board_page(entry_settings, live))
             except KeyboardInterrupt:
                 client.cancel(list(futures))
                 raise
@@ -501,10 +516,16 @@ def grade(
                 write_reports(stopped, tasks, csv_path, md_path, alike, book=book)
                 raise
     ordered = sorted((row.clean() for row in rows.values()), key=lambda row: row.name)
-    lines = board_lines(ordered, key_row, entry_settings, store.secret if pseudonyms else None, log)
-    shown = gradebook.apply(book, ordered, tasks)  # the roster's students and order, the instructor's verdicts
-    write_reports(shown, tasks, csv_path, md_path, alike, lines, book)
-    return gradebook.noted(marked(shown, alike), book), tasks, csv_path, md_path
+    lines = board_lines(ordered, key_row, entry_settings, shown, log, bool(live))
+    table = gradebook.apply(book, ordered, tasks)  # the roster's students and order, the instructor's verdicts
+    write_reports(table, tasks, csv_path, md_path, alike, lines, book, board_page(entry_settings, live))
+    if lines:
+        say(
+            f"The challenge's {'live board (public part)' if live else 'final ranking'}: {leaderboard.summary_text(lines)}"
+        )
+        for line in leaderboard.to_text(lines):
+            say(line)
+    return gradebook.noted(marked(table, alike), book), tasks, csv_path, md_path
 
 
 def answer_key(path):
@@ -520,26 +541,47 @@ def answer_key(path):
     return sub
 
 
-def challenge_text(row):
-    """The challenge's result of a row, for a progress line."""
-    return report.challenge_text(row.clean().challenge)
+def challenge_text(row, public=False):
+    """The challenge's result of a row, for a progress line: with public, a scored entry's public part's score (what
+    the live board shows: the final one stays out of sight during the lesson)."""
+    entry = row.clean().challenge
+    if public and entry and entry["status"] == report.SCORED:
+        return f"{leaderboard.scores(entry, public=True)[0]:.2f} dB (public part)"
+    return report.challenge_text(entry)
 
 
-def board_lines(rows, key_row, settings, secret_=None, log=None):
+def board_lines(rows, key_row, settings, shown=None, log=None, public=False):
     """The leaderboard's lines (leaderboard.board) where some row or the key has a challenge entry, else None; the
-    reference rows (challenge.references: the hidden set drawn here, in the grader) among them, and students shown by
-    pseudonym (leaderboard.pseudonyms) where secret_ is given."""
-    from grading import leaderboard
-
+    reference rows (challenge.references: the hidden set drawn here, in the grader) among them, students shown as
+    shown says ({name: pseudonym}, leaderboard.pseudonyms), scored on the hidden set's public part where public."""
     if not any(row.challenge for row in rows) and not (key_row is not None and key_row.clean().challenge):
         return None
     try:
-        references = challenge.references(settings["seed"], settings["count"])
+        references = challenge.references(settings["seed"], settings["count"], public)
     except Exception as err:  # the data cannot be loaded here: the board goes without its references
         print(f"Warning: the leaderboard's reference rows could not be computed ({report.one_line(err)}).", file=log)
         references = []
-    shown = leaderboard.pseudonyms([row.name for row in rows], secret_) if secret_ is not None else None
-    return leaderboard.board(rows, references, key_row and key_row.clean(), shown)
+    return leaderboard.board(rows, references, key_row and key_row.clean(), shown, public)
+
+
+def board_page(settings, live=None):
+    """The board page's title, note and refresh (leaderboard.to_html): the live board's part of the hidden set and its
+    reload every `live` seconds, or the final ranking's part."""
+    public, private = (len(part) for part in challenge.split(settings["count"]))
+    if live:
+        note = (
+            f", its public part ({public:,} of its {settings['count']:,} images; the final ranking scores the others)"
+        )
+        return {"title": "Class challenge: live board", "note": note, "refresh": live}
+    note = f", its final part ({private:,} of its {settings['count']:,} images; the live board scored the others)"
+    return {"title": leaderboard.TITLE, "note": note}
+
+
+def publish(csv_path, lines, page):
+    """Rewrite the board alone (leaderboard.csv and .html beside the tables; page: board_page) with lines, if any."""
+    if lines is not None:
+        with Folder.open(csv_path.parent) as folder:
+            leaderboard.write(folder, lines, leaderboard_paths(csv_path), **page)
 
 
 def ungraded_rest(rows, submissions, tasks):
@@ -625,15 +667,16 @@ def report_paths(csv_path):
     return tuple(csv_path.with_name(prefix + name) for name in REPORT_FILES)
 
 
-def write_reports(rows, tasks, csv_path, md_path, alike=None, lines=None, book=None):
+def write_reports(rows, tasks, csv_path, md_path, alike=None, lines=None, book=None, page=None):
     """Write grades.csv, grades.md, the class report and feedback/STEM.md and .html for each submission (STEM:
     text.file_stem of its name), each atomically, through the folders' descriptors (outputs.Folder: no link followed;
     a link or a file of the wrong kind in an output's place is refused, UsageError, before anything is written).
     alike: {name: [names that look like it]} (admit.alike), marked in the tables' notes and the class report (not in
     the feedback: a student's page names no one else). lines: the challenge's leaderboard (board_lines), written
-    beside the tables where given, each scored student's feedback then saying their rank and the best score. book
-    (gradebook.Book): its notes for the instructor in the tables and the class report, its exports beside them;
-    a roster student's row without a submission gets no feedback."""
+    beside the tables where given (page: its to_html options, board_page), each scored student's feedback then saying
+    their rank and the best score (of the final ranking). book (gradebook.Book): its notes for the instructor in the
+    tables and the class report, its exports beside them; a roster student's row without a submission gets no
+    feedback."""
     from grading import classreport
 
     shown = gradebook.noted(marked(rows, alike or {}), book)
@@ -649,7 +692,7 @@ def write_reports(rows, tasks, csv_path, md_path, alike=None, lines=None, book=N
             folder.write(summary_path.name, classreport.to_summary_markdown(shown, tasks, alike, book).encode("utf-8"))
             gradebook.write_exports(folder, book, rows, tasks, csv_path)
             if lines is not None:
-                leaderboard.write(folder, lines, leaderboard_paths(csv_path))
+                leaderboard.write(folder, lines, leaderboard_paths(csv_path), **(page or {}))
             for row in filter(lambda row: row.submitted, rows):
                 stem = file_stem(row.name)  # a plain name as it is, any other a short slug and a hash: no bad file name
                 standing = standings.get(row.name)

@@ -96,7 +96,6 @@ def test_rules_each_refusal_says_its_rule(tmp_path, small_set):
 
     clean, noisy = small_set
     cases = {
-        "missing": ({}, "missing"),
         "string": ({"challenge_model": "my model"}, "not a Keras model: `challenge_model` is a str"),
         "big": (
             {
@@ -113,6 +112,9 @@ def test_rules_each_refusal_says_its_rule(tmp_path, small_set):
         folder = entry_folder(tmp_path / name, namespace, noisy)
         result = challenge.judge_entry(str(folder), clean, 3.0, 1.0)
         assert result["status"] == report.REFUSED and result["rule"].startswith(said), (name, result)
+    # no challenge_model when check("challenge") runs (the handed-out notebook, challenge skipped): not attempted
+    skipped = challenge.judge_entry(str(entry_folder(tmp_path / "missing", {}, noisy)), clean, 3.0, 1.0)
+    assert skipped["status"] == report.NOT_ATTEMPTED and report.clean_entry(skipped) is None
     slow = challenge.judge_entry(
         str(entry_folder(tmp_path / "slow", {"challenge_model": dense()}, noisy)), clean, 3, 61
     )
@@ -124,9 +126,21 @@ def test_rules_each_refusal_says_its_rule(tmp_path, small_set):
     fine = challenge.judge_entry(
         str(entry_folder(tmp_path / "fine", {"challenge_model": identity}, noisy)), clean, 3, 1
     )
-    psnr, ssim = rules.score(clean, noisy)
+    public, private = challenge.split(len(clean))
+    assert len(public) == 6 and len(private) == 14 and not set(public) & set(private)  # 3 of every 10 images public
+    psnr, ssim = rules.score(clean[private], noisy[private])
     assert fine["status"] == report.SCORED and fine["params"] == 784 * 785 and 0 < fine["ssim"] < 1
     assert np.isclose(fine["psnr"], psnr, atol=1e-3) and np.isclose(fine["ssim"], ssim, atol=1e-3)
+    psnr, ssim = rules.score(clean[public], noisy[public])
+    assert np.isclose(fine["public_psnr"], psnr, atol=1e-3) and np.isclose(fine["public_ssim"], ssim, atol=1e-3)
+    assert report.clean_entry(fine)["public_psnr"] == fine["public_psnr"]
+
+
+def test_a_notebook_that_stopped_before_its_challenge_call_is_refused_only_if_it_began_an_entry():
+    began = [new_code_cell("x = 1"), new_code_cell("challenge_model = build()"), new_code_cell('check("challenge")')]
+    assert challenge.stopped(began) == challenge.refused(challenge.STOPPED)
+    skipped = [new_code_cell("my_challenge_model_notes = 1"), nbformat.v4.new_markdown_cell("challenge_model: ...")]
+    assert challenge.stopped(skipped)["status"] == report.NOT_ATTEMPTED
 
 
 def test_what_a_kernel_writes_is_at_worst_a_refusal(tmp_path, small_set):
@@ -176,8 +190,10 @@ def test_entry_rows_round_trip_and_are_cleaned():
 # ---------------------------------------------------------------- the leaderboard writer
 
 
-def scored_row(name, psnr, ssim=0.5, params=10):
-    return Row(name, {}, challenge={"status": "scored", "psnr": psnr, "ssim": ssim, "params": params, "train_s": 5.0})
+def scored_row(name, psnr, ssim=0.5, params=10, public=None):
+    public = {} if public is None else {"public_psnr": public, "public_ssim": ssim}
+    entry = {"status": "scored", "psnr": psnr, "ssim": ssim, "params": params, "train_s": 5.0, **public}
+    return Row(name, {}, challenge=entry)
 
 
 def test_board_ranks_ties_references_and_refusals():
@@ -206,12 +222,34 @@ def test_board_ranks_ties_references_and_refusals():
     assert standing["b"] == {"rank": 2, "entries": 4, "best_psnr": 22.0, "best_ssim": 0.5} and "e" not in standing
 
 
+def test_the_live_board_ranks_by_the_public_part_and_the_page_sums_up_and_plots():
+    rows = [scored_row("a", 20.0, public=18.0), scored_row("b", 19.0, public=19.5, params=5000), Row("c", {})]
+    rows.append(Row("d", {}, challenge={"status": "refused", "rule": "over the size limit"}))
+    final, public = (leaderboard.board([row.clean() for row in rows], public=part) for part in (False, True))
+    assert [(line.who, line.psnr) for line in final if line.kind == "entry"] == [("a", 20.0), ("b", 19.0)]
+    assert [(line.who, line.psnr) for line in public if line.kind == "entry"] == [("b", 19.5), ("a", 18.0)]
+    assert "c" not in [line.who for line in final]  # not attempted: not on the board
+    assert leaderboard.summary_text(final) == "2 entries scored, 1 refused; best PSNR 20.00 dB, SSIM 0.500"
+    said = leaderboard.to_text(public)
+    assert said[0].split()[:4] == ["1", "b", "19.50", "dB"] and said[-1].endswith("d: refused: over the size limit")
+    page = leaderboard.to_html(public, note=", its public part", refresh=30)
+    assert "<meta http-equiv='refresh' content='30'>" in page and "2 entries scored, 1 refused" in page
+    png = re.search(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
+    assert png and __import__("base64").b64decode(png.group(1)).startswith(b"\x89PNG")
+    assert "refresh" not in leaderboard.to_html(final) and "<img" not in leaderboard.to_html(public[-1:])
+    from grading import run
+
+    assert run.challenge_text(rows[0], public=True) == "18.00 dB (public part)"  # the live console: never the final
+    assert run.challenge_text(rows[0]) == "20.00 dB" and run.challenge_text(rows[3], True).startswith("refused")
+
+
 def test_board_files_escape_every_name_and_rule():
     attack = '<script>alert(1)</script><img src=http://evil/x.png>=HYPERLINK("x")\u202e'
     rows = [scored_row(attack, 20.0), Row("r", {}, challenge={"status": "refused", "rule": attack})]
     lines = leaderboard.board([row.clean() for row in rows])
     page = leaderboard.to_html(lines)
-    assert "<script" not in page and "<img" not in page and "\u202e" not in page
+    assert "<script" not in page and "<img src=http" not in page and "\u202e" not in page
+    assert page.count("<img") == 1 and "\u202e" not in "".join(leaderboard.to_text(lines))  # the plot: ranks only
     assert not re.search(r"""(src|href)=["'](?!data:)""", page) and report.NOTHING_FROM_ELSEWHERE in page
     cells = [cell for line in csv.reader(io.StringIO(leaderboard.to_csv(lines))) for cell in line]
     assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells) and "\u202e" not in "".join(cells)
@@ -390,7 +428,7 @@ def test_entries_are_ranked_and_refused_by_rule(board_run):
         f"over the size limit: {(784 + 1) * 1400 + (1400 + 1) * 784:,} parameters, over MAX_PARAMS = {rules.MAX_PARAMS:,}"
     )
     assert board["a_string"]["rule"] == "not a Keras model: `challenge_model` is a str"
-    assert board["no_model"]["rule"] == challenge.MISSING
+    assert "no_model" not in board  # the challenge skipped (its check call left as handed out): not on the board
     assert leaderboard.KEY_NAME in board and leaderboard.DAE_NAME in board and board[leaderboard.KEY_NAME]["rank"] == ""
     ranks = [int(line["rank"]) for line in board_table(files["names"]["leaderboard.csv"]) if line["rank"]]
     assert ranks == sorted(ranks) and ranks[0] == 1
@@ -415,7 +453,7 @@ def test_core_totals_and_the_challenge_column(board_run):
         ("conv", "too_big", "hunter", "hard_coded"), "0"
     )
     assert rows["too_big"]["challenge"].startswith("refused: over the size limit")
-    assert rows["no_model"]["challenge"] == f"refused: {challenge.MISSING}"
+    assert rows["no_model"]["challenge"] == "not attempted"
     assert re.fullmatch(r"\d+\.\d\d dB", rows["conv"]["challenge"])
     assert re.search(r"\| total +\| challenge +\| note", files["names"]["grades.md"].splitlines()[0])
 

@@ -2,6 +2,7 @@
 lab's folder on the path, the blank notebook runs top to bottom and a filled one passes every check; nothing of the
 answer key, the grader or the tests is inside."""
 
+import ast
 import importlib.util
 import json
 import os
@@ -147,3 +148,71 @@ def test_a_failed_build_leaves_the_old_handout(tmp_path, monkeypatch):
     with pytest.raises(make_handout.HandoutError, match="README.md holds"):
         make_handout.build(tmp_path)
     assert (sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")), archive.read_bytes()) == before
+
+
+# ---------------------------------------------------------------- the handout holds what it names
+
+NAMED_FILE = re.compile(r"(?<![\w/.~-])((?:[\w-]+/)*[\w-]+(?:\.[\w-]+)*\.(?:py|ipynb|md|txt|png))\b")
+MAKE_TARGET = re.compile(r"`make ([\w-]+)")
+POINTED_TO = ("helpers.py", "levelup.py", "benchmarks/hybrid.py")  # the modules the notebook sends students to read
+
+
+def documents(lab):
+    """{where: (folder its names are relative to, text)} of what the handout gives students to read: its pages, the
+    notebook's markdown, and the docstrings of the modules the notebook points them to."""
+    found = {str(page.relative_to(lab)): (page.parent, page.read_text()) for page in sorted(lab.rglob("*.md"))}
+    notebook = nbformat.read(lab / "index.ipynb", as_version=4)
+    found["index.ipynb"] = (lab, "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown"))
+    for name in POINTED_TO:
+        found[f"{name} (docstring)"] = (lab, ast.get_docstring(ast.parse((lab / name).read_text())))
+    return found
+
+
+def missing_references(lab):
+    """What the handout's documents name that is not in it: a relative link, a file, a make target."""
+    from test_docs import broken_links
+
+    missing = [
+        f"{page.relative_to(lab)}: {link}" for page in sorted(lab.rglob("*.md")) for link in broken_links(page, lab)
+    ]
+    for where, (folder, text) in documents(lab).items():
+        for name in NAMED_FILE.findall(text):
+            if not ((lab / name).exists() or (folder / name).exists()):
+                missing.append(f"{where}: {name}")
+        missing += [f"{where}: make {target} (the handout has no Makefile)" for target in MAKE_TARGET.findall(text)]
+    return missing
+
+
+def test_the_handout_holds_every_file_link_and_make_target_its_documents_name(handout):
+    *_, lab = handout
+    assert missing_references(lab) == []
+    assert "lab only" not in "".join(text for _, text in documents(lab).values())
+    handed = "".join((lab / name).read_text() for name in make_handout.REQUIREMENTS_HEADERS)
+    assert "grader" not in handed and "make " not in handed and "pip install -r requirements.txt" in handed
+    # a document that names what is not handed out is caught
+    (lab / "docs" / "extra.md").write_text("Run `make test`, see `benchmarks/bench_speed.py` and [x](instructors.md).")
+    try:
+        assert missing_references(lab) == [
+            "docs/extra.md: instructors.md: no such file",
+            "docs/extra.md: benchmarks/bench_speed.py",
+            "docs/extra.md: instructors.md",
+            "docs/extra.md: make test (the handout has no Makefile)",
+        ]
+    finally:
+        (lab / "docs" / "extra.md").unlink()
+
+
+def test_a_lab_only_mark_without_its_pair_is_refused():
+    assert make_handout.students_page("a<!-- lab only --> b<!-- /lab only -->.", "p.md") == "a."
+    with pytest.raises(make_handout.HandoutError, match="without its pair"):
+        make_handout.students_page("a<!-- lab only --> b.", "p.md")
+
+
+def test_the_level_up_table_names_fit_timed_as_it_is(solution):
+    import inspect
+
+    import levelup
+
+    table = next(cell.source for cell in solution.cells if "| `levelup.fit_timed(" in cell.source)
+    named = re.search(r"\| `levelup\.fit_timed\(([^)]*)\)`", table).group(1).split(", ")
+    assert named == list(inspect.signature(levelup.fit_timed).parameters)

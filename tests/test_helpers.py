@@ -293,3 +293,29 @@ def test_describe_figure_gives_alt_text_from_titles_and_labels(images):
     text = helpers.describe_figure(helpers.plot_history(history, title="DAE"))
     assert text == "Figure: plot 'DAE' of binary cross-entropy against epoch (training loss, validation loss)"
     assert 'alt="a &quot;b&quot;"' in helpers.figure_html(b"iVBOR", 'a "b"')
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's own warning")
+def test_tensorflow_retracing_notice_is_not_shown(monkeypatch):
+    import logging
+
+    logger, seen = logging.getLogger("tensorflow"), []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        for shown in (True, False):  # without the lab's filter first: the notice is printed, then not
+            if shown:
+                monkeypatch.setattr(
+                    logger, "filters", [f for f in logger.filters if f != helpers.without_retracing_notice]
+                )
+            else:
+                monkeypatch.undo()
+            model, _ = helpers.build_autoencoder()
+            helpers.compile_autoencoder(model, jit_compile=False)  # the same notice, without XLA's compile time
+            for rows in range(100, 300, 37):  # a new number of rows, a new trace: the checks predict several sizes
+                model.predict(np.zeros((rows, 784), "float32"), verbose=0)
+            assert any("retracing" in message for message in seen) == shown
+            seen.clear()
+    finally:
+        logger.removeHandler(handler)

@@ -4,6 +4,7 @@
                                         [--key solution.ipynb] [--pseudonyms]
                                         [--roster roster.csv] [--overrides overrides.csv]
                                         [--export canvas] [--export moodle] [--export-challenge] [--assignment NAME]
+                                        [--watch [--watch-interval S] [--watch-rounds N]]
     .venv/bin/python tools/grade.py --worker tcp://HOST:8786 [--jobs N]      (on each grading machine of a cluster)
 
 PATH is one notebook or a folder searched recursively for *.ipynb. Each submission runs in a fresh
@@ -24,6 +25,9 @@ The class challenge (optional, its own column, never in the total): a notebook t
 `challenge_model` run in its sandbox on a hidden set drawn by the grader (grading/challenge.py) and scored outside it;
 leaderboard.csv and leaderboard.html go beside the tables, with reference rows (the noisy input, classical denoisers,
 and with --key solution.ipynb the answer key's entry and core DAE); --pseudonyms shows "Entry N" instead of names.
+The final ranking scores the hidden set's private part; during a lesson, --watch keeps grading the folder as notebooks
+land in it (grading/live.py) and keeps a live board on its public part, a page that reloads itself, until Ctrl-C;
+the same command without --watch then writes the final ranking from the kept results.
 The grader's own failures are never a student's grade (grading/preflight.py): before grading it grades a trivial
 notebook exactly as the submissions will be graded, and stops if that fails; a submission whose kernel never started
 (or whose worker died) is tried again, then "not graded"; several such in a row stop the run. Without bubblewrap it
@@ -42,7 +46,7 @@ Exit status: 0 when every submission was graded, 1 when some could not be graded
 3 when the grader cannot grade on this machine (no bubblewrap without --unsandboxed, the pre-flight notebook failed,
 or the grader failed on several submissions in a row: then only the rows decided before it stopped are written;
 the message says why and the fix),
-130 when interrupted.
+130 when interrupted; with --watch, 0 when stopped (Ctrl-C, kill, or after --watch-rounds looks), 2 or 3 as above.
 """
 
 import argparse
@@ -56,7 +60,7 @@ os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")  # read when numpy is first
 LAB_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(LAB_DIR), str(LAB_DIR / "tools")]  # the lab's modules and the sibling run_notebook.py
 
-from grading import gradebook, report  # noqa: E402
+from grading import gradebook, live, report  # noqa: E402
 from grading.preflight import GraderUnusable  # noqa: E402
 from grading.run import UsageError, grade, leaderboard_paths, report_paths, serve  # noqa: E402
 
@@ -149,6 +153,26 @@ def main(argv=None):
         help=f"the exports' column for the lab's points (default {gradebook.ASSIGNMENT!r}): the gradebook's "
         "assignment or grade item",
     )
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="during a lesson: grade new and changed notebooks as they land in the folder and keep the live board "
+        "(the hidden set's public part, a page that reloads itself) current, until Ctrl-C; run again without it for "
+        "the final ranking",
+    )
+    parser.add_argument(
+        "--watch-interval",
+        type=positive(float),
+        default=live.INTERVAL_S,
+        metavar="S",
+        help=f"with --watch: seconds between two looks at the folder (default {live.INTERVAL_S})",
+    )
+    parser.add_argument(
+        "--watch-rounds",
+        type=positive(int),
+        metavar="N",
+        help="with --watch: stop after looking at the folder N times (default: until Ctrl-C)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines and no table on stdout (for scripts)")
     parser.add_argument(
         "--unsandboxed",
@@ -168,6 +192,14 @@ def main(argv=None):
         return 0
     if not args.path:
         parser.error("give PATH, a notebook or a folder of notebooks (or --worker SCHEDULER on a grading machine)")
+    if args.watch_rounds and not args.watch:
+        parser.error("--watch-rounds counts the looks of --watch: give --watch too")
+    if args.watch and (args.roster or args.overrides or args.export or args.export_challenge):
+        parser.error(
+            "--roster, --overrides and --export are for the final run: run it without --watch after the lesson"
+        )
+    if args.watch:
+        return watch(args)
     if (args.export or args.export_challenge) and not args.roster:
         parser.error("--export needs --roster: the gradebooks find each student by the roster's identifiers")
     book_files = gradebook.Files(
@@ -227,6 +259,39 @@ def main(argv=None):
             file=sys.stderr,
         )
         return EXIT_UNGRADED
+    return 0
+
+
+def watch(args):
+    """--watch: grade the folder as notebooks land in it, keeping the live board, until Ctrl-C or --watch-rounds;
+    return the exit status (0 when stopped so, as at the end of a lesson)."""
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        result = live.watch(
+            args.path,
+            args.watch_interval,
+            args.watch_rounds,
+            jobs=args.jobs,
+            timeout=args.timeout,
+            out=args.out,
+            force=args.force,
+            scheduler=args.scheduler,
+            quiet=args.quiet,
+            unsandboxed=args.unsandboxed,
+            key=args.key,
+            pseudonyms=args.pseudonyms,
+        )
+    except UsageError as err:
+        print(f"grade.py: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except GraderUnusable as err:
+        print(f"grade.py: {err}", file=sys.stderr)
+        return EXIT_GRADER
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if result is not None:
+        board = leaderboard_paths(result[2])
+        print(f"The live board: {board[1]} (and {board[0].name}); the tables and feedback beside it.", file=sys.stderr)
     return 0
 
 

@@ -2,10 +2,12 @@
 
 It holds what a student needs and nothing of the answer key, the grader, the tests or the benchmarks' scripts: the
 blank notebook index.ipynb and its expected-output figures, the modules it imports (helpers.py, levelup.py, checks/,
-and benchmarks/hybrid.py, which the level-up section suggests importing), the requirements files (requirements.txt
-without the grader's and the tests' packages: Dask, pytest, ruff and the rest), the students' guide and the
-benchmark page's speed and quality sections, and a README for students (how to install, open, work and submit). A
-link in a guide to a page that is not handed out becomes plain text. Nothing is written unless everything succeeds:
+and benchmarks/hybrid.py, which the level-up section suggests importing), the requirements files as a student's
+(their packages without the grader's and the tests': Dask, pytest, ruff and the rest; comments written for students),
+the students' guide and the benchmark page's speed and quality sections, and a README for students (how to install,
+open, work and submit). What a guide says only of the lab's repository (its scripts, make targets, the instructors'
+pages) is marked `<!-- lab only -->...<!-- /lab only -->` there and left out; a link to a page that is not handed out
+becomes plain text. Nothing is written unless everything succeeds:
 the folder and the zip are built beside their place and then moved there (an old folder is replaced whole).
 
 Usage: .venv/bin/python tools/make_handout.py [--out dist]
@@ -39,6 +41,16 @@ FOLDER, ZIP, TOP = "handout", "dae-lab-handout.zip", "dae-lab"  # in --out; TOP:
 FORBIDDEN = ("### BEGIN SOLUTION", "### END SOLUTION")  # answer-key markers: never in a handed-out file
 LAB_MEASUREMENTS = "## Measurements"  # in docs/benchmarks.md: what follows (CI's and the grader's times) stays home
 LAB_ONLY = "# ---- The grader's and the tests' packages"  # in requirements.txt: what follows is not handed out
+LAB_ONLY_SPAN = re.compile(r"<!-- lab only -->.*?<!-- /lab only -->", re.DOTALL)  # in a guide: the repository's
+REQUIREMENTS_HEADERS = {  # each requirements file's comments as a student reads them (the lab's speak to its operator)
+    "requirements.txt": "# The lab's packages, exact pins, tested on Python 3.11 (3.12 works too). In this folder:\n"
+    "#   python3 -m venv .venv && .venv/bin/pip install -r requirements.txt\n"
+    "# On Linux x86-64 TensorFlow comes as its CPU-only wheel (smaller, and quiet at import).\n",
+    "requirements-jax.txt": "# The JAX backend: everything in requirements.txt, plus JAX's CPU build (docs/students.md, Backends).\n",
+    "requirements-torch.txt": "# The PyTorch backend: everything in requirements.txt, plus PyTorch. On Linux x86-64 pip may fetch a\n"
+    "# multi-GB CUDA build of torch; for the CPU-only one (about 200 MB) add\n"
+    "# --index-url https://download.pytorch.org/whl/cpu (docs/students.md, Backends).\n",
+}
 LINK = re.compile(r"\[([^\]]+)\]\(([^)#\s]+)(#[^)\s]*)?\)")  # a markdown link to a file: [text](path#anchor)
 
 STUDENT_README = """\
@@ -88,13 +100,27 @@ def unlink_missing(text, page, top):
     return LINK.sub(plain, text)
 
 
-def students_requirements(text):
-    """requirements.txt as students get it: without the grader's and the tests' packages (from LAB_ONLY on)."""
-    if LAB_ONLY not in text:
+def students_requirements(text, name="requirements.txt"):
+    """A requirements file as students get it: its pins and options without the lab's comments, under a student's
+    (REQUIREMENTS_HEADERS); requirements.txt without the grader's and the tests' packages (from LAB_ONLY on)."""
+    if name == "requirements.txt":
+        if LAB_ONLY not in text:
+            raise HandoutError(
+                f"requirements.txt has no line starting {LAB_ONLY!r}: the handout cannot leave out the grader"
+            )
+        text = text[: text.index(LAB_ONLY)]
+    lines = [line.split(" #")[0].rstrip() for line in text.splitlines() if not line.lstrip().startswith("#")]
+    return REQUIREMENTS_HEADERS[name] + "".join(f"{line}\n" for line in lines if line)
+
+
+def students_page(text, page):
+    """A guide as students get it: without what it marks as the lab repository's own (LAB_ONLY_SPAN)."""
+    text = LAB_ONLY_SPAN.sub("", text)
+    if "<!-- lab only -->" in text or "<!-- /lab only -->" in text:
         raise HandoutError(
-            f"requirements.txt has no line starting {LAB_ONLY!r}: the handout cannot leave out the grader"
+            f"{page} has a '<!-- lab only -->' mark without its pair: close each with '<!-- /lab only -->'"
         )
-    return text[: text.index(LAB_ONLY)]
+    return text
 
 
 def students_benchmarks(text):
@@ -114,11 +140,13 @@ def copy_contents(folder, root=ROOT):
             shutil.copy2(source, target)
     benchmarks = folder / "docs" / "benchmarks.md"
     benchmarks.write_text(students_benchmarks(benchmarks.read_text(encoding="utf-8")), encoding="utf-8")
-    requirements = folder / "requirements.txt"
-    requirements.write_text(students_requirements(requirements.read_text(encoding="utf-8")), encoding="utf-8")
+    for name in REQUIREMENTS_HEADERS:
+        requirements = folder / name
+        requirements.write_text(students_requirements(requirements.read_text(encoding="utf-8"), name), encoding="utf-8")
     (folder / README).write_text(STUDENT_README, encoding="utf-8")
     for page in folder.rglob("*.md"):
-        page.write_text(unlink_missing(page.read_text(encoding="utf-8"), page, folder), encoding="utf-8")
+        text = students_page(page.read_text(encoding="utf-8"), page.relative_to(folder))
+        page.write_text(unlink_missing(text, page, folder), encoding="utf-8")
 
 
 def refuse_answers(folder):
