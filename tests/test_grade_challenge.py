@@ -54,26 +54,54 @@ def test_hidden_set_is_deterministic_from_the_secret_and_differs_from_the_test_s
     assert np.allclose(noisy, expected) and np.abs(noisy - clean).mean() > 0.2
 
 
-def test_only_the_noisy_inputs_are_written_for_the_kernel(tmp_path, x_test):
+def test_only_the_noisy_inputs_reach_the_kernel_through_its_standard_input(x_test):
     clean, noisy, _ = challenge.draw(x_test, challenge.derive_seed(SECRET), HIDDEN)
-    path = challenge.write_inputs(tmp_path, noisy)
-    assert [p.name for p in tmp_path.iterdir()] == [os.path.basename(path)] and challenge.INPUTS[:-4] in path
-    written = np.load(path, allow_pickle=False)
-    assert np.array_equal(written, noisy) and not np.allclose(written, clean)
-    with open(path, "rb") as file:
-        data = file.read()
-    assert clean[:4].tobytes() not in data
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    finish = challenge.hand_over(write_end, noisy)  # 627 kB: ten times a pipe's buffer, so the thread must wait
+    try:
+        received = challenge.read_inputs(read_end, HIDDEN)
+    finally:
+        finish()
+        os.close(write_end)
+    assert np.array_equal(received, noisy) and not np.allclose(received, clean)
+    assert os.read(read_end, 1) == b""  # nothing but the inputs: the writer's end is closed, the pipe empty
+    os.close(read_end)
+
+
+def test_a_kernel_that_took_its_own_inputs_gets_a_clear_error_and_the_grader_stops_writing(x_test):
+    _, noisy, _ = challenge.draw(x_test, challenge.derive_seed(SECRET), 20)
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    finish = challenge.hand_over(write_end, noisy)
+    os.read(read_end, 100)  # the notebook read its standard input itself
+    finish()  # the cell ended
+    os.close(write_end)
+    with pytest.raises(EOFError, match="the notebook read or closed its kernel's standard input"):
+        challenge.read_inputs(read_end, 20)
+    os.close(read_end)
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    os.close(read_end)  # a kernel that closed its standard input: the writer ends at once, raising nothing
+    finish = challenge.hand_over(write_end, noisy)
+    finish()
+    os.close(write_end)
 
 
 # ---------------------------------------------------------------- the rules, in-process
 
 
 def entry_folder(tmp_path, namespace, inputs, reference=False):
-    """Run challenge.run_entry in this process (as the kernel would) on inputs; return the export folder."""
+    """Run challenge.run_entry in this process (as the kernel would) on inputs, read from a file's descriptor as the
+    kernel reads its standard input; return the export folder."""
     tmp_path.mkdir(exist_ok=True)
-    path = challenge.write_inputs(tmp_path, inputs)
+    np.asarray(inputs, dtype="<f4").tofile(tmp_path / "inputs.f4")
     folder = tmp_path / "entry"
-    challenge.run_entry(namespace, path, str(folder), reference)
+    fd = os.open(tmp_path / "inputs.f4", os.O_RDONLY)
+    try:
+        challenge.run_entry(namespace, len(inputs), str(folder), reference, fd)
+    finally:
+        os.close(fd)
     return folder
 
 
@@ -132,7 +160,6 @@ def test_rules_each_refusal_says_its_rule(tmp_path, small_set):
 def test_what_a_kernel_writes_is_at_worst_a_refusal(tmp_path, small_set):
     clean, noisy = small_set
     folder = entry_folder(tmp_path, {"challenge_model": dense()}, noisy)
-    inputs = next(str(p) for p in tmp_path.iterdir() if p.name.startswith("challenge-inputs"))
     attacks = {
         "manifest.json": [b"[1, 2]", b"{", json.dumps({"status": "ok", "params": "many"}).encode(), b"\xff" * 10],
         "0.npy": [
@@ -146,9 +173,9 @@ def test_what_a_kernel_writes_is_at_worst_a_refusal(tmp_path, small_set):
             (folder / name).write_bytes(payload)
             result = challenge.judge_entry(str(folder), clean, 1, 1)
             assert result["status"] == report.REFUSED, (name, payload[:40], result)
-        challenge.run_entry({"challenge_model": dense()}, inputs, str(folder))
+        entry_folder(tmp_path, {"challenge_model": dense()}, noisy)
     (folder / "0.npy").unlink()
-    (folder / "0.npy").symlink_to(inputs)  # a link to data the kernel did not make
+    (folder / "0.npy").symlink_to(tmp_path / "inputs.f4")  # a link to data the kernel did not make
     assert challenge.judge_entry(str(folder), clean, 1, 1)["rule"].startswith("its outputs could not be read")
     nan = np.full_like(clean, np.nan)
     (folder / "0.npy").unlink()
