@@ -24,6 +24,8 @@ import stat
 
 import numpy as np
 
+from grading.text import MAX_COUNT, number
+
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 4 * 2**20
 MAX_MANIFEST_CONTAINERS = 10_000  # JSON objects and arrays in one manifest (an honest one has a few per variable)
@@ -274,9 +276,7 @@ def decode(entry, reader, checks):
         return checks.FigureInfo(rows, tuple(reader.array(name) for name in entry["lines"]))
     if kind == "history":
         history = {text(k): reader.array(v) for k, v in entry["history"].items()}
-        params = {
-            text(k): v for k, v in entry["params"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-        }
+        params = {text(k): v for k, v in entry["params"].items() if number(v) is not None}  # bounded numbers only
         return checks.HistoryInfo(history, params, whole(entry["model"]))
     if kind == "foreign":
         return checks.Foreign(text(entry["type"]))
@@ -289,9 +289,9 @@ def decode(entry, reader, checks):
 
 
 def whole(value):
-    """value if it is an int (not a bool), else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected an integer, got {type(value).__name__}")
+    """value if it is an int (not a bool) within text.number's bounds, else raise ValueError."""
+    if isinstance(value, float) or number(value, whole=True) is None:
+        raise ValueError(f"expected an integer up to {MAX_COUNT:,}, got {type(value).__name__}")
     return value
 
 
