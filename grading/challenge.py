@@ -152,12 +152,13 @@ def hand_over(fd, noisy):
     return a function that stops the writing and waits for it. A kernel that closed or read its standard input itself
     gets its entry's own error; one that never reads costs a thread until the entry's cell ends."""
     data = memoryview(np.ascontiguousarray(noisy, dtype="<f4").tobytes())
-    stop = threading.Event()
+    stop, writable = threading.Event(), select.poll()
+    writable.register(fd, select.POLLOUT)
 
     def feed():
         sent = 0
         while sent < len(data) and not stop.is_set():
-            if select.select([], [fd], [], 0.2)[1]:
+            if writable.poll(200):  # ms: POLLOUT, or POLLERR once the kernel's end is closed (then write raises)
                 try:
                     sent += os.write(fd, data[sent : sent + CHUNK])
                 except BlockingIOError:

@@ -477,6 +477,113 @@ def test_leaderboard_files_and_pseudonyms(board_run):
     assert [(a["psnr_db"], a["kind"]) for a in first] == [(b["psnr_db"], b["kind"]) for b in shown]  # from the store
 
 
+# ---------------------------------------------------------------- the secret and the hand-over, in every mode
+
+SEEKER = """\
+# What an attacker who read the grader tries before check("challenge"): every environment, argument and file it can
+# reach (the job folder's known names too: unsandboxed as root it may pass through it without listing it), searched
+# for the challenge's seed, the store's key and clean hidden pixels, which the test writes in here reversed (so that
+# this notebook, in the job folder too, does not hold them).
+import glob, os
+from pathlib import Path
+wanted = {{"seed": {seed!r}.encode(), "key": {key!r}.encode(), "raw_key": {raw_key!r}, "clean": {clean!r}}}
+wanted = {{what: needle[::-1] for what, needle in wanted.items()}}
+found, looked = set(), 0
+def look(data, where):
+    global looked
+    looked += 1
+    found.update(f"{{what}}_in_{{where}}" for what, needle in wanted.items() if needle in data)
+for path in ["/proc/self/environ", "/proc/self/cmdline", *glob.glob("/proc/[0-9]*/cmdline"),
+             *glob.glob("/proc/[0-9]*/environ")]:
+    try:
+        look(open(path, "rb").read(), "proc")
+    except OSError:
+        pass
+for parent in list(Path.cwd().parents)[:3]:
+    for name in ("job.json", "progress.json", "outcome.json", "submission.ipynb", "stderr.txt"):
+        try:
+            look((parent / name).read_bytes(), "job_folder")
+        except OSError:
+            pass
+    for top, _, files in os.walk(parent):
+        for name in files[:1000]:
+            try:
+                with open(os.path.join(top, name), "rb") as file:
+                    look(file.read(2**22), "files")
+            except OSError:
+                pass
+challenge_model = type("_".join(sorted(found)) or f"nothing_found_in_{{looked}}_places", (), {{}})()
+"""
+FILLER = """\
+# Every inode of its writable space used just before check("challenge"), where the grader once wrote the inputs
+import os
+challenge_model = None
+os.makedirs("fill", exist_ok=True)
+try:
+    for n in range(10**6):
+        open(f"fill/{n}", "w").close()
+except OSError as err:
+    print(n, err)
+"""
+
+
+def light_notebook(cell):
+    """A notebook of one cell and a check("challenge") call: no Keras anywhere, so its kernel is light."""
+    nb = nbformat.v4.new_notebook(cells=[new_code_cell(cell), new_code_cell('check("challenge")')])
+    for number, c in enumerate(nb.cells):
+        c.id = f"cell-{number}"
+    return nbformat.writes(nb)
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandboxed", "unsandboxed"])
+def test_no_kernel_reaches_the_secret_and_a_full_space_is_its_own(tmp_path, monkeypatch, sandboxed):
+    """Graded sandboxed and --unsandboxed: a kernel that searches everything it can reach finds neither the seed nor
+    the store's key nor a clean hidden pixel; one that fills its space's inodes before check("challenge") gets its own
+    refusal, never "the grader failed" (the grader once wrote the inputs into that space: ENOSPC was its own)."""
+    import shutil
+
+    from grading import sandbox
+    from grading.store import cache_dir, secret
+    from grading_support import SANDBOX, grade
+
+    if sandboxed and not SANDBOX.bwrap:
+        pytest.skip("bubblewrap does not work here")
+    monkeypatch.setenv(challenge.COUNT_VARIABLE, str(HIDDEN))
+    if not sandboxed:
+        monkeypatch.setenv(sandbox.BWRAP_VARIABLE, "")
+    key = secret(cache_dir())
+    seed = challenge.derive_seed(key)
+    clean, _ = challenge.hidden_set(seed, HIDDEN)
+    pixels = clean[np.argmax((clean > 0.2).sum(axis=1))]  # the busiest hidden image: 32 pixels of it, as written
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    needles = {"seed": seed, "key": key.hex(), "raw_key": key, "clean": pixels[392:424].tobytes()}
+    seeker = SEEKER.format(**{what: needle[::-1] for what, needle in needles.items()})
+    (subs / "seeker.ipynb").write_text(light_notebook(seeker), encoding="utf-8")
+    (subs / "filler.ipynb").write_text(light_notebook(FILLER), encoding="utf-8")
+    flags = [] if sandboxed else ["--unsandboxed"]
+    assert grade.main([str(subs), "--out", str(out), "--jobs", "1", "--quiet", *flags]) == 0
+    rows = read_csv(out / "grades.csv")
+    guarded = sandboxed or bool(sandbox.probe(1).users)  # unsandboxed as the grader's own user: nothing is guarded
+    if guarded:
+        assert re.fullmatch(
+            r"refused: not a Keras model: `challenge_model` is a nothing_found_in_\d+_places",
+            rows["seeker"]["challenge"],
+        ), rows["seeker"]
+        found = re.search(r"\d+", rows["seeker"]["challenge"])
+        assert int(found.group()) > 10  # it did look: its environment, its argv, the job folder's files, /proc
+    else:
+        assert rows["seeker"]["challenge"] == f"refused: {challenge.UNGUARDED}"
+    filler = rows["filler"]["challenge"]
+    assert filler.startswith("refused: ") and "grader failed" not in rows["filler"]["note"], rows["filler"]
+    if SANDBOX.space:  # the job's own space, whose inodes it used up: the rule names it
+        assert (
+            filler == "refused: its outputs could not be written: the notebook used up its own disk space (limit 2 GiB)"
+        )
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
 def test_plan_without_a_challenge_call_is_the_core_plan():
     from grading.execute import plan_cells
 
