@@ -69,6 +69,17 @@ def test_only_the_noisy_inputs_reach_the_kernel_through_its_standard_input(x_tes
     os.close(read_end)
 
 
+def test_the_seed_goes_only_where_a_kernel_is_kept_from_the_grader():
+    from grading.sandbox import Sandbox
+
+    settings = challenge.settings(SECRET)
+    assert challenge.for_box(settings, Sandbox((), "/usr/bin/bwrap", ())) == settings  # bubblewrap's namespaces
+    assert challenge.for_box(settings, Sandbox(((999, 999),), "", ("no namespaces",))) == settings  # a user of its own
+    unguarded = challenge.for_box(settings, Sandbox((), "", ("no namespaces and no user of its own",)))
+    assert unguarded == {"refused": challenge.UNGUARDED, "reference": False}  # no seed: the kernel would be the grader
+    assert challenge.for_box(None, Sandbox((), "", ())) is None
+
+
 def test_a_kernel_that_took_its_own_inputs_gets_a_clear_error_and_the_grader_stops_writing(x_test):
     _, noisy, _ = challenge.draw(x_test, challenge.derive_seed(SECRET), 20)
     read_end, write_end = os.pipe()
