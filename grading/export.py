@@ -282,6 +282,8 @@ def decode(entry, reader, checks):
         return checks.Foreign(text(entry["type"]))
     if kind == "value":
         value = entry["value"]
+        if type(value) is int and number(value) is None:  # a count past text.MAX_COUNT is no number the judge takes
+            raise BadExport(f"the export holds an integer past {MAX_COUNT:,}")
         if value is None or isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) < 1000):
             return value
         raise BadExport("the export holds a value of an unexpected type")

@@ -217,6 +217,10 @@ def test_a_ten_to_the_309_parameter_count_is_a_refusal_never_the_graders_failure
             params
         )
         assert Row("liar", {}, challenge=result).clean().challenge["status"] == "refused"
+    from grading import export
+
+    with pytest.raises(ValueError, match="expected an integer up to"):
+        export.whole(10**309)  # a model's parameter count, steps or shape in an export
     huge = Row("liar", {}, challenge={"status": "refused", "rule": "r", "params": 10**309, "train_s": float("inf")})
     assert huge.clean().challenge == {"status": "refused", "rule": "r"}  # once: OverflowError in the grader's process
 
