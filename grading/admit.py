@@ -10,8 +10,10 @@ submissions folder, read once and bounded, under a safe and unique name; everyth
 - Bounded before it is parsed: at most MAX_BYTES, at most MAX_CONTAINERS JSON objects and arrays (counted as their
   opening brackets, strings included: an overestimate), so that the parse cannot take more than about a GiB.
 - Parsed once (`parse`), in a grader worker process: under its address-space limit and its per-job time limit.
-- Named by its file stem, or its path where stems repeat, made safe (text.safe) and unique; names that a person
-  would read alike (text.likeness: invisible characters, case, compatibility forms) are marked (`alike`).
+- Named by its file stem, or its path where stems repeat, made safe (text.safe) and unique, never read as a
+  reference row's label (text.reserved: such a name gets a hash of its path after it); names that a person would
+  read alike (text.likeness: invisible characters, case, compatibility forms, Unicode's confusables) are marked
+  (`alike`).
 """
 
 import collections
@@ -22,7 +24,7 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
-from grading.text import NAME_CHARS, likeness, safe
+from grading.text import NAME_CHARS, REFERENCE_MARK, likeness, reserved, safe
 
 MAX_BYTES = 50 * 2**20  # of one submission: the answer key with its figures is about 1 MiB
 MAX_CONTAINERS = 1_000_000  # JSON objects and arrays in one submission: a notebook has a few per cell and output
@@ -184,11 +186,16 @@ def too_large(size):
 
 def name_all(entries):
     """The entries named by their file stems, or their paths under the folder where stems repeat; each name safe
-    (text.safe, at most NAME_CHARS) and unique: where making a name safe made it like another's, a hash of its path is
+    (text.safe, at most NAME_CHARS), never a reference row's label (a name that reads as one, text.reserved, gets a
+    hash of its path after it) and unique: where making a name safe made it like another's, a hash of its path is
     added, and where any two names are still alike after that (a file named like another's hashed name), both get a
     further hash of their paths, until none are."""
     raw = raw_names(entries)
     names = [safe(name, NAME_CHARS) for name in raw]
+    names = [
+        f"{n[: NAME_CHARS - 13]}~{short_hash(f'reserved:{e.path}')}" if reserved(n) else n
+        for n, e in zip(names, entries)
+    ]
     for attempt in range(len(names) + 1):
         counts = collections.Counter(names)
         clashing = [i for i, name in enumerate(names) if counts[name] > 1]
@@ -238,12 +245,22 @@ def shared_names(submissions):
         if len(names) > 1
     ]
     groups = sorted({tuple(sorted([name, *others])) for name, others in alike(submissions).items()})
-    return shared + [
-        f"{len(names)} submissions have names that look alike: {', '.join(names)} (told apart only by case, "
-        "compatibility forms or invisible characters, shown as escapes); their rows are marked in grades.csv, "
-        "grades.md and the class report."
-        for names in groups
+    taken = [
+        f"'{safe(raw, NAME_CHARS)}' reads like a leaderboard reference row's label (it ends '{REFERENCE_MARK}'): "
+        f"its row is named {sub.name}."
+        for sub, raw in zip(submissions, raw_names(submissions))
+        if reserved(raw)
     ]
+    return (
+        shared
+        + taken
+        + [
+            f"{len(names)} submissions have names that look alike: {', '.join(names)} (told apart only by case, "
+            "compatibility forms, look-alike letters (Unicode's confusables) or invisible characters, shown as escapes); "
+            "their rows are marked in grades.csv, grades.md and the class report."
+            for names in groups
+        ]
+    )
 
 
 def parse(data):

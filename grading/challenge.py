@@ -2,9 +2,13 @@
 
 An entry is the notebook's `challenge_model` (checks/challenge.py holds the rules and the score). The grader scores it
 on a hidden set drawn here, in the grader worker, at grading time: HIDDEN_COUNT of the lab's test images, each bent
-by a smooth random warp, with fresh noise at the lab's NOISE_FACTOR, every draw from seeds derived from the grader's secret (the results store's key: HMAC-SHA256 of "challenge"), so a class's re-runs
-give the same board and no student can know the seeds. Only the noisy inputs are ever written where a kernel can
-read them (`write_inputs`); the clean images stay in this process.
+by a smooth random warp, with fresh noise at the lab's NOISE_FACTOR, every draw from seeds derived from the grader's
+secret (the results store's key: HMAC-SHA256 of "challenge"), so a class's re-runs give the same board and no student
+can know the seeds. The seed travels only in memory (a Dask task's argument, then the grader worker's standard input:
+never a file, folder, environment or argument a kernel can reach); the clean images stay in the grader worker; the
+noisy inputs, and nothing else, reach the kernel through its standard input, a pipe only the grader writes
+(`hand_over`), so the grader never writes into a folder the kernel can fill or lock. Where a kernel would run as the
+grader's own user with no sandbox (`guarded`), it could read the store's key itself: no entry is scored there.
 
 At the challenge's boundary the kernel runs `run_entry` (a real function of this module, called by name like
 export.save): it checks that `challenge_model` is a Keras model, counts its weights, predicts the inputs and saves the
@@ -20,15 +24,16 @@ import functools
 import hashlib
 import hmac
 import json
-import math
 import os
 import re
-import secrets
+import select
+import threading
 
 import numpy as np
 
 from checks import challenge as rules
-from grading.report import MAX_PSNR, NOT_ATTEMPTED, REFUSED, SCORED
+from grading.report import COUNT, MAX_PSNR, NOT_ATTEMPTED, REFUSED, SCORED
+from grading.text import MAX_COUNT, REFERENCE_MARK, number
 
 TASK, NAME = rules.TASK, rules.NAME
 COUNT_VARIABLE = "DAE_CHALLENGE_HIDDEN"  # the hidden set's size where set (the tests use 200); else HIDDEN_COUNT
@@ -44,7 +49,6 @@ WARP_PIXELS, WARP_SMOOTHING = (
 # lesson (tools/grade.py --watch), the others the final ranking, grades.csv and the feedback
 PUBLIC_TENTHS = 3
 PARTS_NUMBERS = ("psnr", "ssim", "public_psnr", "public_ssim")  # a scored entry's scores, final then public
-INPUTS = "challenge-inputs.npy"  # in the job's work folder, with a random part: the noisy inputs (never the clean)
 OUTPUTS, DAE_OUTPUTS, MANIFEST = "0.npy", "1.npy", "manifest.json"  # in the entry's export folder
 MAX_MANIFEST_BYTES = 2**16
 TRAINING_FACTOR = 2  # the training time over which an entry is refused: TRAINING_FACTOR × BUDGET_S
@@ -66,6 +70,12 @@ TOO_LONG = (
 BAD_SHAPE = "output shape wrong: {shape} for inputs of shape {expected}"
 BAD_VALUES = "output values outside [0, 1] or not finite ({found})"
 UNREADABLE = "its outputs could not be read: {why}"
+UNWRITTEN = "its outputs could not be written: the notebook used up its own {limit}"
+UNGUARDED = (
+    "not scored: graded unsandboxed as the grader's own user, where a kernel can read the grader's secret and so "
+    "the hidden set (grade with bubblewrap, or as root: docs/grading-at-scale.md)"
+)
+CHUNK = 2**16  # bytes of the hidden inputs written into the kernel's standard input at a time
 
 
 # ---------------------------------------------------------------- the hidden set (in the grader)
@@ -84,8 +94,23 @@ def derive_seed(secret):
 
 def settings(secret, reference=False):
     """What one job needs to run the challenge (JSON-ready): the seed, the hidden set's size, and whether the entry is
-    the answer key's (whose `dae` is run and scored too)."""
+    the answer key's (whose `dae` is run and scored too). Kept in memory only: never in a job's folder."""
     return {"seed": derive_seed(secret), "count": hidden_count(), "reference": bool(reference)}
+
+
+def guarded(box):
+    """Whether a kernel on this machine (box: sandbox.probe's) is kept from the grader's processes and files, and so
+    from its secret: in bubblewrap's namespaces, or as a user of its own. Not so unsandboxed as the grader's own user:
+    there a kernel can read the results store's key and the grader worker's memory."""
+    return bool(box.bwrap or box.users)
+
+
+def for_box(settings_, box):
+    """The challenge settings a job on this machine is given: as they are where the kernel is guarded, else without
+    the seed, every entry refused (UNGUARDED); None stays None (no challenge)."""
+    if settings_ is None or guarded(box):
+        return settings_
+    return {"refused": UNGUARDED, "reference": settings_["reference"]}
 
 
 def deformed(rows, rng):
@@ -131,36 +156,48 @@ def hidden_set(seed, count):
     return clean, noisy
 
 
-def write_inputs(work, noisy, ids=None):
-    """Write the hidden noisy inputs (only those) into the kernel's work folder as a new file (INPUTS with a random
-    part: O_EXCL, so nothing the kernel planted there, a link or a FIFO, is opened), readable by the kernel's user
-    (ids: its (uid, gid), else by all); return its path (the same inside the sandbox)."""
-    while True:
-        path = os.path.join(work, INPUTS.replace(".npy", f"-{secrets.token_hex(8)}.npy"))
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-            break
-        except FileExistsError:
-            continue
-    with os.fdopen(fd, "wb") as file:
-        np.save(file, np.ascontiguousarray(noisy, dtype="float32"), allow_pickle=False)
-    if ids is not None:
-        os.chown(path, *ids)
-    return path
+def hand_over(fd, noisy):
+    """Start writing the hidden noisy inputs (float32 rows, nothing else) into the kernel's standard input (fd: the
+    pipe's non-blocking end that only the grader holds, execute.SandboxKernelManager) from a thread of their own;
+    return a function that stops the writing and waits for it. A kernel that closed or read its standard input itself
+    gets its entry's own error; one that never reads costs a thread until the entry's cell ends."""
+    data = memoryview(np.ascontiguousarray(noisy, dtype="<f4").tobytes())
+    stop, writable = threading.Event(), select.poll()
+    writable.register(fd, select.POLLOUT)
+
+    def feed():
+        sent = 0
+        while sent < len(data) and not stop.is_set():
+            if writable.poll(200):  # ms: POLLOUT, or POLLERR once the kernel's end is closed (then write raises)
+                try:
+                    sent += os.write(fd, data[sent : sent + CHUNK])
+                except BlockingIOError:
+                    continue
+                except OSError:  # the kernel's end is closed (BrokenPipeError): its entry reads nothing more
+                    return
+
+    thread = threading.Thread(target=feed, name="challenge inputs", daemon=True)
+    thread.start()
+
+    def finish():
+        stop.set()
+        thread.join()
+
+    return finish
 
 
 def entry_cell(folder, reference=False):
-    """The code cell that has the kernel run the entry, saving what it made into folder; its inputs file is named
-    when it is written (entry_source)."""
+    """The code cell that has the kernel run the entry, saving what it made into folder; the count of its inputs is
+    set when they are drawn (entry_source)."""
     import nbformat
 
-    return nbformat.v4.new_code_cell(entry_source(None, folder, reference))
+    return nbformat.v4.new_code_cell(entry_source(0, folder, reference))
 
 
-def entry_source(inputs, folder, reference=False):
-    """The entry cell's code: run_entry on the inputs file, into folder."""
+def entry_source(count, folder, reference=False):
+    """The entry cell's code: run_entry on the count hidden inputs its standard input brings, into folder."""
     return (
-        f'__import__("grading.challenge").challenge.run_entry(globals(), {str(inputs)!r}, {str(folder)!r}, '
+        f'__import__("grading.challenge").challenge.run_entry(globals(), {int(count)!r}, {str(folder)!r}, '
         f"{bool(reference)!r})"
     )
 
@@ -168,18 +205,34 @@ def entry_source(inputs, folder, reference=False):
 # ---------------------------------------------------------------- in the kernel
 
 
-def run_entry(namespace, inputs, folder, reference=False):
-    """In the kernel: predict the inputs with namespace's `challenge_model` and save the outputs (0.npy) and what was
-    found (manifest.json: status, params, type, error) into folder; with reference (the answer key), also the core
-    DAE's outputs (1.npy, and "dae" in the manifest). Raises nothing about the entry: what went wrong is in the
-    manifest."""
+def run_entry(namespace, count, folder, reference=False, fd=0):
+    """In the kernel: predict the count hidden inputs (read from fd, its standard input) with namespace's
+    `challenge_model` and save the outputs (0.npy) and what was found (manifest.json: status, params, type, error)
+    into folder; with reference (the answer key), also the core DAE's outputs (1.npy, and "dae" in the manifest).
+    Raises nothing about the entry: what went wrong is in the manifest."""
+    x = read_inputs(fd, count)
     os.makedirs(folder, exist_ok=True)
-    x = np.load(inputs, allow_pickle=False)
     found = predict_into(namespace.get(NAME), NAME in namespace, x, os.path.join(folder, OUTPUTS))
     if reference:
         found["dae"] = predict_into(namespace.get("dae"), "dae" in namespace, x, os.path.join(folder, DAE_OUTPUTS))
     with open(os.path.join(folder, MANIFEST), "w", encoding="utf-8") as file:
         json.dump(found, file)
+
+
+def read_inputs(fd, count):
+    """In the kernel: the count hidden inputs (rows of PIXELS float32) that the grader writes into fd (hand_over)."""
+    data = bytearray(count * PIXELS * 4)
+    view, got = memoryview(data), 0
+    with os.fdopen(fd, "rb", buffering=0, closefd=False) as source:
+        while got < len(data):
+            read = source.readinto(view[got:])
+            if not read:
+                raise EOFError(
+                    f"the hidden inputs ended after {got:,} of {len(data):,} bytes: "
+                    "the notebook read or closed its kernel's standard input"
+                )
+            got += read
+    return np.frombuffer(data, dtype="<f4").reshape(count, PIXELS)
 
 
 def predict_into(model, defined, x, path):
@@ -261,9 +314,11 @@ def scored(reader, found, name, clean, inference_s):
         return refused(NOT_A_MODEL.format(type=str(found.get("type"))[:100]))
     if status == "error":
         return refused(RAISED.format(error=str(found.get("error"))[:400]))
-    params = found.get("params")
-    if status != "ok" or isinstance(params, bool) or not isinstance(params, int) or params < 0:
-        raise export.BadExport("its manifest says no status or parameter count the grader knows")
+    params = number(found.get("params"), **COUNT)  # a 10**309 or a 1e400 is no count: this raises
+    if status != "ok" or params is None:
+        raise export.BadExport(
+            f"its manifest says no status or parameter count the grader knows (a whole number up to {MAX_COUNT:,})"
+        )
     if params > rules.MAX_PARAMS:
         return refused(TOO_BIG.format(params=params), params=params)
     if inference_s > rules.MAX_INFERENCE_S:
@@ -319,13 +374,6 @@ def reference_outputs(seed, count):
     _, noisy = hidden_set(seed, count)
     params = {"median filter": {"size": 5}, "TV (Chambolle)": {"weight": 0.2}}
     denoised = levelup.classical_denoise(noisy, None, params=params)
-    return [("noisy input (reference)", noisy)] + [
-        (f"{method} (reference)", np.clip(outputs, 0, 1)) for method, (outputs, _) in denoised.items()
+    return [(f"noisy input {REFERENCE_MARK}", noisy)] + [
+        (f"{method} {REFERENCE_MARK}", np.clip(outputs, 0, 1)) for method, (outputs, _) in denoised.items()
     ]
-
-
-def finite(value):
-    """value as a float when it is a finite number (not a bool), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)

@@ -6,7 +6,6 @@ submission's own cells and `grading.export.save`; every verdict is decided in th
 """
 
 import ast
-import contextlib
 import functools
 import io
 import json
@@ -57,6 +56,7 @@ class SandboxKernelManager(AsyncKernelManager):
             **kwargs,
         )
         self.job = job
+        self.inputs = None  # the grader's end of the kernel's standard input, once it is launched
 
     def format_kernel_cmd(self, extra_arguments=None):
         """The kernel's command, wrapped in the sandbox; the connection file handed to the sandbox user."""
@@ -79,16 +79,20 @@ class SandboxKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         """Launch the kernel in the job's control group, with its own output going nowhere: the grader reads only
         the export, and a kernel printing gigabytes to its file descriptors must fill neither the grader's memory
-        nor its disk."""
+        nor its disk. Its standard input is a pipe whose other end (self.inputs, non-blocking) only the grader holds:
+        the challenge's hidden inputs come that way (challenge.hand_over), never through a file."""
         log = open(self.job.kernel_log, "wb") if self.job.kernel_log else subprocess.DEVNULL  # noqa: SIM115
-        kw.update(stdout=log, stderr=log)
+        stdin, self.inputs = os.pipe()
+        os.set_blocking(self.inputs, False)
+        kw.update(stdin=stdin, stdout=log, stderr=log)
         if self.job.group is not None:  # joined before the sandbox starts: everything the kernel starts is in it
             kw["preexec_fn"] = functools.partial(cgroups.join, self.job.group.procs_files())
         try:
             await super()._async_launch_kernel(kernel_cmd, **kw)
         finally:
+            os.close(stdin)  # the kernel holds its own copy
             if log is not subprocess.DEVNULL:
-                log.close()  # the kernel holds its own copy
+                log.close()
 
 
 class Job:
@@ -339,24 +343,28 @@ def run(nb, tasks, job, challenge=None):
     entry, since = None, 0.0  # the challenge's result; the wall time of the cells since the last export
 
     def entry_step(index):
-        """Run the challenge's entry at its boundary: the hidden noisy inputs written into the kernel's folder, the
-        entry cell timed on the grader's clock, its outputs judged here against the clean images (never written)."""
+        """Run the challenge's entry at its boundary: the hidden noisy inputs handed over through the kernel's standard
+        input (nothing written where the kernel can write), the entry cell timed on the grader's clock, its outputs
+        judged here against the clean images (never written)."""
         nonlocal deadline, entry
         cell, _ = steps[index]
         training = since
+        if "refused" in challenge:  # no entry is scored on this machine (challenge.for_box)
+            entry = entries.refused(challenge["refused"])
+            return
         if training > entries.TRAINING_FACTOR * entries.rules.BUDGET_S:
             entry = entries.refused(entries.TOO_LONG.format(seconds=training), train_s=round(training, 1))
             return
         started = time.monotonic()
         clean, noisy = entries.hidden_set(challenge["seed"], challenge["count"])
-        inputs = entries.write_inputs(job.work, noisy, sandbox.owner(job.sandbox, job.slot))
         folder = job.work / f"challenge-{index}"
-        cell.source = entries.entry_source(inputs, folder, challenge["reference"])
+        cell.source = entries.entry_source(len(noisy), folder, challenge["reference"])
         deadline += time.monotonic() - started
         left = deadline - time.monotonic()
         limit = entries.rules.MAX_INFERENCE_S + entries.INFERENCE_GRACE_S
         client.timeout = max(math.ceil(min(left, limit)), 1)
         started = time.monotonic()
+        finish = entries.hand_over(km.inputs, noisy)
         try:
             client.execute_cell(cell, index)
         except CellTimeoutError:
@@ -370,12 +378,15 @@ def run(nb, tasks, job, challenge=None):
             )
             raise
         except CellExecutionError as err:  # the notebook broke the grader's cell (run_entry catches the entry's errors)
-            entry = entries.refused(entries.RAISED.format(error=f"{err.ename}: {err.evalue}"[:400]))
+            limit = limit_behind(err, job)  # its own space or memory used up: the rule says which
+            error = f"{err.ename}: {err.evalue}"[:400]
+            entry = entries.refused(
+                entries.UNWRITTEN.format(limit=limit) if limit else entries.RAISED.format(error=error)
+            )
             return
         finally:
+            finish()
             cell.outputs = []
-            with contextlib.suppress(OSError):
-                os.unlink(inputs)
         inference = time.monotonic() - started
         started = time.monotonic()
         entry = entries.judge_entry(folder, clean, training, inference, challenge["reference"])
@@ -487,7 +498,8 @@ def reads(tasks):
 
 
 def stop(km, client):
-    """Stop the kernel and its sandbox, whatever state they are in."""
+    """Stop the kernel and its sandbox, whatever state they are in, and close the grader's end of its standard
+    input."""
     try:
         if client.kc is not None:
             client.kc.stop_channels()
@@ -498,3 +510,6 @@ def stop(km, client):
             run_sync(km.shutdown_kernel)(now=True)
     except Exception:
         pass
+    if km.inputs is not None:
+        os.close(km.inputs)
+        km.inputs = None

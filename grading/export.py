@@ -24,6 +24,8 @@ import stat
 
 import numpy as np
 
+from grading.text import MAX_COUNT, number
+
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 4 * 2**20
 MAX_MANIFEST_CONTAINERS = 10_000  # JSON objects and arrays in one manifest (an honest one has a few per variable)
@@ -274,14 +276,14 @@ def decode(entry, reader, checks):
         return checks.FigureInfo(rows, tuple(reader.array(name) for name in entry["lines"]))
     if kind == "history":
         history = {text(k): reader.array(v) for k, v in entry["history"].items()}
-        params = {
-            text(k): v for k, v in entry["params"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-        }
+        params = {text(k): v for k, v in entry["params"].items() if number(v) is not None}  # bounded numbers only
         return checks.HistoryInfo(history, params, whole(entry["model"]))
     if kind == "foreign":
         return checks.Foreign(text(entry["type"]))
     if kind == "value":
         value = entry["value"]
+        if type(value) is int and number(value) is None:  # a count past text.MAX_COUNT is no number the judge takes
+            raise BadExport(f"the export holds an integer past {MAX_COUNT:,}")
         if value is None or isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) < 1000):
             return value
         raise BadExport("the export holds a value of an unexpected type")
@@ -289,9 +291,9 @@ def decode(entry, reader, checks):
 
 
 def whole(value):
-    """value if it is an int (not a bool), else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected an integer, got {type(value).__name__}")
+    """value if it is an int (not a bool) within text.number's bounds, else raise ValueError."""
+    if isinstance(value, float) or number(value, whole=True) is None:
+        raise ValueError(f"expected an integer up to {MAX_COUNT:,}, got {type(value).__name__}")
     return value
 
 

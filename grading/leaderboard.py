@@ -20,11 +20,12 @@ import io
 from typing import NamedTuple
 
 from grading.report import NOTHING_FROM_ELSEWHERE, REFUSED, SCORED
-from grading.text import csv_cell, safe
+from grading.text import REFERENCE_MARK, csv_cell, safe
 
 CSV_FILE, HTML_FILE = "leaderboard.csv", "leaderboard.html"
 ENTRY, REFERENCE = "entry", "reference"
-KEY_NAME, DAE_NAME = "answer key's entry (reference)", "core DAE, the answer key's dae (reference)"
+KEY_NAME = f"answer key's entry {REFERENCE_MARK}"  # a label no submission's name can take (admit.name_all)
+DAE_NAME = f"core DAE, the answer key's dae {REFERENCE_MARK}"
 TITLE = "Class challenge: leaderboard"
 
 

@@ -10,11 +10,10 @@ it (CommonMark), so none of it is read as a heading, a link, an image or HTML; i
 import csv
 import html
 import io
-import math
 import re
 from typing import NamedTuple
 
-from grading.text import ERROR_CHARS, MESSAGE_CHARS, NAME_CHARS, csv_cell, safe
+from grading.text import ERROR_CHARS, MAX_COUNT, MAX_SECONDS, MESSAGE_CHARS, NAME_CHARS, csv_cell, number, safe
 
 PASSED, FAILED, NOT_ATTEMPTED, BLOCKED = (
     "passed",
@@ -30,11 +29,23 @@ VERDICTS = (PASSED, FAILED, NOT_ATTEMPTED, BLOCKED, ERROR, TIMED_OUT, NOT_GRADED
 MAX_CELL_CHARS = 100  # of a task's message in grades.md (grades.csv keeps it whole)
 CHALLENGE = "challenge"  # the optional challenge's column (checks.challenge.TASK): never in the total
 SCORED, REFUSED = "scored", "refused"  # a challenge entry's status (grading/challenge.py); none: not attempted
-ENTRY_NUMBERS = (  # the final part's scores, the public board's, the cost; the answer key's core DAE's
-    *("psnr", "ssim", "public_psnr", "public_ssim", "params", "train_s", "infer_s"),
-    *("dae_psnr", "dae_ssim", "dae_public_psnr", "dae_public_ssim", "dae_params"),
-)
 MAX_PSNR = 200.0  # dB a row keeps (a perfect output scores infinity)
+PSNR, SSIM = {"low": 0.0, "high": MAX_PSNR, "clamp": True}, {"low": -1.0, "high": 1.0}  # text.number's bounds
+COUNT, SECONDS = {"low": 0, "high": MAX_COUNT, "whole": True}, {"low": 0.0, "high": MAX_SECONDS}
+ENTRY_NUMBERS = {  # what an entry's row keeps of each number, within these bounds (text.number)
+    "psnr": PSNR,
+    "ssim": SSIM,
+    "public_psnr": PSNR,  # the live board's part of the hidden set (challenge.split)
+    "public_ssim": SSIM,
+    "params": COUNT,
+    "train_s": SECONDS,
+    "infer_s": SECONDS,
+    "dae_psnr": PSNR,
+    "dae_ssim": SSIM,
+    "dae_public_psnr": PSNR,
+    "dae_public_ssim": SSIM,
+    "dae_params": COUNT,
+}
 # An HTML page's policy: no scripts, nothing loaded from elsewhere, its own styles and embedded images only
 NOTHING_FROM_ELSEWHERE = "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
 
@@ -96,17 +107,16 @@ class Row(NamedTuple):
 
 def clean_entry(entry):
     """A challenge entry's result as a row keeps it: {status: scored, psnr, ssim, params, train_s, infer_s} or
-    {status: refused, rule, ...}, every number a finite float (params whole), the rule safe text; None when it is not
-    a result (not attempted). A scored entry without its scores is refused."""
+    {status: refused, rule, ...}, every number within its bounds (ENTRY_NUMBERS: a number out of them is dropped),
+    the rule safe text; None when it is not a result (not attempted). A scored entry without its scores is
+    refused."""
     if not isinstance(entry, dict) or entry.get("status") not in (SCORED, REFUSED):
         return None
     kept = {"status": entry["status"]}
-    for name in ENTRY_NUMBERS:
-        value = entry.get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value):
-            value = min(float(value), MAX_PSNR) if "psnr" in name else float(value)
-            if math.isfinite(value):
-                kept[name] = int(value) if name.endswith("params") else value
+    for name, bounds in ENTRY_NUMBERS.items():
+        value = number(entry.get(name), **bounds)
+        if value is not None:
+            kept[name] = value
     if kept["status"] == REFUSED:
         kept["rule"] = safe(entry.get("rule") or "refused")
     elif "psnr" not in kept or "ssim" not in kept:

@@ -129,8 +129,9 @@ class Workers:
         self.idle, self.lock = {}, threading.Lock()  # (thread, lab) -> (process, jobs it has done)
         self.busy = set()  # the processes grading a job now
 
-    def run(self, folder, timeout, lab_dir, private_mounts=False):
-        """Have a grader worker grade the job in folder under a hard time limit; return None, or what went wrong."""
+    def run(self, folder, timeout, lab_dir, private_mounts=False, challenge_=None):
+        """Have a grader worker grade the job in folder under a hard time limit, handing it challenge_ (the challenge's
+        settings) on its standard input; return None, or what went wrong."""
         key = (threading.get_ident(), str(lab_dir), private_mounts)
         with self.lock:
             proc, done = self.idle.pop(key, (None, 0))
@@ -139,7 +140,7 @@ class Workers:
         with self.lock:
             self.busy.add(proc)
         try:
-            problem = ask(proc, folder, timeout + WORKER_MARGIN_S)
+            problem = ask(proc, folder, timeout + WORKER_MARGIN_S, challenge_)
         finally:
             with self.lock:
                 self.busy.discard(proc)
@@ -184,10 +185,12 @@ def start_worker(lab_dir, private_mounts=False):
     )
 
 
-def ask(proc, folder, limit):
-    """Send proc the job in folder and wait up to limit seconds for it to say it is done; None, or what went wrong."""
+def ask(proc, folder, limit, challenge_=None):
+    """Send proc the job in folder, with challenge_ (the challenge's settings: through the pipe, never the job's folder,
+    which a kernel graded unsandboxed may reach), and wait up to limit seconds for it to say it is done; None, or
+    what went wrong."""
     try:
-        proc.stdin.write(f"{folder}\n")
+        proc.stdin.write(json.dumps({"folder": str(folder), "challenge": challenge_}) + "\n")
         proc.stdin.flush()
         ready, _, _ = select.select([proc.stdout], [], [], limit)
         answer = proc.stdout.readline() if ready else None
@@ -208,10 +211,13 @@ def ask(proc, folder, limit):
 
 def die_with_parent():
     """In a new grader worker: be killed when the process that started it dies (Linux's PR_SET_PDEATHSIG),
-    and stay within WORKER_MEMORY, so that whatever a kernel sends it cannot take the machine's memory."""
+    stay within WORKER_MEMORY, so that whatever a kernel sends it cannot take the machine's memory, and make its
+    files private (umask 077: a job's folder, which a kernel graded unsandboxed as root passes through, lists
+    nothing, and no file in it is readable by another job's kernel)."""
     import ctypes
     import resource
 
+    os.umask(0o077)
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
@@ -251,7 +257,8 @@ def grade_task(name, notebook, tasks, timeout, limits, kernel_log=False, challen
     """The Dask task: grade one submission (its bytes) on this machine, in this machine's lab; return its Row as
     plain data (Row.to_json), as limits (a tuple) came: nothing of the lab travels through the scheduler. Raises
     GraderFailed when the grader failed on it (Dask then tries it again). challenge: the challenge's settings
-    (grading.challenge.settings: its seed travels to the worker as the task's argument), or None: not run."""
+    (grading.challenge.settings: its seed travels to the worker as the task's argument, then on the grader worker's
+    standard input, never in a file), or None: not run."""
     with sandbox.leased_slot(worker_slot()) as slot:
         settings = {
             "sandbox": local_sandbox(slot + 1),
@@ -296,12 +303,12 @@ def grade_one(name, notebook, tasks, settings, slot, kernel_log=False):
             "space": box.space,
             "limits": list(settings["limits"]),
             "kernel_log": kernel_log,
-            "challenge": settings.get("challenge"),
-        }
+        }  # no secret in it: the job's folder is open to its kernel's user where there are no namespaces
         with sandbox.job_group(box, settings["limits"]) as group:
             job["group"] = group and group.name
             (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
-            problem = WORKERS.run(folder, settings["timeout"], settings["lab_dir"], box.space)
+            guarded = challenge.for_box(settings.get("challenge"), box)
+            problem = WORKERS.run(folder, settings["timeout"], settings["lab_dir"], box.space, guarded)
         outcome = folder / "outcome.json"
         if problem is None and outcome.is_file():
             data = json.loads(outcome.read_text(encoding="utf-8"))

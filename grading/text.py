@@ -1,16 +1,21 @@
-"""Untrusted text made data: the one place where a string a submission controls (its file's name, its messages, its
-traceback, anything its kernel sends) is made safe to show, wherever it lands: the console, grades.csv, the markdown
-and HTML pages, the feedback files' names and the results store.
+"""Untrusted text and numbers made data: the one place where a string a submission controls (its file's name, its
+messages, its traceback, anything its kernel sends) is made safe to show, wherever it lands: the console, grades.csv,
+the markdown and HTML pages, the feedback files' names and the results store; and where a number its kernel reports (a
+parameter count, a time, a shape, a score's input) is checked and bounded before the grader computes with it
+(`number`: a 10**309 parameter count would overflow float(), nan compares false with everything).
 
 `safe` caps it and shows every control, format or otherwise invisible character as an escape (`\\x1b`, `\\u202e`,
 `\\u200b`: HIDDEN, by Unicode category), so none of it can move a terminal's cursor, set its title or clipboard (OSC 52),
 link (OSC 8), reverse the text around it (the bidi overrides and isolates), break a line where the field has one line
-or make two names print alike (a zero-width space); `likeness` is what a person reads in a name, for telling apart
-names that differ only in case, compatibility forms or invisible characters; `csv_cell` keeps a spreadsheet from reading it as a
-formula (OWASP's CSV injection advice); `file_stem` makes a short, safe file name of it. Markdown quoting and HTML
-escaping stay with their formats (report.py, classreport.py), on text that went through `safe` first.
+or make two names print alike (a zero-width space); `likeness` is what a person reads in a name (Unicode's confusable
+skeleton, UTS #39, through ICU), for telling apart names that differ only in case, compatibility forms, invisible
+characters or look-alike letters of the same script or another (`C0_control`, `C0_ᴄontrol`, `C0_сontrol`);
+`reserved` says whether a name would read as a reference row's label (REFERENCE_MARK); `csv_cell` keeps a
+spreadsheet from reading it as a formula (OWASP's CSV injection advice); `file_stem` makes a short, safe file name of
+it. Markdown quoting and HTML escaping stay with their formats (report.py, classreport.py), on text that went through `safe` first.
 """
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -34,11 +39,12 @@ IGNORABLE = (
     (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
     (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
 )  # fmt: skip
-# What a person reads as a path's slash: a name holding one of these looks like a path (bob∕lab beside bob/lab)
-SLASHES = str.maketrans({char: "/" for char in "\u2044\u2215\u29f8\u2571\u1735\u3033\uff0f"})
+REFERENCE_MARK = "(reference)"  # ends every reference row's label on the leaderboard; no submission's name may
 NOT_PLAIN = re.compile(r"[^\x20-\x7e\t\n]")  # the candidates: printable ASCII never needs a look
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula (OWASP)
 PLAIN_STEM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", re.ASCII)
+MAX_COUNT = 2**53  # of any count a kernel reports (parameters, steps, a shape's length): every int to it is a float
+MAX_SECONDS = 10.0**7  # of any time a row keeps (four months)
 
 
 def escape(match):
@@ -81,13 +87,47 @@ def file_stem(name):
 
 
 def likeness(name):
-    """What a person reads in name: its hidden characters (HIDDEN) dropped, then NFKC and case folded, so that two
-    names with the same likeness look alike (`C0_control` and `C0_control` + U+200B, `Alice` and `ALICE`, `ﬁle` and
-    `file`, `bob∕lab` with a division slash and `bob/lab`)."""
+    """What a person reads in name: its hidden characters (HIDDEN) dropped, NFKC and case folded, then Unicode's
+    confusable skeleton (UTS #39, ICU's SpoofChecker) folded again, so that two names with the same likeness look alike:
+    `C0_control` beside `C0_control` + U+200B, `ALICE`, `C0_ᴄontrol` (a Latin small capital), `C0_сontrol` (Cyrillic),
+    `CO_control`; `ﬁle` beside `file`; `bob∕lab` (a division slash) beside `bob/lab`."""
     visible = "".join(char for char in name if not hidden(char))
-    return unicodedata.normalize("NFKC", visible).casefold().translate(SLASHES)
+    return skeleton(unicodedata.normalize("NFKC", visible).casefold()).casefold()
+
+
+@functools.cache
+def spoof_checker():
+    """ICU's checker of confusable text (Unicode's confusables.txt, kept by ICU): one per process."""
+    import icu
+
+    return icu.SpoofChecker()
+
+
+def skeleton(text):
+    """text's UTS #39 skeleton: every character mapped to the prototype it can be confused with."""
+    return spoof_checker().getSkeleton(0, text)  # 0: the check type is ignored since ICU 58
+
+
+def reserved(name):
+    """Whether a name reads as a reference row's label: its likeness, white space aside, ends like REFERENCE_MARK's."""
+    return "".join(likeness(name).split()).endswith(likeness(REFERENCE_MARK))
 
 
 def hidden_in(text):
     """The first hidden character (HIDDEN) in text but tab and newline, which safe would have shown escaped; or None."""
     return next((m.group() for m in NOT_PLAIN.finditer(text) if hidden(m.group())), None)
+
+
+def number(value, low=-MAX_COUNT, high=MAX_COUNT, whole=False, clamp=False):
+    """A number a submission reported, as data: a plain int (whole) or float within [low, high] (with clamp, brought
+    into it: an infinite PSNR is the cap), else None: a bool, a string, a container, nan, a value outside the bounds
+    (a 10**309 parameter count, an infinity), a fraction where a whole number is due. Never raises on any value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # nan is not equal to itself
+        return None
+    if clamp:
+        value = min(max(value, low), high)  # Python compares an int with a float exactly: nothing overflows
+    elif not low <= value <= high:
+        return None
+    if whole:
+        return int(value) if isinstance(value, int) or float(value).is_integer() else None
+    return float(value)

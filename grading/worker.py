@@ -1,6 +1,7 @@
-"""A grader worker: `python -m grading.worker` grades the job folders named on its standard input, one a line, in
-turn: JOB_DIR/submission.ipynb as JOB_DIR/job.json says, writing JOB_DIR/outcome.json and JOB_DIR/stderr.txt, then
-names the folder on its standard output. The grader keeps one running per Dask worker thread, so the checks load
+"""A grader worker: `python -m grading.worker` grades the jobs named on its standard input, one a line (JSON: the
+job's folder, and the challenge's settings, which hold its secret and so are never written in the folder), in turn:
+JOB_DIR/submission.ipynb as JOB_DIR/job.json says, writing JOB_DIR/outcome.json and JOB_DIR/stderr.txt, then names
+the folder on its standard output. The grader keeps one running per Dask worker thread, so the checks load
 TensorFlow once rather than once per submission (when a judgement first needs it: a job whose tasks were not attempted,
 or whose file is not a notebook, never does), and starts a new one after a failure, a time-out or MAX_JOBS jobs."""
 
@@ -18,8 +19,8 @@ KERNEL_LOG_LINES = 20  # of the pre-flight kernel's output, said when it failed
 MAX_JOBS = 20  # then a fresh process: whatever a judged model left in this one's memory goes with it
 
 
-def work(folder):
-    """Grade the job in folder; write outcome.json there."""
+def work(folder, challenge=None):
+    """Grade the job in folder (with the challenge's settings, or None); write outcome.json there."""
     from run_notebook import write_atomic
 
     folder = Path(folder)
@@ -40,7 +41,7 @@ def work(folder):
     execute.note_progress(folder, "start")  # starting the kernel is the grader's: dying here is its own failure
     try:
         with execute.Job(folder, job["lab_dir"], box, job["slot"], limits, job["timeout"], job["group"], log) as run:
-            results, error = execute.run(nb, job["tasks"], run, job.get("challenge"))
+            results, error = execute.run(nb, job["tasks"], run, challenge)
         outcome = {"results": results, "error": error, "challenge": results.pop(TASK, None)}
     except execute.GraderFailure as err:  # the grader's, not the student's: the job is tried again
         outcome = {"failure": str(err) + tail(log)}
@@ -54,16 +55,17 @@ def tail(log, lines=KERNEL_LOG_LINES):
 
 
 def serve(jobs=sys.stdin):
-    """Grade each job folder named in jobs, saying each folder's name on the original stdout when it is done."""
+    """Grade each job named in jobs, saying each folder's name on the original stdout when it is done."""
     done = os.fdopen(os.dup(1), "w", encoding="utf-8")
     for line in jobs:
-        folder = Path(line.rstrip("\n"))
+        job = json.loads(line)
+        folder = Path(job["folder"])
         with open(folder / "stderr.txt", "w", encoding="utf-8") as log:
             sys.stdout.flush(), sys.stderr.flush()
             for fd in (1, 2):  # whatever this job's libraries print, natively too, goes to its own folder
                 os.dup2(log.fileno(), fd)
             try:
-                work(folder)
+                work(folder, job["challenge"])
             except BaseException:
                 traceback.print_exc()
                 raise SystemExit(1) from None

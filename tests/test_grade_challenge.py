@@ -54,26 +54,65 @@ def test_hidden_set_is_deterministic_from_the_secret_and_differs_from_the_test_s
     assert np.allclose(noisy, expected) and np.abs(noisy - clean).mean() > 0.2
 
 
-def test_only_the_noisy_inputs_are_written_for_the_kernel(tmp_path, x_test):
+def test_only_the_noisy_inputs_reach_the_kernel_through_its_standard_input(x_test):
     clean, noisy, _ = challenge.draw(x_test, challenge.derive_seed(SECRET), HIDDEN)
-    path = challenge.write_inputs(tmp_path, noisy)
-    assert [p.name for p in tmp_path.iterdir()] == [os.path.basename(path)] and challenge.INPUTS[:-4] in path
-    written = np.load(path, allow_pickle=False)
-    assert np.array_equal(written, noisy) and not np.allclose(written, clean)
-    with open(path, "rb") as file:
-        data = file.read()
-    assert clean[:4].tobytes() not in data
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    finish = challenge.hand_over(write_end, noisy)  # 627 kB: ten times a pipe's buffer, so the thread must wait
+    try:
+        received = challenge.read_inputs(read_end, HIDDEN)
+    finally:
+        finish()
+        os.close(write_end)
+    assert np.array_equal(received, noisy) and not np.allclose(received, clean)
+    assert os.read(read_end, 1) == b""  # nothing but the inputs: the writer's end is closed, the pipe empty
+    os.close(read_end)
+
+
+def test_the_seed_goes_only_where_a_kernel_is_kept_from_the_grader():
+    from grading.sandbox import Sandbox
+
+    settings = challenge.settings(SECRET)
+    assert challenge.for_box(settings, Sandbox((), "/usr/bin/bwrap", ())) == settings  # bubblewrap's namespaces
+    assert challenge.for_box(settings, Sandbox(((999, 999),), "", ("no namespaces",))) == settings  # a user of its own
+    unguarded = challenge.for_box(settings, Sandbox((), "", ("no namespaces and no user of its own",)))
+    assert unguarded == {"refused": challenge.UNGUARDED, "reference": False}  # no seed: the kernel would be the grader
+    assert challenge.for_box(None, Sandbox((), "", ())) is None
+
+
+def test_a_kernel_that_took_its_own_inputs_gets_a_clear_error_and_the_grader_stops_writing(x_test):
+    _, noisy, _ = challenge.draw(x_test, challenge.derive_seed(SECRET), 20)
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    finish = challenge.hand_over(write_end, noisy)
+    os.read(read_end, 100)  # the notebook read its standard input itself
+    finish()  # the cell ended
+    os.close(write_end)
+    with pytest.raises(EOFError, match="the notebook read or closed its kernel's standard input"):
+        challenge.read_inputs(read_end, 20)
+    os.close(read_end)
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    os.close(read_end)  # a kernel that closed its standard input: the writer ends at once, raising nothing
+    finish = challenge.hand_over(write_end, noisy)
+    finish()
+    os.close(write_end)
 
 
 # ---------------------------------------------------------------- the rules, in-process
 
 
 def entry_folder(tmp_path, namespace, inputs, reference=False):
-    """Run challenge.run_entry in this process (as the kernel would) on inputs; return the export folder."""
+    """Run challenge.run_entry in this process (as the kernel would) on inputs, read from a file's descriptor as the
+    kernel reads its standard input; return the export folder."""
     tmp_path.mkdir(exist_ok=True)
-    path = challenge.write_inputs(tmp_path, inputs)
+    np.asarray(inputs, dtype="<f4").tofile(tmp_path / "inputs.f4")
     folder = tmp_path / "entry"
-    challenge.run_entry(namespace, path, str(folder), reference)
+    fd = os.open(tmp_path / "inputs.f4", os.O_RDONLY)
+    try:
+        challenge.run_entry(namespace, len(inputs), str(folder), reference, fd)
+    finally:
+        os.close(fd)
     return folder
 
 
@@ -146,7 +185,6 @@ def test_a_notebook_that_stopped_before_its_challenge_call_is_refused_only_if_it
 def test_what_a_kernel_writes_is_at_worst_a_refusal(tmp_path, small_set):
     clean, noisy = small_set
     folder = entry_folder(tmp_path, {"challenge_model": dense()}, noisy)
-    inputs = next(str(p) for p in tmp_path.iterdir() if p.name.startswith("challenge-inputs"))
     attacks = {
         "manifest.json": [b"[1, 2]", b"{", json.dumps({"status": "ok", "params": "many"}).encode(), b"\xff" * 10],
         "0.npy": [
@@ -160,9 +198,9 @@ def test_what_a_kernel_writes_is_at_worst_a_refusal(tmp_path, small_set):
             (folder / name).write_bytes(payload)
             result = challenge.judge_entry(str(folder), clean, 1, 1)
             assert result["status"] == report.REFUSED, (name, payload[:40], result)
-        challenge.run_entry({"challenge_model": dense()}, inputs, str(folder))
+        entry_folder(tmp_path, {"challenge_model": dense()}, noisy)
     (folder / "0.npy").unlink()
-    (folder / "0.npy").symlink_to(inputs)  # a link to data the kernel did not make
+    (folder / "0.npy").symlink_to(tmp_path / "inputs.f4")  # a link to data the kernel did not make
     assert challenge.judge_entry(str(folder), clean, 1, 1)["rule"].startswith("its outputs could not be read")
     nan = np.full_like(clean, np.nan)
     (folder / "0.npy").unlink()
@@ -486,6 +524,113 @@ def test_leaderboard_files_and_pseudonyms(board_run):
     assert all(re.fullmatch(r"Entry \d+", line["student"]) for line in entries)
     assert not any(name in files["pseudonyms"]["leaderboard.html"] for name in ENTRIES)
     assert [(a["psnr_db"], a["kind"]) for a in first] == [(b["psnr_db"], b["kind"]) for b in shown]  # from the store
+
+
+# ---------------------------------------------------------------- the secret and the hand-over, in every mode
+
+SEEKER = """\
+# What an attacker who read the grader tries before check("challenge"): every environment, argument and file it can
+# reach (the job folder's known names too: unsandboxed as root it may pass through it without listing it), searched
+# for the challenge's seed, the store's key and clean hidden pixels, which the test writes in here reversed (so that
+# this notebook, in the job folder too, does not hold them).
+import glob, os
+from pathlib import Path
+wanted = {{"seed": {seed!r}.encode(), "key": {key!r}.encode(), "raw_key": {raw_key!r}, "clean": {clean!r}}}
+wanted = {{what: needle[::-1] for what, needle in wanted.items()}}
+found, looked = set(), 0
+def look(data, where):
+    global looked
+    looked += 1
+    found.update(f"{{what}}_in_{{where}}" for what, needle in wanted.items() if needle in data)
+for path in ["/proc/self/environ", "/proc/self/cmdline", *glob.glob("/proc/[0-9]*/cmdline"),
+             *glob.glob("/proc/[0-9]*/environ")]:
+    try:
+        look(open(path, "rb").read(), "proc")
+    except OSError:
+        pass
+for parent in list(Path.cwd().parents)[:3]:
+    for name in ("job.json", "progress.json", "outcome.json", "submission.ipynb", "stderr.txt"):
+        try:
+            look((parent / name).read_bytes(), "job_folder")
+        except OSError:
+            pass
+    for top, _, files in os.walk(parent):
+        for name in files[:1000]:
+            try:
+                with open(os.path.join(top, name), "rb") as file:
+                    look(file.read(2**22), "files")
+            except OSError:
+                pass
+challenge_model = type("_".join(sorted(found)) or f"nothing_found_in_{{looked}}_places", (), {{}})()
+"""
+FILLER = """\
+# Every inode of its writable space used just before check("challenge"), where the grader once wrote the inputs
+import os
+challenge_model = None
+os.makedirs("fill", exist_ok=True)
+try:
+    for n in range(10**6):
+        open(f"fill/{n}", "w").close()
+except OSError as err:
+    print(n, err)
+"""
+
+
+def light_notebook(cell):
+    """A notebook of one cell and a check("challenge") call: no Keras anywhere, so its kernel is light."""
+    nb = nbformat.v4.new_notebook(cells=[new_code_cell(cell), new_code_cell('check("challenge")')])
+    for number, c in enumerate(nb.cells):
+        c.id = f"cell-{number}"
+    return nbformat.writes(nb)
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandboxed", "unsandboxed"])
+def test_no_kernel_reaches_the_secret_and_a_full_space_is_its_own(tmp_path, monkeypatch, sandboxed):
+    """Graded sandboxed and --unsandboxed: a kernel that searches everything it can reach finds neither the seed nor
+    the store's key nor a clean hidden pixel; one that fills its space's inodes before check("challenge") gets its own
+    refusal, never "the grader failed" (the grader once wrote the inputs into that space: ENOSPC was its own)."""
+    import shutil
+
+    from grading import sandbox
+    from grading.store import cache_dir, secret
+    from grading_support import SANDBOX, grade
+
+    if sandboxed and not SANDBOX.bwrap:
+        pytest.skip("bubblewrap does not work here")
+    monkeypatch.setenv(challenge.COUNT_VARIABLE, str(HIDDEN))
+    if not sandboxed:
+        monkeypatch.setenv(sandbox.BWRAP_VARIABLE, "")
+    key = secret(cache_dir())
+    seed = challenge.derive_seed(key)
+    clean, _ = challenge.hidden_set(seed, HIDDEN)
+    pixels = clean[np.argmax((clean > 0.2).sum(axis=1))]  # the busiest hidden image: 32 pixels of it, as written
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    needles = {"seed": seed, "key": key.hex(), "raw_key": key, "clean": pixels[392:424].tobytes()}
+    seeker = SEEKER.format(**{what: needle[::-1] for what, needle in needles.items()})
+    (subs / "seeker.ipynb").write_text(light_notebook(seeker), encoding="utf-8")
+    (subs / "filler.ipynb").write_text(light_notebook(FILLER), encoding="utf-8")
+    flags = [] if sandboxed else ["--unsandboxed"]
+    assert grade.main([str(subs), "--out", str(out), "--jobs", "1", "--quiet", *flags]) == 0
+    rows = read_csv(out / "grades.csv")
+    guarded = sandboxed or bool(sandbox.probe(1).users)  # unsandboxed as the grader's own user: nothing is guarded
+    if guarded:
+        assert re.fullmatch(
+            r"refused: not a Keras model: `challenge_model` is a nothing_found_in_\d+_places",
+            rows["seeker"]["challenge"],
+        ), rows["seeker"]
+        found = re.search(r"\d+", rows["seeker"]["challenge"])
+        assert int(found.group()) > 10  # it did look: its environment, its argv, the job folder's files, /proc
+    else:
+        assert rows["seeker"]["challenge"] == f"refused: {challenge.UNGUARDED}"
+    filler = rows["filler"]["challenge"]
+    assert filler.startswith("refused: ") and "grader failed" not in rows["filler"]["note"], rows["filler"]
+    if SANDBOX.space:  # the job's own space, whose inodes it used up: the rule names it
+        assert (
+            filler == "refused: its outputs could not be written: the notebook used up its own disk space (limit 2 GiB)"
+        )
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def test_plan_without_a_challenge_call_is_the_core_plan():

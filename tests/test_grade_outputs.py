@@ -200,6 +200,50 @@ def test_a_zero_width_look_alike_is_marked_in_the_console_the_tables_and_the_rep
     assert "looks like" not in (tmp_path / "feedback" / "C0_control.md").read_text(encoding="utf-8")
 
 
+def test_same_script_and_cross_script_look_alikes_are_marked():
+    stems = [
+        "C0_control",
+        "C0_\u1d04ontrol",
+        "C0_\u0441ontrol",
+        "CO_control",
+        "paypal",
+        "\u0440\u0430\u0443\u0440\u0430l",
+        "bob",
+    ]
+    subs = admit.name_all([admit.Submission(f"{s}.ipynb", f"{s}.ipynb") for s in stems])
+    alike = admit.alike(subs)
+    # a Latin small capital C (the same script), a Cyrillic es, a capital O for the zero: Unicode's confusables
+    assert sorted(alike["C0_control"]) == sorted(["C0_\u1d04ontrol", "C0_\u0441ontrol", "CO_control"])
+    assert alike["paypal"] == ["\u0440\u0430\u0443\u0440\u0430l"] and "bob" not in alike
+    (warning,) = [line for line in admit.shared_names(subs) if "C0_control" in line]
+    assert "4 submissions have names that look alike" in warning and "confusables" in warning
+
+
+def test_no_submission_takes_a_reference_rows_label():
+    from grading import leaderboard
+
+    stems = [
+        "answer key's entry (reference)",
+        "noisy input \uff08REFERENCE\uff09",  # fullwidth brackets, upper case
+        "answer key's entry (r\u0435ference)",  # a Cyrillic e
+        "reference",
+        "my (reference) notes",
+    ]
+    subs = admit.name_all([admit.Submission(f"{s}.ipynb", f"{s}.ipynb") for s in stems])
+    names = [sub.name for sub in subs]
+    assert names[3:] == stems[3:]  # only a name that ends like a reference row's label is changed
+    for name in names[:3]:
+        assert not text.reserved(name) and name.startswith(text.safe(stems[names.index(name)])[:20]), name
+    assert len(set(names)) == len(names) and all("~" in name for name in names[:3])
+    rows = [Row(n, {}, challenge={"status": "scored", "psnr": 200.0, "ssim": 1.0, "params": 1}) for n in names]
+    key = Row("key", {}, challenge={"status": "scored", "psnr": 20.0, "ssim": 0.5})
+    lines = leaderboard.board([row.clean() for row in rows], [], key.clean())
+    assert [line.kind for line in lines if line.who == leaderboard.KEY_NAME] == ["reference"]
+    assert not any(text.reserved(line.who) for line in lines if line.kind == "entry")
+    warnings = admit.shared_names(subs)
+    assert sum("reads like a leaderboard reference row's label" in line for line in warnings) == 3
+
+
 def test_a_link_inside_feedback_is_refused_before_grading(tmp_path):
     outside = tmp_path / "outside.md"
     outside.write_text("not the grader's")

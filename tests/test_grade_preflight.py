@@ -137,7 +137,7 @@ class DyingWorker:
     def __init__(self, stage, results=None):
         self.stage, self.results = stage, results or {}
 
-    def run(self, folder, timeout, lab_dir, private_mounts=False):
+    def run(self, folder, timeout, lab_dir, private_mounts=False, challenge_=None):
         """Record the stage as the real worker would (execute.note_progress), then die."""
         from grading import execute
 

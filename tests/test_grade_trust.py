@@ -5,11 +5,14 @@
 import csv
 import io
 import json
+import math
 import os
 import time
 
 import nbformat
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grading import admit, execute, report, store, text
 from grading.report import Row, ungraded
@@ -145,6 +148,81 @@ def test_rows_from_data_are_made_safe():
     )
     assert text.hidden_in(json.dumps(row.to_json(), ensure_ascii=False)) is None
     assert len(row.results["data"][1]) <= text.MESSAGE_CHARS and row.results["x"][0] == report.ERROR
+
+
+# ---------------------------------------------------------------- numbers a kernel reports
+
+# Whatever JSON (or a kernel's Python) can hold where a number is due: huge and negative ints, nan, infinities,
+# bools, strings, containers, nested
+LIES = st.recursive(
+    st.one_of(
+        st.integers(),
+        st.integers(min_value=10**15, max_value=10**400),
+        st.sampled_from([10**309, -(10**309), 2**53 + 1, float("nan"), float("inf"), float("-inf"), True, False, None]),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=20),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+NUMBER_BOUNDS = [report.PSNR, report.SSIM, report.COUNT, report.SECONDS, {}]
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(value=LIES, bounds=st.sampled_from(NUMBER_BOUNDS))
+def test_any_reported_number_is_bounded_or_dropped(value, bounds):
+    kept = text.number(value, **bounds)
+    if kept is not None:
+        low, high = bounds.get("low", -text.MAX_COUNT), bounds.get("high", text.MAX_COUNT)
+        assert type(kept) is (int if bounds.get("whole") else float) and low <= kept <= high
+        assert math.isfinite(kept) and not isinstance(value, (bool, str, list, dict))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+        assert (
+            not bounds.get("clamp")
+            and not (bounds.get("low", -text.MAX_COUNT) <= value <= bounds.get("high", text.MAX_COUNT))
+            or (bounds.get("whole") and not float(value).is_integer())
+        )
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    numbers=st.dictionaries(st.sampled_from(sorted(report.ENTRY_NUMBERS)), LIES),
+    status=st.sampled_from(["scored", "refused"]),
+)
+def test_an_entry_with_any_numbers_is_cleaned_never_raising(numbers, status):
+    row = Row("liar", {"data": ("passed", "")}, challenge={"status": status, "rule": "x", **numbers}).clean()
+    entry = row.challenge
+    assert entry["status"] in ("scored", "refused") and json.dumps(row.to_json(), allow_nan=False)
+    assert report.challenge_text(entry) and Row.from_json(row.to_json()) == row
+    for name, value in entry.items():
+        if name in report.ENTRY_NUMBERS:
+            assert math.isfinite(value) and value == text.number(numbers[name], **report.ENTRY_NUMBERS[name])
+
+
+def test_a_ten_to_the_309_parameter_count_is_a_refusal_never_the_graders_failure(tmp_path):
+    import numpy as np
+
+    from grading import challenge
+
+    clean = np.zeros((4, 784), "float32")
+    for params in ("1" + "0" * 309, "1e400", "-5", "true", '"50"', "2.5", "[1]"):
+        folder = tmp_path / f"entry-{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        (folder / "manifest.json").write_text(f'{{"status": "ok", "params": {params}}}')
+        np.save(folder / "0.npy", clean)
+        result = challenge.judge_entry(str(folder), clean, 1.0, 1.0)
+        assert result["rule"].startswith("its outputs could not be read: BadExport: its manifest says no status or "), (
+            params
+        )
+        assert Row("liar", {}, challenge=result).clean().challenge["status"] == "refused"
+    from grading import export
+
+    with pytest.raises(ValueError, match="expected an integer up to"):
+        export.whole(10**309)  # a model's parameter count, steps or shape in an export
+    huge = Row("liar", {}, challenge={"status": "refused", "rule": "r", "params": 10**309, "train_s": float("inf")})
+    assert huge.clean().challenge == {"status": "refused", "rule": "r"}  # once: OverflowError in the grader's process
 
 
 # ---------------------------------------------------------------- the results store
