@@ -39,7 +39,9 @@ WARP_PIXELS, WARP_SMOOTHING = (
 INPUTS = "challenge-inputs.npy"  # in the job's work folder, with a random part: the noisy inputs (never the clean)
 OUTPUTS, DAE_OUTPUTS, MANIFEST = "0.npy", "1.npy", "manifest.json"  # in the entry's export folder
 MAX_MANIFEST_BYTES = 2**16
-TRAINING_FACTOR = 2  # the training time over which an entry is refused: TRAINING_FACTOR × BUDGET_S
+# The training budget is counted in the kernel (rules.training_updates: the optimizers' own iteration counts), not
+# timed; the grader's clock only bounds it, a safety limit well above what the budget takes (the answer key's entry
+# trains its 3,752 updates in about 70 s on 2 cores).
 INFERENCE_GRACE_S = 30  # the inference cell is stopped this long after MAX_INFERENCE_S (then refused all the same)
 PIXELS = 784
 # The rules an entry is refused by, each as its row says it (format with the numbers)
@@ -50,9 +52,13 @@ RAISED = "the entry raised {error} when it predicted the hidden inputs"
 TOO_BIG = f"over the size limit: {{params:,}} parameters, over MAX_PARAMS = {rules.MAX_PARAMS:,}"
 TOO_SLOW = f"over the time limit: inference took {{seconds:.1f}} s, over MAX_INFERENCE_S = {rules.MAX_INFERENCE_S} s"
 TOO_LONG = (
-    f'over the training budget: the cells before check("challenge") took {{seconds:.0f}} s, over '
-    f"{TRAINING_FACTOR} × BUDGET_S = {TRAINING_FACTOR * rules.BUDGET_S} s"
+    f'over the grader\'s time limit on training: the cells before check("challenge") took {{seconds:.0f}} s, over '
+    f"MAX_TRAINING_S = {rules.MAX_TRAINING_S} s"
 )
+OVER_BUDGET = (
+    f"over the training budget: {{updates:,}} optimizer updates, over BUDGET_UPDATES = {rules.BUDGET_UPDATES:,}"
+)
+READY_MADE = "not a design of the student's own: it is the lab's ready-made model from {builder}"
 BAD_SHAPE = "output shape wrong: {shape} for inputs of shape {expected}"
 BAD_VALUES = "output values outside [0, 1] or not finite ({found})"
 UNREADABLE = "its outputs could not be read: {why}"
@@ -166,10 +172,21 @@ def run_entry(namespace, inputs, folder, reference=False):
     os.makedirs(folder, exist_ok=True)
     x = np.load(inputs, allow_pickle=False)
     found = predict_into(namespace.get(NAME), NAME in namespace, x, os.path.join(folder, OUTPUTS))
+    if found["status"] == "ok":
+        found.update(training_evidence(namespace, namespace[NAME]))
     if reference:
         found["dae"] = predict_into(namespace.get("dae"), "dae" in namespace, x, os.path.join(folder, DAE_OUTPUTS))
     with open(os.path.join(folder, MANIFEST), "w", encoding="utf-8") as file:
         json.dump(found, file)
+
+
+def training_evidence(namespace, model):
+    """In the kernel: what the rules read from the entry itself: {updates: its optimizers' updates, lab_model: the lab
+    builder it is or holds, or None}; {error} where they cannot be read."""
+    try:
+        return {"updates": rules.training_updates(namespace, model), "lab_model": rules.lab_model(model)}
+    except Exception as err:
+        return {"status": "error", "error": f"{type(err).__name__}: {str(err)[:300]} (reading its training)"}
 
 
 def predict_into(model, defined, x, path):
@@ -219,7 +236,7 @@ def judge_entry(folder, clean, training_s, inference_s, reference=False):
             raise export.BadExport("its manifest is not a JSON object")
         result = {**scored(reader, manifest, OUTPUTS, clean, inference_s), **timed}
         if reference and isinstance(manifest.get("dae"), dict):
-            dae = scored(reader, manifest["dae"], DAE_OUTPUTS, clean, 0)
+            dae = scored(reader, manifest["dae"], DAE_OUTPUTS, clean, 0, entry=False)
             if dae["status"] == SCORED:
                 result.update(dae_psnr=dae["psnr"], dae_ssim=dae["ssim"], dae_params=dae["params"])
         return result
@@ -229,8 +246,14 @@ def judge_entry(folder, clean, training_s, inference_s, reference=False):
         os.close(directory)
 
 
-def scored(reader, found, name, clean, inference_s):
-    """One model's result from its manifest entry (found) and its outputs file name, against clean."""
+def count(value):
+    """Whether value is a count: an int, 0 or more (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def scored(reader, found, name, clean, inference_s, entry=True):
+    """One model's result from its manifest entry (found) and its outputs file name, against clean; the entry's rules
+    on design and budget where entry (the answer key's core DAE, scored beside it, is not one)."""
     from grading import export
 
     status = found.get("status")
@@ -241,10 +264,18 @@ def scored(reader, found, name, clean, inference_s):
     if status == "error":
         return refused(RAISED.format(error=str(found.get("error"))[:400]))
     params = found.get("params")
-    if status != "ok" or isinstance(params, bool) or not isinstance(params, int) or params < 0:
+    if status != "ok" or not count(params):
         raise export.BadExport("its manifest says no status or parameter count the grader knows")
     if params > rules.MAX_PARAMS:
         return refused(TOO_BIG.format(params=params), params=params)
+    if entry:
+        updates, builder = found.get("updates"), found.get("lab_model")
+        if not count(updates) or (builder is not None and builder not in rules.LAB_MODELS):
+            raise export.BadExport("its manifest says no update count or lab model the grader knows")
+        if builder is not None:
+            return refused(READY_MADE.format(builder=builder), params=params)
+        if updates > rules.BUDGET_UPDATES:
+            return refused(OVER_BUDGET.format(updates=updates), params=params)
     if inference_s > rules.MAX_INFERENCE_S:
         return refused(TOO_SLOW.format(seconds=inference_s), params=params)
     limit = clean.size * 8 + 4096  # float64 outputs of the right shape, with a header
@@ -257,7 +288,8 @@ def scored(reader, found, name, clean, inference_s):
         found_text = "not finite" if finite.size < outputs.size else f"from {finite.min():.3g} to {finite.max():.3g}"
         return refused(BAD_VALUES.format(found=found_text), params=params)
     psnr, ssim = rules.score(clean, outputs)
-    return {"status": SCORED, "psnr": min(psnr, MAX_PSNR), "ssim": ssim, "params": params}
+    result = {"status": SCORED, "psnr": min(psnr, MAX_PSNR), "ssim": ssim, "params": params}
+    return {**result, "updates": found["updates"]} if entry else result
 
 
 def references(seed, count):

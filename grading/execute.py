@@ -343,7 +343,7 @@ def run(nb, tasks, job, challenge=None):
         nonlocal deadline, entry
         cell, _ = steps[index]
         training = since
-        if training > entries.TRAINING_FACTOR * entries.rules.BUDGET_S:
+        if training > entries.rules.MAX_TRAINING_S:
             entry = entries.refused(entries.TOO_LONG.format(seconds=training), train_s=round(training, 1))
             return
         started = time.monotonic()

@@ -27,7 +27,8 @@ VERDICTS = (PASSED, FAILED, NOT_ATTEMPTED, BLOCKED, ERROR, TIMED_OUT, NOT_GRADED
 MAX_CELL_CHARS = 100  # of a task's message in grades.md (grades.csv keeps it whole)
 CHALLENGE = "challenge"  # the optional challenge's column (checks.challenge.TASK): never in the total
 SCORED, REFUSED = "scored", "refused"  # a challenge entry's status (grading/challenge.py); none: not attempted
-ENTRY_NUMBERS = ("psnr", "ssim", "params", "train_s", "infer_s", "dae_psnr", "dae_ssim", "dae_params")
+ENTRY_NUMBERS = ("psnr", "ssim", "params", "updates", "train_s", "infer_s", "dae_psnr", "dae_ssim", "dae_params")
+WHOLE_NUMBERS = ("params", "updates", "dae_params")  # counts among them, kept as ints
 MAX_PSNR = 200.0  # dB a row keeps (a perfect output scores infinity)
 # An HTML page's policy: no scripts, nothing loaded from elsewhere, its own styles and embedded images only
 NOTHING_FROM_ELSEWHERE = "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
@@ -80,7 +81,7 @@ class Row(NamedTuple):
 
 
 def clean_entry(entry):
-    """A challenge entry's result as a row keeps it: {status: scored, psnr, ssim, params, train_s, infer_s} or
+    """A challenge entry's result as a row keeps it: {status: scored, psnr, ssim, params, updates, train_s, infer_s} or
     {status: refused, rule, ...}, every number a finite float (params whole), the rule safe text; None when it is not
     a result (not attempted). A scored entry without its scores is refused."""
     if not isinstance(entry, dict) or entry.get("status") not in (SCORED, REFUSED):
@@ -91,7 +92,7 @@ def clean_entry(entry):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value):
             value = min(float(value), MAX_PSNR) if "psnr" in name else float(value)
             if math.isfinite(value):
-                kept[name] = int(value) if name.endswith("params") else value
+                kept[name] = int(value) if name in WHOLE_NUMBERS else value
     if kept["status"] == REFUSED:
         kept["rule"] = safe(entry.get("rule") or "refused")
     elif "psnr" not in kept or "ssim" not in kept:
