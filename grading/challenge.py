@@ -292,9 +292,19 @@ def scored(reader, found, name, clean, inference_s, entry=True):
     return {**result, "updates": found["updates"]} if entry else result
 
 
+# The ladder's rungs too costly to train in the grader, as benchmarks/bench_challenge.py --ladder measured them within
+# the budget on a hidden set drawn the same way from a fixed seed (another draw than a class's: hidden sets of 2,000
+# differ by a few hundredths of a dB), labelled as measured: (label, psnr, ssim)
+MEASURED = (
+    ("plain wider network 784-256-784, within the budget (reference, measured)", 18.00, 0.649),
+    ("hybrid DAE of level up, within the budget (reference, measured)", 19.08, 0.719),
+)
+
+
 def references(seed, count):
     """The reference rows of the board on the hidden set: [(label, psnr, ssim)] for the noisy input itself and the
-    classical denoisers (levelup.classical_denoise's median filter and TV), computed in the grader."""
+    classical denoisers (levelup.classical_denoise's median filter and TV), computed in the grader, and the ladder's
+    MEASURED rungs."""
     import levelup
 
     clean, noisy = hidden_set(seed, count)
@@ -302,7 +312,7 @@ def references(seed, count):
     params = {"median filter": {"size": 5}, "TV (Chambolle)": {"weight": 0.2}}
     for method, (denoised, _) in levelup.classical_denoise(noisy, None, params=params).items():
         rows.append((f"{method} (reference)", *rules.score(clean, np.clip(denoised, 0, 1))))
-    return [(label, float(psnr), float(ssim)) for label, psnr, ssim in rows]
+    return [(label, float(psnr), float(ssim)) for label, psnr, ssim in [*rows, *MEASURED]]
 
 
 def finite(value):

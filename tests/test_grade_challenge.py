@@ -427,6 +427,7 @@ def test_entries_are_ranked_and_refused_by_rule(board_run):
 
     assert board["no_model"]["rule"] == challenge.MISSING
     assert leaderboard.KEY_NAME in board and leaderboard.DAE_NAME in board and board[leaderboard.KEY_NAME]["rank"] == ""
+    assert all(board[label]["kind"] == "reference" for label, _, _ in challenge.MEASURED)  # the ladder's costly rungs
     ranks = [int(line["rank"]) for line in board_table(files["names"]["leaderboard.csv"]) if line["rank"]]
     assert ranks == sorted(ranks) and ranks[0] == 1
     assert "answer key" not in rows and "solution" not in rows  # the key is never a row
