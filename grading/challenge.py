@@ -7,8 +7,9 @@ give the same board and no student can know the seeds. Only the noisy inputs are
 read them (`write_inputs`); the clean images stay in this process.
 
 At the challenge's boundary the kernel runs `run_entry` (a real function of this module, called by name like
-export.save): it checks that `challenge_model` is a Keras model, counts its weights, predicts the inputs and saves the
-outputs (`0.npy`) and what it found (`manifest.json`) in an export folder. The grader measures that cell's wall time
+export.save): it checks that `challenge_model` is a Keras model, counts its weights, reads the evidence of its design
+and training that the rules name (checks.challenge.lab_model, training_updates: the same functions the student's check
+calls), predicts the inputs and saves the outputs (`0.npy`) and what it found (`manifest.json`) in an export folder. The grader measures that cell's wall time
 itself, reads the folder with the export's hardened reader (no pickle, sizes checked against what it asked for) and
 scores the outputs here (`judge_entry`, checks.challenge.score). Whatever the kernel wrote, the worst it gets is a
 refusal naming the rule, or a score of what it output: nothing of the student's is deserialised or run here.
