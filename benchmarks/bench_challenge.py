@@ -12,9 +12,12 @@ grader draws it (grading.challenge.draw, HIDDEN_COUNT images, from a fixed seed 
   against the same entry trained on the training set;
 - the ladder (--ladder): a plain wider network (784-256-784, relu, one fixed noisy copy), the lab's best model
   (benchmarks/hybrid.py's hybrid DAE, fresh noise, MSE + SSIM, its learning rate decaying) within the same budget,
-  and the classical denoisers the grader's board shows (median filter, TV).
+  and the classical denoisers the grader's board shows (median filter, TV);
+- through the grader (--graded): a tiny seeded entry notebook run here, as a student would, and graded by
+  tools/grade.py twice (two identical copies at --jobs 2, then one alone in a new store), all scored on the same
+  hidden set (a new grader secret in a temporary XDG_CACHE_HOME).
 
-    nice .venv/bin/python benchmarks/bench_challenge.py [--ladder] [--seed 42]
+    nice .venv/bin/python benchmarks/bench_challenge.py [--ladder] [--graded] [--seed 42]
 """
 
 import argparse
@@ -90,6 +93,67 @@ def scores(model, practice, hidden):
     )
 
 
+TINY_ENTRY = """\
+(train_images, _), _ = helpers.load_dataset()
+train_rows = helpers.prepare_images(train_images[:4096])
+import levelup
+from checks import challenge
+keras.utils.set_random_seed(5)
+challenge_model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(128, activation="relu"),
+                                    keras.layers.Dense(784, activation="sigmoid")], name="seeded_entry")
+trainer = levelup.with_fresh_noise(challenge_model, seed=5)
+helpers.compile_autoencoder(trainer, optimizer=keras.optimizers.Adam(0.003))
+levelup.fit_timed(trainer, train_rows, train_rows, epochs=3, max_updates=challenge.BUDGET_UPDATES)"""
+SETUP = "import helpers\nimport keras\nimport numpy as np\n\nfrom checks import check"
+
+
+def graded_run():
+    """Print the tiny seeded entry's scores: the student's run here (the check's line, and the hidden set), and the
+    grader's, graded beside an identical copy and alone."""
+    import csv
+    import importlib.util
+    import shutil
+    import tempfile
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-challenge-"))
+    os.environ["XDG_CACHE_HOME"] = str(folder / "cache")  # a new grader secret: its hidden set, known here
+    from grading.store import cache_dir, secret
+
+    cells = [new_code_cell(source) for source in (SETUP, TINY_ENTRY, 'check("challenge")')]
+    text = nbformat.writes(
+        new_notebook(
+            cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+        )
+    )
+    namespace = {"helpers": helpers, "keras": keras, "np": np}
+    exec(TINY_ENTRY, namespace)  # the student's run
+    print(f"student's run: {rules.evaluate(namespace).message}")
+    clean, noisy = grader.hidden_set(grader.derive_seed(secret(cache_dir())), rules.HIDDEN_COUNT)
+    psnr, _ = rules.score(clean, levelup.predict_rows(namespace["challenge_model"], noisy))
+    print(f"student's model on the grader's hidden set: PSNR {psnr:.3f} dB", flush=True)
+    spec = importlib.util.spec_from_file_location(
+        "grade", Path(__file__).resolve().parent.parent / "tools" / "grade.py"
+    )
+    grade = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grade)
+    try:
+        for name, copies, jobs in (("together", ("a", "b"), 2), ("alone", ("a",), 1)):
+            (folder / name).mkdir()
+            for copy in copies:
+                (folder / name / f"{copy}.ipynb").write_text(text, encoding="utf-8")
+            out = folder / f"out-{name}"
+            grade.main([str(folder / name), "--out", str(out), "--jobs", str(jobs), "--quiet"])
+            with open(out / "leaderboard.csv", encoding="utf-8") as file:
+                for row in csv.DictReader(file):
+                    if row["kind"] != "reference":
+                        print(f"graded {name} (--jobs {jobs}): {row['student']} {row['psnr_db']} dB {row['rule']}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # this run's grader secret and stores
+
+
 def run(label, trained, practice, hidden):
     """Score a trained (model, updates, seconds) and print its row: label, scores, updates, training seconds; return
     the scores."""
@@ -107,7 +171,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=42, help="the honest entries' seed (the other is seed + 1)")
     parser.add_argument("--ladder", action="store_true", help="also train and score the ladder's reference models")
+    parser.add_argument("--graded", action="store_true", help="only grade a tiny seeded entry (see above)")
     args = parser.parse_args(argv)
+    if args.graded:
+        return graded_run()
 
     (train_images, _), (test_images, _) = helpers.load_dataset()
     x_train, x_test = helpers.prepare_images(train_images), helpers.prepare_images(test_images)
