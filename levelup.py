@@ -359,8 +359,8 @@ def check_updates(model, count, epochs, batch_size, max_updates):
     if done + epochs * per_epoch > max_updates:
         left = max(max_updates - done, 0)
         raise ValueError(
-            f"{epochs} epoch{'s' * (epochs != 1)} of {count:,} images in batches of {batch_size} are {epochs * per_epoch:,} optimizer "
-            f"updates, but {done:,} of the {max_updates:,} allowed were made already: at most {left // per_epoch} "
+            f"{epochs} epoch{'s' * (epochs != 1)} of {count:,} images in batches of {batch_size} are "
+            f"{epochs * per_epoch:,} optimizer updates, but {done:,} of the {max_updates:,} allowed were made already: at most {left // per_epoch} "
             "more epochs fit."
         )
 

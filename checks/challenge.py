@@ -266,7 +266,8 @@ def check_challenge(ns):
         bar = f", {side} the bar to beat ({BAR_PSNR:.2f} dB, SSIM {BAR_SSIM:.3f})"
     return (
         f"{NAME} is admissible ({params:,} weights, trained by {updates:,} of the {BUDGET_UPDATES:,} optimizer updates "
-        f"allowed, {len(noisy):,} practice images denoised in {seconds:.1f} s; the training set only is yours to keep); "
+        f"allowed, {len(noisy):,} practice images denoised in {seconds:.1f} s; the training set only is yours to "
+        "keep); "
         f"practice set: PSNR {psnr:.2f} dB, SSIM {ssim:.3f}{bar}. The grader runs your notebook again and trains it "
         f"the same way: seeded (keras.utils.set_random_seed), it scores within {REPRODUCE_DB:.2f} dB of this on the "
         f"practice set; its grade is the score on a hidden set of {HIDDEN_COUNT:,} images nobody has seen, slightly "

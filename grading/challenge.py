@@ -9,9 +9,9 @@ read them (`write_inputs`); the clean images stay in this process.
 At the challenge's boundary the kernel runs `run_entry` (a real function of this module, called by name like
 export.save): it checks that `challenge_model` is a Keras model, counts its weights, reads the evidence of its design
 and training that the rules name (checks.challenge.lab_model, training_updates: the same functions the student's check
-calls), predicts the inputs and saves the outputs (`0.npy`) and what it found (`manifest.json`) in an export folder. The grader measures that cell's wall time
-itself, reads the folder with the export's hardened reader (no pickle, sizes checked against what it asked for) and
-scores the outputs here (`judge_entry`, checks.challenge.score). Whatever the kernel wrote, the worst it gets is a
+calls), predicts the inputs and saves the outputs (`0.npy`) and what it found (`manifest.json`) in an export folder.
+The grader measures that cell's wall time itself, reads the folder with the export's hardened reader (no pickle,
+sizes checked against what it asked for) and scores the outputs here (`judge_entry`, checks.challenge.score). Whatever the kernel wrote, the worst it gets is a
 refusal naming the rule, or a score of what it output: nothing of the student's is deserialised or run here.
 """
 
@@ -247,7 +247,7 @@ def judge_entry(folder, clean, training_s, inference_s, reference=False):
         os.close(directory)
 
 
-def count(value):
+def is_count(value):
     """Whether value is a count: an int, 0 or more (not a bool)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -265,18 +265,18 @@ def scored(reader, found, name, clean, inference_s, entry=True):
     if status == "error":
         return refused(RAISED.format(error=str(found.get("error"))[:400]))
     params = found.get("params")
-    if status != "ok" or not count(params):
+    if status != "ok" or not is_count(params):
         raise export.BadExport("its manifest says no status or parameter count the grader knows")
     if params > rules.MAX_PARAMS:
         return refused(TOO_BIG.format(params=params), params=params)
     if entry:
         updates, builder = found.get("updates"), found.get("lab_model")
-        if not count(updates) or (builder is not None and builder not in rules.LAB_MODELS):
+        if not is_count(updates) or (builder is not None and builder not in rules.LAB_MODELS):
             raise export.BadExport("its manifest says no update count or lab model the grader knows")
         if builder is not None:
-            return refused(READY_MADE.format(builder=builder), params=params)
+            return refused(READY_MADE.format(builder=builder), params=params, updates=updates)
         if updates > rules.BUDGET_UPDATES:
-            return refused(OVER_BUDGET.format(updates=updates), params=params)
+            return refused(OVER_BUDGET.format(updates=updates), params=params, updates=updates)
     if inference_s > rules.MAX_INFERENCE_S:
         return refused(TOO_SLOW.format(seconds=inference_s), params=params)
     limit = clean.size * 8 + 4096  # float64 outputs of the right shape, with a header
