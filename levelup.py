@@ -325,15 +325,44 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def fit_timed(model, inputs, targets, validation_data=None, epochs=5, batch_size=128, verbose=0, budget=None):
+def fit_timed(
+    model, inputs, targets, validation_data=None, epochs=5, batch_size=128, verbose=0, budget=None, max_updates=None
+):
     """Fit inputs -> targets with shuffling, within budget seconds if given; return (History, seconds of each epoch).
+
+    max_updates: refuse (ValueError, before training) a fit that would take model's optimizer past that many updates
+    in all, those it made before included: a budget counted in steps, the same on every machine (the class challenge's
+    checks.challenge.BUDGET_UPDATES), unlike budget, which buys as many epochs as the machine gives.
 
     Defined in the level-up section '3. A deep DAE'.
     """
+    if max_updates is not None:
+        check_updates(model, len(inputs), epochs, batch_size, max_updates)
     timer = EpochTimer()
     callbacks = [timer] + ([TimeBudget(budget)] if budget is not None else [])
     history = helpers.train_autoencoder(model, inputs, targets, validation_data, epochs, batch_size, verbose, callbacks)
     return history, timer.seconds
+
+
+def check_updates(model, count, epochs, batch_size, max_updates):
+    """Raise ValueError if epochs of count rows in batches of batch_size take model's optimizer past max_updates.
+
+    Defined in the level-up section '3. A deep DAE'.
+    """
+    for label, value in (("epochs", epochs), ("batch_size", batch_size), ("max_updates", max_updates)):
+        helpers.check_positive_int(label, value)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        raise ValueError(f"{model.name} is not compiled: compile it (helpers.compile_autoencoder) before fit_timed.")
+    done = int(keras.ops.convert_to_numpy(optimizer.iterations))
+    per_epoch = -(-count // batch_size)
+    if done + epochs * per_epoch > max_updates:
+        left = max(max_updates - done, 0)
+        raise ValueError(
+            f"{epochs} epoch{'s' * (epochs != 1)} of {count:,} images in batches of {batch_size} are "
+            f"{epochs * per_epoch:,} optimizer updates, but {done:,} of the {max_updates:,} allowed were made already: at most {left // per_epoch} "
+            "more epochs fit."
+        )
 
 
 # ---------------------------------------------------------------- 4. A convolutional DAE

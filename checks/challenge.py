@@ -1,16 +1,24 @@
 """The class challenge's rules and score: one place, read by the student's `check("challenge")` and by the grader.
 
-An entry is `challenge_model`, a Keras model the student designs (any architecture), trained on the training set
+An entry is `challenge_model`, a Keras model the student designs from their own layers, trained on the training set
 only, that maps noisy images in the lab's format (rows of 784 pixels in [0, 1], Gaussian noise of NOISE_FACTOR,
 clipped) to denoised images of the same shape. Its score is the mean PSNR (dB) over the images, with the mean SSIM
 beside it (scikit-image's metrics, through levelup.mean_scores). The student's check scores it on a public practice
 set; the grader scores it on a hidden set drawn at grading time that no kernel ever holds the clean images of
 (grading/challenge.py).
+
+The training budget is counted, not timed: BUDGET_UPDATES optimizer updates of at most BATCH_SIZE images, read from
+the optimizers that trained the entry (training_updates), the same on a student's laptop and in the grader, so a
+seeded entry trains the same way in both. An entry that is one of the lab's ready-made models (lab_model: the layer
+names its builder gives) is not the student's design and is refused by name.
 """
 
 TASK = "challenge"  # check("challenge"): optional, its own column, never in the core total
 NAME = "challenge_model"  # the variable an entry is read from
-BUDGET_S = 180  # seconds of `fit` on 2 CPU cores, all training of the entry together
+BATCH_SIZE = 128  # images an optimizer update may average over, at most
+BUDGET_EPOCHS = 10  # passes over the 60,000 training images at BATCH_SIZE: the budget, in the card's words
+BUDGET_UPDATES = BUDGET_EPOCHS * -(-60_000 // BATCH_SIZE)  # 4,690 optimizer updates, all training of the entry together
+MAX_TRAINING_S = 600  # the grader's safety limit on its own 2 cores (not the budget): see grading/challenge.py
 MAX_PARAMS = 1_000_000  # weights of an entry (the core DAE has 50,992; benchmarks/hybrid.py's 483,860)
 MAX_INFERENCE_S = 60  # to denoise HIDDEN_COUNT images on 2 CPU cores
 HIDDEN_COUNT = 2000  # images in the grader's hidden set
@@ -36,12 +44,74 @@ def practice_set(x_test, noise_factor=None):
     return clean, helpers.add_noise(clean, factor, np.random.default_rng(PRACTICE_SEED))
 
 
+# The lab's ready-made models, which an entry may not be (nor hold): the builder, and the layer names it gives, in
+# order (an Input aside), as a pattern. A verbatim copy of a builder's code gives the same names; a student's own
+# design, even one that reuses a name such as "code", gives others. Reusable all the same: helpers.ClippedGaussianNoise
+# and levelup.with_fresh_noise around a model of your own, losses (hybrid.loss_with_ssim), optimizers and schedules
+# (hybrid.compile_with_decay), the fit helpers (levelup.fit_timed), hybrid.to_patches and its block layers.
+LAB_MODELS = {
+    "helpers.build_autoencoder (the core DAE)": r"code reconstruction",
+    "levelup.build_deep_autoencoder (the deep DAE)": r"(encode_\d+ )+code (decode_\d+ )+reconstruction",
+    "levelup.build_conv_autoencoder (the convolutional DAE)": r"to_image patches code decode upsample to_pixels "
+    r"reconstruction",
+    "benchmarks/hybrid.py's build_hybrid_autoencoder (the hybrid DAE)": r"(dense_\d+ )*code coarse_logits (\w+ )*"
+    r"refine_correction (\w+ )*refine_logits( (\w+ )*fine_correction (\w+ )*fine_logits)? reconstruction",
+}
+MAX_DEPTH = 8  # how deep models nested in models are looked into
+
+
+def submodels(model, depth=0):
+    """model and the Keras models nested in it (its layers that are models, recursively, MAX_DEPTH deep)."""
+    import keras
+
+    yield model
+    if depth < MAX_DEPTH:
+        for layer in getattr(model, "layers", ()):
+            if isinstance(layer, keras.Model):
+                yield from submodels(layer, depth + 1)
+
+
+def lab_model(model):
+    """The builder of the lab's ready-made model that model is or holds (LAB_MODELS, by its layer names), else None."""
+    import re
+
+    import keras
+
+    for part in submodels(model):
+        names = " ".join(layer.name for layer in part.layers if not isinstance(layer, keras.layers.InputLayer))
+        for builder, pattern in LAB_MODELS.items():
+            if re.fullmatch(pattern, names):
+                return builder
+    return None
+
+
+def training_updates(namespace, model):
+    """The optimizer updates that trained model: the iterations of each optimizer (counted once) of the Keras models in
+    namespace that are model or hold it (a trainer such as levelup.with_fresh_noise's). An optimizer replaced by a
+    new compile is no longer counted: compile once (the grader's clock, MAX_TRAINING_S, bounds the rest)."""
+    import keras
+
+    found = {}
+    for value in [model, *namespace.values()]:
+        if isinstance(value, keras.Model) and any(part is model for part in submodels(value)):
+            optimizer = getattr(value, "optimizer", None)
+            if isinstance(optimizer, keras.optimizers.Optimizer):
+                found[id(optimizer)] = int(keras.ops.convert_to_numpy(optimizer.iterations))
+    return sum(found.values())
+
+
 # ---------------------------------------------------------------- the student's check: check("challenge")
 
 BAR_PSNR, BAR_SSIM = (
     19.12,
     0.704,
 )  # the answer key's entry on the practice set (solution.ipynb's challenge section, `make lab`)
+# How closely the grader reproduces a practice score: the same seeded entry trained again (the same updates, the
+# same batches) scores within REPRODUCE_DB of it, stated with a margin over what was measured (0.000 dB apart in one
+# process, benchmarks/bench_challenge.py; a tiny seeded entry 15.25 dB on the grader's hidden set in a student's
+# process and in the grader's kernels, graded alone and beside an identical copy; tests/test_challenge.py tests it).
+# The hidden set, warped, costs the answer key's entry HIDDEN_GAP_DB (measured: 19.12 dB practice, 18.17 hidden).
+REPRODUCE_DB, HIDDEN_GAP_DB = 0.05, 1.0
 PRACTICE_INFERENCE_S = MAX_INFERENCE_S * PRACTICE_COUNT / HIDDEN_COUNT  # the time limit, scaled to the practice set
 PIXEL_SLACK = 1e-6  # float rounding allowed outside [0, 1]
 
@@ -149,13 +219,43 @@ def denoised_rows(model, noisy):
     return out, seconds
 
 
+def designed_here(model):
+    """Raise Failed naming the rule on design if model is (or holds) one of the lab's ready-made models."""
+    from checks.verdicts import Failed
+
+    builder = lab_model(model)
+    if builder is not None:
+        raise Failed(
+            f"the rule on design: {NAME} is the lab's ready-made model from {builder} (its layers carry the names that "
+            "builder gives); the entry must be a design of your own: build it from keras layers yourself (the level-up "
+            "models are worked examples to learn from, and the bars to beat)"
+        )
+
+
+def within_budget(ns, model):
+    """The optimizer updates that trained model (training_updates); raise Failed naming the rule over BUDGET_UPDATES."""
+    from checks.verdicts import Failed
+
+    updates = training_updates(ns, model)
+    if updates > BUDGET_UPDATES:
+        raise Failed(
+            f"the rule on the training budget, at most {BUDGET_UPDATES:,} optimizer updates: {NAME} was trained by "
+            f"{updates:,} (its optimizers' iterations); train fewer epochs (levelup.fit_timed(..., "
+            f"max_updates=challenge.BUDGET_UPDATES) refuses a fit that would go over), and start again from a new model"
+        )
+    return updates
+
+
 def check_challenge(ns):
-    """challenge_model: admissible (a Keras model, rows of 784 in, rows of 784 in [0, 1] out, at most MAX_PARAMS weights,
-    fast enough), and its score on the practice set; return the message. Raise NotAttempted or Failed."""
+    """challenge_model: admissible (a Keras model of the student's own design, within the training budget, rows of 784
+    in, rows of 784 in [0, 1] out, at most MAX_PARAMS weights, fast enough), and its score on the practice set; return
+    the message. Raise NotAttempted or Failed."""
     from checks.verdicts import require
 
     require(ns, NAME)
     params = admissible_model(ns[NAME])
+    designed_here(ns[NAME])
+    updates = within_budget(ns, ns[NAME])
     clean, noisy = practice_images(ns.get("DATASET"))
     out, seconds = denoised_rows(ns[NAME], noisy)
     psnr, ssim = score(clean, out)
@@ -165,10 +265,13 @@ def check_challenge(ns):
         side = "above" if shown > BAR_PSNR else "level with" if shown == BAR_PSNR else "below"
         bar = f", {side} the bar to beat ({BAR_PSNR:.2f} dB, SSIM {BAR_SSIM:.3f})"
     return (
-        f"{NAME} is admissible ({params:,} weights, {len(noisy):,} practice images denoised in {seconds:.1f} s; "
-        f"the training budget and the training set only are yours to keep); practice set: PSNR {psnr:.2f} dB, "
-        f"SSIM {ssim:.3f}{bar}. The grade scores it on a hidden set of {HIDDEN_COUNT:,} images nobody has seen, "
-        "slightly warped, so expect a score a little below this one"
+        f"{NAME} is admissible ({params:,} weights, trained by {updates:,} of the {BUDGET_UPDATES:,} optimizer updates "
+        f"allowed, {len(noisy):,} practice images denoised in {seconds:.1f} s; the training set only is yours to "
+        "keep); "
+        f"practice set: PSNR {psnr:.2f} dB, SSIM {ssim:.3f}{bar}. The grader runs your notebook again and trains it "
+        f"the same way: seeded (keras.utils.set_random_seed), it scores within {REPRODUCE_DB:.2f} dB of this on the "
+        f"practice set; its grade is the score on a hidden set of {HIDDEN_COUNT:,} images nobody has seen, slightly "
+        f"warped, where the answer key's entry scores about {HIDDEN_GAP_DB:.1f} dB less than here"
     )
 
 

@@ -352,7 +352,7 @@ def run(nb, tasks, job, challenge=None):
         if "refused" in challenge:  # no entry is scored on this machine (challenge.for_box)
             entry = entries.refused(challenge["refused"])
             return
-        if training > entries.TRAINING_FACTOR * entries.rules.BUDGET_S:
+        if training > entries.rules.MAX_TRAINING_S:
             entry = entries.refused(entries.TOO_LONG.format(seconds=training), train_s=round(training, 1))
             return
         started = time.monotonic()

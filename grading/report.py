@@ -38,6 +38,7 @@ ENTRY_NUMBERS = {  # what an entry's row keeps of each number, within these boun
     "public_psnr": PSNR,  # the live board's part of the hidden set (challenge.split)
     "public_ssim": SSIM,
     "params": COUNT,
+    "updates": COUNT,  # the entry's optimizer updates (checks.challenge.training_updates)
     "train_s": SECONDS,
     "infer_s": SECONDS,
     "dae_psnr": PSNR,
@@ -106,7 +107,7 @@ class Row(NamedTuple):
 
 
 def clean_entry(entry):
-    """A challenge entry's result as a row keeps it: {status: scored, psnr, ssim, params, train_s, infer_s} or
+    """A challenge entry's result as a row keeps it: {status: scored, psnr, ssim, params, updates, train_s, infer_s} or
     {status: refused, rule, ...}, every number within its bounds (ENTRY_NUMBERS: a number out of them is dropped),
     the rule safe text; None when it is not a result (not attempted). A scored entry without its scores is
     refused."""

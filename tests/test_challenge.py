@@ -92,6 +92,77 @@ def test_a_model_too_slow_is_refused_naming_the_time_rule(tiny, monkeypatch):
     assert f"{challenge.MAX_INFERENCE_S} s for the grader's {challenge.HIDDEN_COUNT:,}" in result.message
 
 
+def lab_models():
+    """The lab's ready-made models, as a student might enter them: built, wrapped for fresh noise, or nested."""
+    import levelup
+    from benchmarks import hybrid
+
+    deep = levelup.build_denoiser("deep", hidden=(64, 32))[0]
+    return {
+        "core DAE": helpers.build_autoencoder(code_size=256)[0],
+        "deep DAE": deep,
+        "conv DAE": levelup.build_conv_autoencoder(filters=8)[0],
+        "hybrid DAE": hybrid.build_denoiser("hybrid", hidden=(64,), filters=8, fine_filters=4)[0],
+        "hybrid DAE, no fine stage": hybrid.build_hybrid_autoencoder(hidden=(64, 64), filters=8, fine_filters=0)[0],
+        "fresh noise around the deep DAE": levelup.with_fresh_noise(deep),
+        "nested in a Sequential": keras.Sequential([keras.Input((784,)), keras.layers.Identity(), deep]),
+    }
+
+
+def test_the_labs_ready_made_models_are_refused_by_the_rule_on_design():
+    for label, model in lab_models().items():
+        result = entry(model)
+        assert result.status == "failed" and result.message.startswith("the rule on design"), (label, result.message)
+        assert "design of your own" in result.message
+
+
+def test_a_design_of_ones_own_is_admitted_even_with_the_labs_layer_names(tiny):
+    inputs = keras.Input((784,))
+    code = keras.layers.Dense(64, activation="swish", name="code")(inputs)
+    hidden = keras.layers.Dense(128, activation="swish", name="widen")(code)
+    own = keras.Model(inputs, keras.layers.Dense(784, activation="sigmoid", name="reconstruction")(hidden))
+    assert challenge.lab_model(own) is None and challenge.lab_model(tiny) is None
+    assert entry(own).status == "passed"
+
+
+def seeded_entry(seed, x):
+    """A tiny seeded entry trained as the card asks (a trainer with fresh noise, levelup.fit_timed within the budget)."""
+    import levelup
+
+    keras.utils.set_random_seed(seed)
+    model = dense(32, helpers.INPUT_DIM)
+    trainer = levelup.with_fresh_noise(model, seed=seed)
+    helpers.compile_autoencoder(trainer, optimizer=keras.optimizers.Adam(0.01))
+    levelup.fit_timed(trainer, x, x, epochs=2, batch_size=128, max_updates=challenge.BUDGET_UPDATES)
+    return model, trainer
+
+
+def test_the_budget_is_counted_from_the_optimizers_that_trained_the_entry(monkeypatch):
+    (train_images, _), _ = helpers.load_dataset("fashion_mnist")
+    x = helpers.prepare_images(train_images[:1024])
+    model, trainer = seeded_entry(0, x)
+    assert challenge.training_updates({"trainer": trainer}, model) == 16  # 2 epochs of 8 batches, through the trainer
+    assert challenge.training_updates({}, model) == 0  # the trainer gone: nothing counts it
+    result = checks.evaluate("challenge", {challenge.NAME: model, "trainer": trainer})
+    assert result.status == "passed" and f"trained by 16 of the {challenge.BUDGET_UPDATES:,}" in result.message
+    monkeypatch.setattr(challenge, "BUDGET_UPDATES", 15)
+    result = checks.evaluate("challenge", {challenge.NAME: model, "trainer": trainer})
+    assert result.status == "failed", result.message
+    assert result.message.startswith(
+        "the rule on the training budget, at most 15 optimizer updates: challenge_model was trained by 16"
+    ), result.message
+
+
+def test_a_seeded_entry_trained_twice_scores_alike_within_the_stated_tolerance():
+    (train_images, _), _ = helpers.load_dataset("fashion_mnist")
+    x = helpers.prepare_images(train_images[:2048])
+    clean, noisy = challenge.practice_images("fashion_mnist")
+    first, second = (challenge.score(clean, seeded_entry(7, x)[0].predict(noisy, verbose=0))[0] for _ in range(2))
+    other = challenge.score(clean, seeded_entry(8, x)[0].predict(noisy, verbose=0))[0]
+    assert abs(first - second) <= challenge.REPRODUCE_DB, (first, second)
+    assert abs(first - other) > abs(first - second)  # the seed, not chance, makes them alike
+
+
 def test_without_challenge_model_the_challenge_is_not_attempted_and_loads_nothing():
     assert entry.__name__  # the namespace below has no challenge_model
     result = checks.evaluate("challenge", {"x_test": np.zeros((3, 784))})
@@ -141,7 +212,15 @@ def test_the_challenge_comes_after_the_core_tasks_and_before_level_up(solution):
 def test_the_card_states_every_rule_and_the_measured_bar(solution):
     text = " ".join(" ".join(c.source for c in challenge_cells(solution) if c.cell_type == "markdown").split())
     for rule in (
-        f"{challenge.BUDGET_S // 60} minutes of `fit`",
+        f"{challenge.BUDGET_UPDATES:,} optimizer updates",
+        f"{challenge.BUDGET_EPOCHS} epochs",
+        f"batches of at most {challenge.BATCH_SIZE}",
+        "max_updates=challenge.BUDGET_UPDATES",
+        f"{challenge.MAX_TRAINING_S // 60} minutes",
+        f"within {challenge.REPRODUCE_DB:.2f} dB",
+        "ready-made",
+        "validation",
+        "one thing at a time",
         f"{challenge.MAX_PARAMS:,} weights",
         f"{challenge.HIDDEN_COUNT:,} images in {challenge.MAX_INFERENCE_S} s",
         "`challenge_model`",

@@ -130,7 +130,7 @@ def small_set(x_test):
     return clean, noisy
 
 
-def test_rules_each_refusal_says_its_rule(tmp_path, small_set):
+def test_rules_each_refusal_says_its_rule(tmp_path, small_set, monkeypatch):
     import keras
 
     clean, noisy = small_set
@@ -154,6 +154,27 @@ def test_rules_each_refusal_says_its_rule(tmp_path, small_set):
     # no challenge_model when check("challenge") runs (the handed-out notebook, challenge skipped): not attempted
     skipped = challenge.judge_entry(str(entry_folder(tmp_path / "missing", {}, noisy)), clean, 3.0, 1.0)
     assert skipped["status"] == report.NOT_ATTEMPTED and report.clean_entry(skipped) is None
+    import levelup
+
+    ready_made = levelup.with_fresh_noise(levelup.build_denoiser("deep", hidden=(32, 16))[0])
+    made = challenge.judge_entry(
+        str(entry_folder(tmp_path / "made", {"challenge_model": ready_made}, noisy)), clean, 3, 1
+    )
+    assert made["status"] == report.REFUSED and made["rule"] == challenge.READY_MADE.format(
+        builder="levelup.build_deep_autoencoder (the deep DAE)"
+    ), made
+    trained = dense()
+    trainer = levelup.with_fresh_noise(trained)
+    trainer.compile(optimizer="adam", loss="binary_crossentropy")
+    trainer.fit(clean, clean, epochs=1, batch_size=1, verbose=0)  # 20 updates, through a trainer
+    namespace = {"challenge_model": trained, "trainer": trainer}
+    within = challenge.judge_entry(str(entry_folder(tmp_path / "within", namespace, noisy)), clean, 3, 1)
+    assert within["status"] == report.SCORED and within["updates"] == 20, within
+    monkeypatch.setattr(rules, "BUDGET_UPDATES", 19)
+    over = challenge.judge_entry(str(entry_folder(tmp_path / "over", namespace, noisy)), clean, 3, 1)
+    assert over["status"] == report.REFUSED and over["rule"].startswith(
+        "over the training budget: 20 optimizer updates"
+    )
     slow = challenge.judge_entry(
         str(entry_folder(tmp_path / "slow", {"challenge_model": dense()}, noisy)), clean, 3, 61
     )
@@ -186,7 +207,16 @@ def test_what_a_kernel_writes_is_at_worst_a_refusal(tmp_path, small_set):
     clean, noisy = small_set
     folder = entry_folder(tmp_path, {"challenge_model": dense()}, noisy)
     attacks = {
-        "manifest.json": [b"[1, 2]", b"{", json.dumps({"status": "ok", "params": "many"}).encode(), b"\xff" * 10],
+        "manifest.json": [
+            b"[1, 2]",
+            b"{",
+            json.dumps({"status": "ok", "params": "many"}).encode(),
+            json.dumps({"status": "ok", "params": 1, "updates": -1, "lab_model": None}).encode(),
+            json.dumps({"status": "ok", "params": 1, "updates": True, "lab_model": None}).encode(),
+            json.dumps({"status": "ok", "params": 1, "lab_model": None}).encode(),
+            json.dumps({"status": "ok", "params": 1, "updates": 0, "lab_model": "<b>made up</b>"}).encode(),
+            b"\xff" * 10,
+        ],
         "0.npy": [
             b"",
             b"\x93NUMPY\x01\x00" + b"v" * 200,
@@ -395,6 +425,7 @@ ENTRIES = {  # name: (core tasks answered, challenge cell or None for a call wit
     "too_big": ((), TOO_BIG),
     "hunter": ((), HUNTER),
     "hard_coded": ((), HARD_CODED),
+    "ready_made": ((), 'import levelup\nchallenge_model = levelup.build_denoiser("deep", hidden=(64, 32))[0]'),
     "a_string": ((), 'challenge_model = "my best model"'),
     "no_model": ((), None),
 }
@@ -467,7 +498,11 @@ def test_entries_are_ranked_and_refused_by_rule(board_run):
     )
     assert board["a_string"]["rule"] == "not a Keras model: `challenge_model` is a str"
     assert "no_model" not in board  # the challenge skipped (its check call left as handed out): not on the board
+    assert board["ready_made"]["rule"] == challenge.READY_MADE.format(
+        builder="levelup.build_deep_autoencoder (the deep DAE)"
+    ), board
     assert leaderboard.KEY_NAME in board and leaderboard.DAE_NAME in board and board[leaderboard.KEY_NAME]["rank"] == ""
+    assert all(board[label]["kind"] == "reference" for label, _, _ in challenge.MEASURED)  # the ladder's costly rungs
     ranks = [int(line["rank"]) for line in board_table(files["names"]["leaderboard.csv"]) if line["rank"]]
     assert ranks == sorted(ranks) and ranks[0] == 1
     assert "answer key" not in rows and "solution" not in rows  # the key is never a row

@@ -87,6 +87,26 @@ def test_fit_timed_times_every_epoch_and_the_budget_stops_early(images):
         levelup.TimeBudget(0)
 
 
+def test_fit_timed_refuses_a_fit_past_max_updates_before_training(images):
+    keras.utils.set_random_seed(0)
+    model, _ = levelup.build_denoiser("shallow", code_size=4)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    levelup.fit_timed(model, images, images, epochs=2, batch_size=4, max_updates=6)  # 2 epochs of 3 updates
+    assert int(model.optimizer.iterations) == 6
+    weights = [w.copy() for w in model.get_weights()]
+    with pytest.raises(
+        ValueError,
+        match=r"1 epoch of 12 images in batches of 4 are 3 optimizer updates, but 6 of the "
+        r"8 allowed were made already: at most 0 more epochs fit",
+    ):
+        levelup.fit_timed(model, images, images, epochs=1, batch_size=4, max_updates=8)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))  # refused before any update
+    with pytest.raises(ValueError, match="max_updates must be a positive integer"):
+        levelup.fit_timed(model, images, images, max_updates=0)
+    with pytest.raises(ValueError, match="not compiled"):
+        levelup.fit_timed(levelup.build_denoiser("shallow", code_size=4)[0], images, images, max_updates=9)
+
+
 def test_rewind_restores_weights_and_optimizer_state(images):
     keras.utils.set_random_seed(0)
     model, _ = levelup.build_denoiser("shallow", code_size=4)
