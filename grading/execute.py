@@ -141,6 +141,8 @@ class KernelClient:
         """Run a cell in the kernel within self.timeout seconds, raising as nbclient does for its outcome."""
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+        if cell.cell_type != "code" or not cell.source.strip():  # as nbclient: only code runs
+            return
         self.send({"source": cell.source, "timeout": self.timeout})
         said = self.answer(self.timeout)
         if "done" in said:
