@@ -360,7 +360,7 @@ def finished(name, data, note):
     try:
         return Row(name, results, note, data["error"], data.get("challenge")).clean()
     except Exception as err:
-        why = f"the grader stopped on what this notebook reported ({report.one_line(err)[:200]})"
+        why = f"the grader stopped on what this notebook reported ({type(err).__name__}: {report.one_line(err)[:200]})"
     try:
         return Row(name, results, note, data["error"], {"status": report.REFUSED, "rule": why}).clean()
     except Exception:
