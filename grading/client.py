@@ -25,8 +25,10 @@ from jupyter_core.utils import run_sync
 from grading import cgroups, sandbox
 
 MEMORY = 2**30  # this process's address space (soft limit): an honest notebook's client stays under 300 MB
-MAX_ANSWER_BYTES = 2**16  # of one answer line; a cell's error text in it is capped at MAX_TEXT characters each
-MAX_TEXT = 8000
+MAX_ANSWER_BYTES = 2**17  # of one answer line: its texts' caps, each character escaped in JSON (12 bytes at most)
+MAX_TEXT = 4000  # characters of any one text in an answer: an error's traceback (execute.MAX_DETAIL_CHARS keeps 4,000)
+MAX_NAME = 200  # characters of an error's name
+MAX_VALUE = 2000  # characters of an error's value
 STARTUP_S = 180  # the kernel's start, at most
 
 
@@ -148,7 +150,7 @@ def outcome(client, source, index):
     try:
         client.execute_cell(cell, 0)
     except CellExecutionError as err:
-        return {"raised": [str(err.ename), str(err.evalue)[:MAX_TEXT], str(err)[:MAX_TEXT]]}
+        return {"raised": [str(err.ename)[:MAX_NAME], str(err.evalue)[:MAX_VALUE], str(err)[:MAX_TEXT]]}
     except CellTimeoutError as err:
         return {"timed_out": str(err)}
     except DeadKernelError as err:

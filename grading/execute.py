@@ -47,8 +47,8 @@ OUT_OF_SPACE = ("No space left on device", "Disk quota exceeded", "Not enough fr
 
 
 class GraderFailure(Exception):
-    """The grader's own failure on a job (its kernel never answered: the sandbox or the machine failed), which is
-    never the student's: the job is "not graded" and tried again, never an error worth 0 points."""
+    """A job that failed before its kernel answered (the sandbox, the machine, or the grader may be at fault): never
+    decided here; run.grade_one grades the pre-flight's trivial notebook on the same machine (the canary) to decide."""
 
 
 class Job:

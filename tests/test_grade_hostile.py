@@ -29,6 +29,7 @@ TIMEOUT_S = 60  # each notebook's time limit (none of these hangs: each class en
 HONEST = 'import numpy as np\nx_train = np.ones((4, 784), "float32")\nx_test = np.ones((2, 784), "float32")'
 SEND = "k = get_ipython().kernel\n"
 SIZES = (10**6, 70 * 10**6)  # {} items in one message: 3 MB, and 210 MB (the issue's: 6.15 GiB in the old worker)
+ERRORS = ("ValueError", "type(chr(0x1F600) * 10**5, (Exception,), {})")  # an error's name and value, both huge
 LIES = (
     "{'kind': 'array', 'file': '0.npy'}",
     "10**309",
@@ -74,6 +75,7 @@ HOSTILE = {  # class -> cell source, from one drawn number n (a size, a count, a
         "    open(os.path.join(folder, 'manifest.json'), 'w').write(json.dumps("
         f"{{name: {LIES[n % len(LIES)]} for name in names}}))\ne.save = save"
     ),
+    "huge error": lambda n: f"raise {ERRORS[n % len(ERRORS)]}(chr({[0x1F600, 0x200B, 0x78][n % 3]}) * 10**6)",
     "lying numbers": lambda n: (
         f"import numpy as np\nx_train = np.full((4, 784), {['np.inf', 'np.nan', '1e308', '-0.0'][n % 4]})"
     ),
