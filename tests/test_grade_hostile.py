@@ -15,7 +15,7 @@ import collections
 import threading
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import checks
@@ -80,14 +80,15 @@ HOSTILE = {  # class -> cell source, from one drawn number n (a size, a count, a
         f"import numpy as np\nx_train = np.full((4, 784), {['np.inf', 'np.nan', '1e308', '-0.0'][n % 4]})"
     ),
 }
-STAGES = ("before its first check", "after its first check", "at its end")
+STAGES = ("before its first check", "after its first check", "before its last check")  # (cells after it never run)
 
 
 def notebook(hostile=None, stage=STAGES[1]):
-    """A light notebook: the honest data cell, check("data"), every other check; the hostile cell at stage."""
+    """A light notebook: the honest data cell, check("data"), every other check; the hostile cell at stage. The other
+    tasks are "not attempted" (no TensorFlow in the kernel): only "data" earns a point."""
     cells = [HONEST, 'check("data")', *(f'check("{task}")' for task in checks.TASKS[1:])]
     if hostile is not None:
-        cells.insert({STAGES[0]: 1, STAGES[1]: 2, STAGES[2]: len(cells)}[stage], hostile)
+        cells.insert({STAGES[0]: 1, STAGES[1]: 2, STAGES[2]: len(cells) - 1}[stage], hostile)
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
@@ -114,8 +115,10 @@ def grading():
         print(f"{kind}: {count} {outcome}")
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(kind=st.sampled_from(sorted(HOSTILE)), stage=st.sampled_from(STAGES), n=st.integers(0, 70 * 10**6))
+@example(kind="huge message", stage=STAGES[1], n=1)  # the issue's 210 MB message: 6 GiB in the worker before
+@example(kind="forged signature", stage=STAGES[1], n=0)  # "not graded: the grader failed" before, retried, never kept
 def test_a_hostile_notebook_costs_only_its_own_row(grading, kind, stage, n):
     try:
         row, hostile_peak = grading("hostile", notebook(HOSTILE[kind](n), stage))
