@@ -2,26 +2,32 @@
 
 Runs in a grader worker process (trusted, outside the sandbox). The kernel only ever runs the
 submission's own cells and `grading.export.save`; every verdict is decided in this process by
-`checks.judge` from the exported data, read by `grading.export.load`.
+`checks.judge` from the exported data, read by `grading.export.load` (bounded: export.MAX_TOTAL_BYTES).
+The kernel's messages never reach this process: nbclient and jupyter_client receive and parse them in the kernel's
+client process (grading/client.py), inside the job's control group and memory limit, which answers each cell with
+one JSON line of at most client.MAX_ANSWER_BYTES (KernelClient).
+
+Attribution: until the kernel has answered (its start), a failure may be the grader's (GraderFailure: run.grade_one
+then grades the pre-flight's trivial notebook on the same machine to decide). From then on, whatever goes wrong with
+the job (any exception here, the client process dying, hanging or failing on what the kernel sent, a full or locked
+folder) is the submission's: its row keeps the verdicts decided before and says what stopped it (stopped_by). No list
+of exception types decides blame; the type only chooses the words.
 """
 
 import ast
-import functools
+import contextlib
 import io
 import json
 import math
 import os
 import re
+import select
 import shutil
-import subprocess
 import textwrap
 import time
 import tokenize
 
-from jupyter_client.manager import AsyncKernelManager
-from jupyter_core.utils import run_sync
-
-from grading import cgroups, export, sandbox
+from grading import cgroups, client, export, sandbox
 from grading.report import ERROR, NOT_GRADED, TIMED_OUT
 
 TASK_NAME = re.compile(r"\w+")  # what a check call's task may be (checked whole, on one string: no backtracking)
@@ -35,64 +41,14 @@ HOLDING = {  # the stages in which a worker holds the submission's input: its de
     "plan": "planning the notebook's cells",
     "run": "running the notebook's cells and judging what its kernel exported",
 }
+CLIENT_MARGIN_S = 30  # on top of a cell's time limit, for the kernel's client to answer (grading/client.py)
 ENTRY = "challenge entry"  # a plan step's marker: run and judge the challenge's entry here (entry_step)
 OUT_OF_SPACE = ("No space left on device", "Disk quota exceeded", "Not enough free space")  # ENOSPC, EDQUOT, numpy
 
 
 class GraderFailure(Exception):
-    """The grader's own failure on a job (its kernel never answered: the sandbox or the machine failed), which is
-    never the student's: the job is "not graded" and tried again, never an error worth 0 points."""
-
-
-class SandboxKernelManager(AsyncKernelManager):
-    """A kernel manager that starts its kernel inside the sandbox, talking over IPC sockets in the job's folder."""
-
-    def __init__(self, job, **kwargs):
-        super().__init__(
-            transport="ipc",
-            ip=str(job.sockets / "kernel"),
-            connection_file=str(job.sockets / "kernel.json"),
-            kernel_name="python3",
-            **kwargs,
-        )
-        self.job = job
-        self.inputs = None  # the grader's end of the kernel's standard input, once it is launched
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        """The kernel's command, wrapped in the sandbox; the connection file handed to the sandbox user."""
-        command = super().format_kernel_cmd(extra_arguments)
-        ids = sandbox.owner(self.job.sandbox, self.job.slot)
-        if ids is not None:
-            os.chown(self.connection_file, *ids)
-        return sandbox.kernel_command(
-            command,
-            self.job.sandbox,
-            self.job.slot,
-            self.job.limits,
-            self.job.work,
-            self.job.sockets,
-            self.job.lab_dir,
-            self.job.env,
-            self.job.scratch,
-        )
-
-    async def _async_launch_kernel(self, kernel_cmd, **kw):
-        """Launch the kernel in the job's control group, with its own output going nowhere: the grader reads only
-        the export, and a kernel printing gigabytes to its file descriptors must fill neither the grader's memory
-        nor its disk. Its standard input is a pipe whose other end (self.inputs, non-blocking) only the grader holds:
-        the challenge's hidden inputs come that way (challenge.hand_over), never through a file."""
-        log = open(self.job.kernel_log, "wb") if self.job.kernel_log else subprocess.DEVNULL  # noqa: SIM115
-        stdin, self.inputs = os.pipe()
-        os.set_blocking(self.inputs, False)
-        kw.update(stdin=stdin, stdout=log, stderr=log)
-        if self.job.group is not None:  # joined before the sandbox starts: everything the kernel starts is in it
-            kw["preexec_fn"] = functools.partial(cgroups.join, self.job.group.procs_files())
-        try:
-            await super()._async_launch_kernel(kernel_cmd, **kw)
-        finally:
-            os.close(stdin)  # the kernel holds its own copy
-            if log is not subprocess.DEVNULL:
-                log.close()
+    """A job that failed before its kernel answered (the sandbox, the machine, or the grader may be at fault): never
+    decided here; run.grade_one grades the pre-flight's trivial notebook on the same machine (the canary) to decide."""
 
 
 class Job:
@@ -114,6 +70,27 @@ class Job:
             sandbox.prepare(path, box, slot)
         self.env = sandbox.kernel_env(box, self.work, lab_dir)
 
+    def kernel_settings(self):
+        """What the kernel's client process (grading/client.py) needs to start the kernel, as JSON data."""
+        box = self.sandbox
+        return {
+            "sandbox": {
+                "users": [list(ids) for ids in box.users],
+                "bwrap": box.bwrap,
+                "missing": list(box.missing),
+                "hierarchy": box.hierarchy and [box.hierarchy.version, list(box.hierarchy.bases)],
+                "space": box.space,
+            },
+            "slot": self.slot,
+            "limits": list(self.limits),
+            "work": str(self.work),
+            "sockets": str(self.sockets),
+            "lab_dir": str(self.lab_dir),
+            "env": self.env,
+            "scratch": self.scratch and {inside: str(path) for inside, path in self.scratch.items()},
+            "kernel_log": self.kernel_log and str(self.kernel_log),
+        }
+
     def limit_hit(self):
         """The words for the resource limit this job hit so far (memory, processes, space), or ""."""
         return sandbox.limit_hit(self.limits, self.group, self.space)
@@ -128,6 +105,134 @@ class Job:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class ClientFailed(Exception):
+    """The kernel's client process failed: it died (its memory limit, say), gave no answer in time, or said something
+    out of form, or what the kernel sent broke nbclient there (a forged signature, a message it cannot parse)."""
+
+
+class KernelClient:
+    """The job's kernel and nbclient's client of it, run in a process of their own inside the job's limits
+    (grading/client.py), offering run() the calls it makes of nbclient: setup_kernel, execute_cell and timeout. The
+    process's answers are single JSON lines of at most client.MAX_ANSWER_BYTES, checked for form here; a cell's outcome
+    comes back as the exception nbclient raised for it (CellExecutionError, CellTimeoutError, DeadKernelError)."""
+
+    def __init__(self, job):
+        self.job, self.timeout, self.proc = job, job.timeout, None
+        self.inputs = None  # the grader's end of the kernel's standard input (challenge.hand_over), while it runs
+
+    @contextlib.contextmanager
+    def setup_kernel(self):
+        """Start the client process and, in it, the kernel; stop both on leaving. RuntimeError: the kernel did not
+        start; ClientFailed: the client process failed."""
+        group = self.job.group
+        stdin, self.inputs = os.pipe()  # the kernel's standard input: only this process holds the end that writes
+        os.set_blocking(self.inputs, False)
+        try:
+            self.proc = client.start(self.job.kernel_settings(), group.procs_files() if group else (), stdin)
+        except BaseException:
+            os.close(self.inputs)
+            self.inputs = None
+            raise
+        finally:
+            os.close(stdin)  # the client process holds its own copy, for the kernel
+        try:
+            said = self.answer(client.STARTUP_S)
+            if "not_started" in said:
+                raise RuntimeError(said["not_started"])
+            if said.get("started") is not True:
+                raise ClientFailed(f"its client said {sorted(said)} for the kernel's start")
+            yield
+        finally:
+            self.stop()
+
+    def execute_cell(self, cell, index):
+        """Run a cell in the kernel within self.timeout seconds, raising as nbclient does for its outcome."""
+        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+        if cell.cell_type != "code" or not cell.source.strip():  # as nbclient: only code runs
+            return
+        self.send({"source": cell.source, "timeout": self.timeout})
+        said = self.answer(self.timeout)
+        if "done" in said:
+            return
+        if "raised" in said:
+            ename, evalue, text = said["raised"]
+            raise CellExecutionError(text, ename, evalue)
+        if "timed_out" in said:
+            raise CellTimeoutError(said["timed_out"])
+        if "dead" in said:
+            raise DeadKernelError(said["dead"])
+        raise ClientFailed(f"what the kernel sent broke its client ({said.get('broke', sorted(said))})")
+
+    def send(self, request):
+        """Send the client process one request line."""
+        try:
+            self.proc.stdin.write(json.dumps(request).encode("utf-8") + b"\n")
+            self.proc.stdin.flush()
+        except (OSError, ValueError):
+            raise ClientFailed(self.ended()) from None
+
+    def answer(self, seconds):
+        """The client's next answer, as a dict of the known form, within seconds + CLIENT_MARGIN_S; else ClientFailed."""
+        limit = seconds + CLIENT_MARGIN_S
+        ready, _, _ = select.select([self.proc.stdout], [], [], limit)
+        if not ready:
+            raise ClientFailed(f"its client gave no answer within {limit:g} s")
+        line = self.proc.stdout.readline(client.MAX_ANSWER_BYTES + 1)
+        if not line.endswith(b"\n"):
+            raise ClientFailed(self.ended() if len(line) <= client.MAX_ANSWER_BYTES else "its client said too much")
+        try:
+            said = json.loads(line)
+        except ValueError:
+            said = None
+        if not well_formed(said):
+            raise ClientFailed("its client's answer was out of form")
+        return said
+
+    def ended(self):
+        """Words for a client process that stopped answering: its exit status (-9: killed, say at its memory limit)."""
+        try:
+            status = self.proc.wait(timeout=CLIENT_MARGIN_S)
+        except Exception:
+            status = "none (it hung)"
+        return f"its client ended (exit status {status})"
+
+    def stop(self):
+        """Have the client stop the kernel; kill the client if it has not ended within CLIENT_MARGIN_S."""
+        with contextlib.suppress(ClientFailed):
+            self.send({"stop": True})
+        try:
+            self.proc.wait(timeout=CLIENT_MARGIN_S)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()
+        if self.inputs is not None:
+            os.close(self.inputs)
+            self.inputs = None
+
+
+def well_formed(said):
+    """Whether a client's answer is one of its forms: {done: int}, {raised: [3 texts]}, or one text or flag."""
+    if not isinstance(said, dict) or len(said) != 1:
+        return False
+    ((key, value),) = said.items()
+    if key == "raised":
+        return isinstance(value, list) and len(value) == 3 and all(isinstance(text, str) for text in value)
+    kinds = {
+        "done": int,
+        "started": bool,
+        "stopped": bool,
+        "not_started": str,
+        "timed_out": str,
+        "dead": str,
+        "broke": str,
+    }
+    return key in kinds and isinstance(value, kinds[key])
 
 
 def note_progress(folder, stage, results=None):
@@ -306,10 +411,9 @@ def run(nb, tasks, job, challenge=None):
 
     Returns ({task: [status, message]}, the notebook's own error text or "").
     """
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
     from grading import challenge as entries
-    from run_notebook import notebook_client
 
     numbers = {id(cell): number for number, cell in enumerate(nb.cells, 1)}  # the notebook's own cell numbers
     note_progress(job.folder, "plan")  # the notebook's cells are the submission's input: dying on them is its own
@@ -332,10 +436,7 @@ def run(nb, tasks, job, challenge=None):
         for number, (cell, names) in enumerate(plan)
     ]
     cells = nb.cells  # the notebook's own, for entries.stopped
-    nb.cells = [cell for cell, _ in steps]  # nbclient writes each executed cell back into nb.cells
-    km = SandboxKernelManager(job)
-    client = notebook_client(nb, job.work, job.timeout, km=km, allow_errors=False, startup_timeout=180)
-    keep_nothing(client)
+    client = KernelClient(job)
     deadline = time.monotonic() + job.timeout
     note_progress(job.folder, "start")  # starting the kernel is the grader's own work
     results, failure, error_text, rescued, answered = {}, None, "", [], False
@@ -364,7 +465,7 @@ def run(nb, tasks, job, challenge=None):
         limit = entries.rules.MAX_INFERENCE_S + entries.INFERENCE_GRACE_S
         client.timeout = max(math.ceil(min(left, limit)), 1)
         started = time.monotonic()
-        finish = entries.hand_over(km.inputs, noisy)
+        finish = entries.hand_over(client.inputs, noisy)
         try:
             client.execute_cell(cell, index)
         except CellTimeoutError:
@@ -423,9 +524,9 @@ def run(nb, tasks, job, challenge=None):
             deadline += time.monotonic() - started
 
     try:
-        with client.setup_kernel(env=job.env, cleanup_kc=True):
-            answered = True  # from here on, a kernel that dies was killed by what the notebook did
-            note_progress(job.folder, "run", results)  # and a worker that dies, by what it sent (execute.HOLDING)
+        with client.setup_kernel():
+            answered = True  # from here on, whatever goes wrong is presumed the submission's (attribution above)
+            note_progress(job.folder, "run", results)  # and a worker that dies or hangs, too (execute.HOLDING)
             index = 0
             try:
                 for index in range(len(steps)):
@@ -435,33 +536,14 @@ def run(nb, tasks, job, challenge=None):
                 failure = describe_failure(err, job)
                 if unbounded and index < len(steps) - 1:  # tasks without a check call: judge what was done anyway
                     rescued = unbounded
-                    try:
+                    with contextlib.suppress(Exception):  # its failure is already said
                         step(len(steps) - 1)
-                    except (CellExecutionError, CellTimeoutError, DeadKernelError):
-                        pass
     except CellTimeoutError:
         failure = [TIMED_OUT, f"after {job.timeout:g} s"]
-    except DeadKernelError as err:
+    except Exception as err:  # whatever it is: the grader's before the kernel answered, the submission's after
         if not answered:
-            raise GraderFailure(f"the kernel did not start ({err})") from None
-        hit = job.limit_hit()
-        if hit:
-            failure = [ERROR, hit]
-        elif job.group is not None:  # the control group would have recorded running out of memory
-            failure = [ERROR, "the kernel died (the notebook called exit(), or it crashed)"]
-        else:
-            failure = [
-                ERROR,
-                "the kernel died (it used more than its memory limit of "
-                f"{sandbox.gib(job.limits.memory)}, or the notebook called exit())",
-            ]
-    except RuntimeError as err:  # the kernel never became ready: the grader's failure, not the notebook's
-        if not answered:
-            raise GraderFailure(f"the kernel did not start ({err})") from None
-        failure = [ERROR, f"the kernel stopped answering ({err})"]
-    finally:
-        note_progress(job.folder, "stop", results)  # stopping the kernel is the grader's own work
-        stop(km, client)
+            raise GraderFailure(f"the kernel did not start ({type(err).__name__}: {err})") from None
+        failure = [ERROR, stopped_by(err, job)]
     for task in rescued:  # after an error, a task without a check call keeps only a pass
         if results.get(task, [None])[0] != "passed":
             results.pop(task, None)
@@ -472,22 +554,21 @@ def run(nb, tasks, job, challenge=None):
     return judged_, error_text
 
 
-def keep_nothing(client):
-    """Have nbclient's client keep nothing the kernel sends: verdicts never read outputs, so a flood of prints, displays
-    or comm (widget) messages, whose state and buffers nbclient would keep, cannot fill this process's memory."""
-    client.output = drop_output
-    client.handle_comm_msg = drop_comm_msg
-    client.store_widget_state = False
+def stopped_by(err, job):
+    """The words for what stopped a job after its kernel answered: the limit it hit, else what failed."""
+    from nbclient.exceptions import DeadKernelError
 
-
-def drop_output(outs, msg, display_id, cell_index):
-    """nbclient's output hook, keeping nothing."""
-    return None
-
-
-def drop_comm_msg(outs, msg, cell_index):
-    """nbclient's comm message handler, keeping nothing (no widget state, buffers or comm objects)."""
-    return None
+    hit = job.limit_hit()
+    if hit:
+        return hit
+    if isinstance(err, DeadKernelError) and job.group is not None:  # the control group would have recorded the OOM
+        return "the kernel died (the notebook called exit(), or it crashed)"
+    if isinstance(err, DeadKernelError):
+        return f"the kernel died (it used more than its memory limit of {sandbox.gib(job.limits.memory)}, or the notebook called exit())"
+    if isinstance(err, ClientFailed):
+        return f"the grader stopped reading this notebook's kernel: {err}"
+    said = f"{type(err).__name__}: {err}"
+    return f"the grader stopped on what this notebook did ({said[:MAX_DETAIL_CHARS]})"
 
 
 def reads(tasks):
@@ -495,21 +576,3 @@ def reads(tasks):
     import checks
 
     return {name for task in tasks for name in checks.READS[task]}
-
-
-def stop(km, client):
-    """Stop the kernel and its sandbox, whatever state they are in, and close the grader's end of its standard
-    input."""
-    try:
-        if client.kc is not None:
-            client.kc.stop_channels()
-    except Exception:
-        pass
-    try:
-        if km.has_kernel:
-            run_sync(km.shutdown_kernel)(now=True)
-    except Exception:
-        pass
-    if km.inputs is not None:
-        os.close(km.inputs)
-        km.inputs = None

@@ -2,21 +2,24 @@
 
 Before grading, `check` grades a trivial notebook exactly as every submission will be graded (a Dask task, a grader
 worker, the sandbox, its user and limits); if that fails, nothing is graded and the run stops with the cause. During a
-run, a job that failed for the grader's reasons (its kernel never answered, its worker died) is tried again
-(run.GRADER_RETRIES) and then "not graded", never "error" with 0 points; `Streak` stops the run when several
-submissions in a row fail so. A kernel that the notebook itself kills (exit(), a limit) stays the student's "error".
+run, whose fault a job's failure is, is decided by experiment, not by the exception's type: a job that failed as the
+grader might (its kernel never answered, its worker died holding nothing of the submission) is followed by the same
+trivial notebook graded again on the same machine, the canary (run.grade_one); only if that fails too is the grader at
+fault, and the run stops, writing the rows decided (GraderFailed, then GraderUnusable). While the canary passes, the
+submission is tried again (run.GRADER_RETRIES) and then its row is an error: no number of submissions stops a run.
+After its kernel answered, whatever goes wrong with a job is the submission's (grading/execute.py).
 """
 
 import nbformat
 
 from grading.report import NOT_ATTEMPTED, Row
 
-MAX_FAILURES_IN_A_ROW = 3  # submissions in a row the grader failed on: then the machine, not they, is at fault
 FIX = 'Fix that and run the same command again (docs/grading-at-scale.md, "The sandbox", says what each layer needs).'
 
 
 class GraderFailed(Exception):
-    """The grader failed on one job for reasons of its own (its kernel never started, its worker died)."""
+    """A job failed as the grader might (its kernel never started, its worker died holding nothing of the submission);
+    raised out of run.grade_one only where the canary failed too: the grader is at fault."""
 
 
 class GraderUnusable(Exception):
@@ -53,28 +56,18 @@ def check(client, task, tasks, timeout, limits):
             "the pre-flight check failed: the grader could not run a trivial notebook in its sandbox, so nothing "
             f"was graded and no grades were written. Cause: {err}\n{FIX}"
         ) from None
-    wrong = {name: verdict for name, verdict in row.results.items() if verdict[0] != NOT_ATTEMPTED}
+    wrong = unexpected(row)
     if wrong:
-        said = "; ".join(f"{name}: {' '.join(filter(None, verdict))}" for name, verdict in wrong.items())
         raise GraderUnusable(
             'the pre-flight check failed: a trivial notebook was not judged "not attempted", so nothing was graded '
-            f"and no grades were written. It got {said}. {row.note or row.error}\n{FIX}"
+            f"and no grades were written. It got {wrong}\n{FIX}"
         )
 
 
-class Streak:
-    """The submissions the grader failed on in a row; add raises GraderUnusable when there are too many."""
-
-    def __init__(self, limit=MAX_FAILURES_IN_A_ROW):
-        self.limit, self.failed = limit, []
-
-    def add(self, name, failure):
-        """Count one finished submission: failure is why the grader failed on it, or "" when it was graded."""
-        self.failed = [*self.failed, (name, failure)] if failure else []
-        if len(self.failed) >= self.limit:
-            names = ", ".join(name for name, _ in self.failed)
-            raise GraderUnusable(
-                f"stopped: the grader failed on {len(self.failed)} submissions in a row ({names}), so the fault is "
-                f"the grader's, not theirs; only the grades decided before it stopped were written, the rest 'not graded'. "
-                f"Last cause: {failure}\n{FIX}"
-            )
+def unexpected(row):
+    """What a grading of the trivial notebook got other than "not attempted" for every task, in words; "" if nothing."""
+    wrong = {name: verdict for name, verdict in row.results.items() if verdict[0] != NOT_ATTEMPTED}
+    if not wrong:
+        return ""
+    said = "; ".join(f"{name}: {' '.join(filter(None, verdict))}" for name, verdict in wrong.items())
+    return f"{said}. {row.note or row.error}"

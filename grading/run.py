@@ -36,7 +36,7 @@ TABLE_FILE = re.compile(  # what this grader wrote earlier
 KEY_NAME = "answer key"  # the --key notebook's name in the store and the console: never a student row
 WORKER_MARGIN_S = 180  # kernel start and shutdown, and the judging (with its first Keras import), on top of the notebook's own time limit
 MAX_TRIES = 3  # a submission whose Dask worker dies this many times is "not graded: worker lost"
-GRADER_RETRIES = 1  # more tries for a submission the grader failed on (its kernel never started, its worker died)
+GRADER_RETRIES = 1  # more tries for a submission whose job failed as the grader might, each after a canary that passed
 WORKER_MEMORY = 12 * 2**30  # address space of one grader worker (the trusted side: judging loads TensorFlow)
 
 
@@ -285,8 +285,45 @@ def remote(function):
 
 
 def grade_one(name, notebook, tasks, settings, slot, kernel_log=False):
-    """Grade one submission (the notebook's bytes) in a fresh job folder through a worker process; return its Row,
-    or raise GraderFailed. kernel_log: keep the kernel's own output, to say it on failure (trusted notebooks only)."""
+    """Grade one submission (the notebook's bytes) on this machine; return its Row, or raise GraderFailed where the
+    grader is at fault. kernel_log: keep the kernel's own output, to say it on failure (trusted notebooks only: the
+    pre-flight and the canary, which are never tried again).
+
+    Whose fault a failure is, is decided by experiment: where the job failed in a way that could be the grader's (its
+    kernel never started, its worker died or hung holding nothing of the submission), the pre-flight's trivial
+    notebook is graded again here (canary); if that fails too, the grader is at fault (GraderFailed: the run stops).
+    If it passes, the submission is tried again (GRADER_RETRIES), and failing so every time is its own error."""
+    for _ in range(GRADER_RETRIES + 1):
+        try:
+            return grade_job(name, notebook, tasks, settings, slot, kernel_log)
+        except GraderFailed as err:
+            if kernel_log:
+                raise
+            failure, broken = err, canary(tasks, settings, slot)
+            if broken:
+                raise GraderFailed(
+                    f"{err}; and the pre-flight's trivial notebook, graded again on this machine, failed too: {broken}"
+                ) from None
+    why = (
+        f"the grader could not grade this notebook ({report.one_line(failure)}), though it grades the pre-flight's "
+        f"trivial notebook on the same machine ({GRADER_RETRIES + 1} tries)"
+    )
+    return Row(name, {task: (ERROR, why) for task in tasks}, sandbox.row_note(settings["sandbox"]), "").clean()
+
+
+def canary(tasks, settings, slot):
+    """Grade the pre-flight's trivial notebook on this machine as a submission is: "" where every task came back
+    "not attempted", else what went wrong."""
+    try:
+        row = grade_job("canary", preflight.trivial_notebook(), tasks, {**settings, "challenge": None}, slot, True)
+    except GraderFailed as err:
+        return str(err)
+    return preflight.unexpected(row)
+
+
+def grade_job(name, notebook, tasks, settings, slot, kernel_log=False):
+    """Grade one notebook once, in a fresh job folder through a worker process; return its Row, or raise GraderFailed
+    where the job failed before its kernel answered (the grader's failure, or not: grade_one's canary decides)."""
     folder = Path(tempfile.mkdtemp(prefix="grade-"))  # private to the grader (0700): the kernel never sees it
     try:
         (folder / "submission.ipynb").write_bytes(notebook)  # parsed once, by the worker (admit.parse)
@@ -314,9 +351,7 @@ def grade_one(name, notebook, tasks, settings, slot, kernel_log=False):
             data = json.loads(outcome.read_text(encoding="utf-8"))
             if "failure" in data:
                 raise GraderFailed(data["failure"])
-            results = {task: tuple(value) for task, value in data["results"].items()}
-            note = data.get("note") or sandbox.row_note(box)
-            return Row(name, results, note, data["error"], data.get("challenge")).clean()
+            return finished(name, data, data.get("note") or sandbox.row_note(box))
         held = died_holding(folder, name, tasks, problem or "no outcome written", box)
         if held is not None:
             return held
@@ -325,10 +360,26 @@ def grade_one(name, notebook, tasks, settings, slot, kernel_log=False):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def finished(name, data, note):
+    """The clean Row of a job its worker finished (outcome.json's data). What the kernel reported is the submission's:
+    where its challenge entry breaks the row's cleaning (a number past a float's range, say), the entry is refused
+    with the reason; where the verdicts do, every task is its error."""
+    results = {task: tuple(value) for task, value in data["results"].items()}
+    try:
+        return Row(name, results, note, data["error"], data.get("challenge")).clean()
+    except Exception as err:
+        why = f"the grader stopped on what this notebook reported ({type(err).__name__}: {report.one_line(err)[:200]})"
+    try:
+        return Row(name, results, note, data["error"], {"status": report.REFUSED, "rule": why}).clean()
+    except Exception:
+        return Row(name, {task: (ERROR, why) for task in results}, note, "").clean()
+
+
 def died_holding(folder, name, tasks, problem, box):
     """The Row of a job whose grader worker died or hung while it held the submission's input (execute.HOLDING: its
-    notebook, its kernel's messages and exports): the submission's error, keeping the verdicts decided before; None
-    where it held none of it (the kernel never started, or it was being stopped): then the failure is the grader's."""
+    notebook, its kernel's client's answers and exports, from the kernel's start to its stop): the submission's error,
+    keeping the verdicts decided before; None where it held none of it (before the kernel answered): then the failure
+    may be the grader's (grade_one's canary decides)."""
     try:
         progress = json.loads((folder / execute.PROGRESS).read_text(encoding="utf-8"))
         doing, decided = execute.HOLDING.get(progress["stage"]), progress["results"]
@@ -420,8 +471,8 @@ def grade(
     live board's later rounds, on the same machine, skip it).
 
     Raises GraderUnusable, writing nothing, where bubblewrap is missing (unless unsandboxed) or where the pre-flight
-    notebook fails; when the grader fails on several submissions in a row (grading/preflight.py), it raises it after
-    writing the rows decided so far, the others "not graded"."""
+    notebook fails; when the grader fails on a submission and then on the pre-flight's notebook graded again on the
+    same machine (grade_one's canary), it raises it after writing the rows decided so far, the others "not graded"."""
     log = log or sys.stderr
     say = (lambda *args: None) if quiet else (lambda text: print(text, file=log, flush=True))
     found = admit.find(path, is_ignored)
@@ -483,7 +534,6 @@ def grade(
                     entry_settings,
                     key=f"grade-{keys[sub.name]}",
                     pure=False,
-                    retries=GRADER_RETRIES,
                 ): sub.name
                 for sub in todo
             }
@@ -491,17 +541,17 @@ def grade(
                 reference = {**entry_settings, "reference": True}
                 arguments = (KEY_NAME, key_sub.data, tasks, timeout, tuple(limits), False, reference)
                 futures[client.submit(task, *arguments, key=f"grade-{key_key}", pure=False)] = None
-            progress, streak = Progress(len(futures), say), preflight.Streak()
+            progress = Progress(len(futures), say)
             try:
                 for future in as_completed(futures):
                     name = futures[future]
-                    if name is None:  # the answer key: a reference, never a row, never in the streak
-                        key_row, _ = collect(future, KEY_NAME, tasks)
+                    if name is None:  # the answer key: a reference, never a row
+                        key_row = collect(future, KEY_NAME, tasks)
                         if key_row.graded:
                             store.put(key_key, key_row)
                         progress.done(KEY_NAME, f"{key_row.total}/{len(tasks)}, challenge {challenge_text(key_row)}")
                         continue
-                    row, failure = collect(future, name, tasks)
+                    row = collect(future, name, tasks)
                     if row.graded:
                         store.put(keys[name], row)  # kept at once: a killed run loses nothing finished
                     rows[name] = row
@@ -509,7 +559,6 @@ def grade(
                     if row.clean().challenge:
                         said += f", challenge {challenge_text(row, bool(live))}"
                     progress.done(shown.get(row.clean().name, name), said)
-                    streak.add(name, failure)
                     if live:  # the class sees each entry as it is scored
                         known = sorted((row.clean() for row in rows.values() if row), key=lambda row: row.name)
                         lines = board_lines(known, key_row, entry_settings, shown, log, True)
@@ -631,19 +680,24 @@ def as_completed(futures):
 
 
 def collect(future, name, tasks):
-    """(the Row a finished task returned, "") or, where the grader failed on it, ("not graded" Row, why): its kernel
-    never started or its worker died on every try, or a grader bug (which must not stop the others)."""
+    """The Row a finished task returned, or a "not graded" Row where its Dask worker died on every try or the grader
+    failed outside the job (a bug, which must not stop the others). Raises GraderUnusable where the grader is at fault:
+    the job failed as the grader might and the canary failed too (grade_one)."""
     from distributed import KilledWorker
 
     try:
-        return Row.from_json(future.result()), ""
+        return Row.from_json(future.result())
+    except GraderFailed as err:
+        raise GraderUnusable(
+            f"stopped: the grader failed on {name} and then on the pre-flight's trivial notebook graded on the same "
+            "machine, so the fault is the grader's; only the grades decided before it stopped were written, the rest "
+            f"'not graded'. Cause: {report.one_line(err)}\n{preflight.FIX}"
+        ) from None
     except KilledWorker:
         failure = f"worker lost: the worker grading it died {MAX_TRIES} times"
-    except GraderFailed as err:
-        failure = f"{err} ({GRADER_RETRIES + 1} tries)"
     except Exception as err:
         failure = report.one_line(err)
-    return ungraded(name, tasks, f"the grader failed: {report.one_line(failure)}"), failure
+    return ungraded(name, tasks, f"the grader failed: {report.one_line(failure)}")
 
 
 class Progress:

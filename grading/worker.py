@@ -3,20 +3,41 @@ job's folder, and the challenge's settings, which hold its secret and so are nev
 JOB_DIR/submission.ipynb as JOB_DIR/job.json says, writing JOB_DIR/outcome.json and JOB_DIR/stderr.txt, then names
 the folder on its standard output. The grader keeps one running per Dask worker thread, so the checks load
 TensorFlow once rather than once per submission (when a judgement first needs it: a job whose tasks were not attempted,
-or whose file is not a notebook, never does), and starts a new one after a failure, a time-out or MAX_JOBS jobs."""
+or whose file is not a notebook, never does), and starts a new one after a failure, a time-out or MAX_JOBS jobs.
+
+The trusted process's memory, bounded: it never receives the kernel's messages (its client process does, in the job's
+limits: grading/client.py) and reads only bounded data of the submission's: the notebook (admit.MAX_BYTES), the
+client's answers (client.MAX_ANSWER_BYTES each), the exports' arrays (export.MAX_TOTAL_BYTES held at once) and the
+models judged (under 1 GiB: export.MAX_MODEL_WEIGHTS). MEMORY_BOUND is that sum in resident bytes; its address space
+is capped besides (run.WORKER_MEMORY). Measured peaks are in docs/grading-at-scale.md."""
 
 import json
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
 
 from checks.challenge import TASK
-from grading import admit, cgroups, execute, sandbox
+from grading import admit, cgroups, execute, export, sandbox
 from grading.report import NOT_GRADED
 
 KERNEL_LOG_LINES = 20  # of the pre-flight kernel's output, said when it failed
 MAX_JOBS = 20  # then a fresh process: whatever a judged model left in this one's memory goes with it
+BASE_BYTES = 2**30  # Python, TensorFlow and the checks, loaded (measured: 0.75 GiB after a first judgement)
+NOTEBOOK_BYTES = 10 * admit.MAX_BYTES  # a notebook of admit.MAX_BYTES, parsed
+MODEL_BYTES = 2**30  # one judged model's weights and outputs (export.MAX_MODEL_WEIGHTS, batched)
+MEMORY_BOUND = BASE_BYTES + NOTEBOOK_BYTES + export.MAX_TOTAL_BYTES + MODEL_BYTES  # resident, at its peak
+
+
+def peak(pid="self"):
+    """A process's peak resident memory so far, in bytes (Linux's VmHWM); 0 where it cannot be read."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return 0
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(found.group(1)) * 1024 if found else 0
 
 
 def work(folder, challenge=None):

@@ -1,6 +1,6 @@
 """The grader's own failures are never a student's grade (grading/preflight.py): a sandbox that cannot start a kernel
-stops the run before anything is written, a job whose kernel never started is tried again and then "not graded", and
-grading without bubblewrap is refused unless asked for, and then really grades.
+stops the run before anything is written, a job whose kernel never started is the grader's failure only where the
+canary (the trivial notebook graded again on the same machine) fails too, and grading without bubblewrap is refused unless asked for, and then really grades.
 
 A broken sandbox is simulated with DAE_GRADER_BWRAP (sandbox.bubblewrap): a fake bubblewrap that passes the grader's
 probe but refuses to start kernels (after the first `allowed` ones, which it hands to the real bubblewrap)."""
@@ -11,9 +11,8 @@ import nbformat
 import pytest
 
 from grading import preflight, run
-from grading.preflight import GraderUnusable
 from grading.sandbox import BWRAP_VARIABLE
-from grading_support import FIXTURES, SANDBOX, grade, needs_sandbox, read_csv
+from grading_support import FIXTURES, SANDBOX, grade, needs_sandbox, read_csv, trivial_notebook
 from grading_support import run as run_grader
 
 FAKE_BWRAP = """#!/bin/sh
@@ -65,17 +64,6 @@ def nothing_written(out, subs):
     assert written == [], written
 
 
-def test_a_streak_of_grader_failures_stops_the_run_and_graded_rows_reset_it():
-    streak = preflight.Streak(limit=3)
-    streak.add("a", "the kernel did not start")
-    streak.add("b", "the kernel did not start")
-    streak.add("c", "")  # graded: the streak starts again
-    streak.add("d", "worker lost")
-    streak.add("e", "worker lost")
-    with pytest.raises(GraderUnusable, match=r"failed on 3 submissions in a row \(d, e, f\).*Last cause: worker lost"):
-        streak.add("f", "worker lost")
-
-
 def test_without_bubblewrap_grading_is_refused_with_the_fix_and_nothing_written(tmp_path, capsys, bubblewrap):
     use, _, _ = bubblewrap
     use("")
@@ -103,18 +91,22 @@ def test_a_sandbox_that_cannot_start_a_kernel_stops_before_grading(tmp_path, cap
 
 @needs_sandbox
 @pytest.mark.heavy
-def test_a_job_whose_kernel_does_not_start_is_tried_again_then_not_graded(tmp_path, capsys, bubblewrap):
+def test_a_job_whose_kernel_does_not_start_nor_the_canarys_stops_the_run(tmp_path, capsys, bubblewrap):
     _, fake, count = bubblewrap
-    fake(allowed=1)  # the pre-flight kernel starts; no submission's does
-    subs, out = honest(tmp_path / "subs", ("alice", "bob")), tmp_path / "out"
+    fake(allowed=1)  # the pre-flight kernel starts; no submission's, nor the canary's after it
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    for name in ("alice", "bob"):
+        (subs / f"{name}.ipynb").write_text(trivial_notebook("x = 1"))
     status, _, err = run_grader([subs, "--out", out], capsys)
-    assert status == grade.EXIT_UNGRADED, err
+    assert status == grade.EXIT_GRADER, err
+    assert "the grader failed on" in err and "the pre-flight's trivial notebook graded on the same machine" in err
+    assert "fake bwrap: no kernel for you" in err  # the canary's kernel's own words
     rows = read_csv(out / "grades.csv")
     for name in ("alice", "bob"):
-        assert rows[name]["note"].startswith("the grader failed: the kernel did not start"), rows[name]
-        assert rows[name]["note"].endswith(f"({run.GRADER_RETRIES + 1} tries)")
         assert {rows[name][task] for task in run.load_tasks()} == {"not graded"}  # never "error", never 0 points
-    assert count.read_text().strip() == str(1 + 2 * (run.GRADER_RETRIES + 1))
+    # the pre-flight, the first submission, the canary: then it stopped (the next submission's start may have begun)
+    assert count.read_text().strip() in ("3", "4")
     kept = [p for p in (out / ".grades").rglob("*") if p.is_file()]
     assert kept == [], "a row the grader failed on must not be kept"
 
@@ -166,8 +158,44 @@ def test_a_worker_dying_while_it_holds_the_submission_is_the_submissions_error(m
     assert "the grader stopped while" in message and "worker exit status -9" in message, message
 
 
-@pytest.mark.parametrize("stage", ["start", "stop", None])
-def test_a_worker_dying_while_it_holds_nothing_of_the_submission_is_the_graders_failure(monkeypatch, stage):
+@pytest.mark.parametrize("stage", ["start", None])
+def test_a_worker_dying_holding_nothing_is_the_graders_failure_where_the_canary_fails_too(monkeypatch, stage):
     worker = DyingWorker(stage) if stage else type("Silent", (), {"run": lambda *args: "worker exit status 1: x"})()
-    with pytest.raises(preflight.GraderFailed, match="its grader worker failed"):
+    with pytest.raises(preflight.GraderFailed, match="its grader worker failed.*trivial notebook.*failed too"):
         grade_with(monkeypatch, worker)
+
+
+class CanaryPasses(DyingWorker):
+    """A grader worker that dies at its start on every submission's job, and grades the canary's."""
+
+    def run(self, folder, timeout, lab_dir, private_mounts=False):
+        """Grade the canary ("not attempted" everywhere); die at the start of anything else."""
+        import json
+
+        job = json.loads((folder / "job.json").read_text())
+        if not job["kernel_log"]:  # a submission's job, not the canary's
+            return super().run(folder, timeout, lab_dir, private_mounts)
+        tasks = job["tasks"]
+        outcome = {"results": {task: ["not attempted", ""] for task in tasks}, "error": ""}
+        (folder / "outcome.json").write_text(json.dumps(outcome))
+        self.canaries += 1
+        return None
+
+
+def test_a_job_failing_before_its_kernel_answered_is_the_submissions_error_while_the_canary_passes(monkeypatch):
+    worker = CanaryPasses("start")
+    worker.canaries = 0
+    row = grade_with(monkeypatch, worker)
+    assert worker.canaries == run.GRADER_RETRIES + 1  # one canary after each try
+    assert {status for status, _ in row.results.values()} == {"error"}
+    message = next(iter(row.results.values()))[1]
+    assert "though it grades the pre-flight's trivial notebook on the same machine" in message, message
+
+
+def test_a_row_that_breaks_its_cleaning_is_the_submissions(monkeypatch):
+    tasks = run.load_tasks()
+    data = {"results": {task: ["passed", "ok"] for task in tasks}, "error": ""}
+    data["challenge"] = {"status": "scored", "psnr": 30.0, "ssim": 0.9, "params": 10**309}  # past a float's range
+    row = run.finished("someone", data, "")
+    assert row.results[tasks[0]] == ("passed", "ok")  # the verdicts decided are kept
+    assert row.challenge["status"] == "refused" and "OverflowError" in row.challenge["rule"]

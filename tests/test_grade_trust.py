@@ -277,11 +277,12 @@ def test_check_calls_are_read_by_the_parser():
 
 
 def test_the_client_keeps_nothing_the_kernel_sends():
+    from grading import client as kernel_client
     from run_notebook import notebook_client
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
     client = notebook_client(nb, ".")
-    execute.keep_nothing(client)
+    kernel_client.keep_nothing(client)
     cell = nb.cells[0]
     state = {"_model_module": "@jupyter-widgets/output", "_model_name": "OutputModel", "big": "x" * 1000}
     for msg_type, content in [

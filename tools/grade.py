@@ -30,7 +30,8 @@ land in it (grading/live.py) and keeps a live board on its public part, a page t
 the same command without --watch then writes the final ranking from the kept results.
 The grader's own failures are never a student's grade (grading/preflight.py): before grading it grades a trivial
 notebook exactly as the submissions will be graded, and stops if that fails; a submission whose kernel never started
-(or whose worker died) is tried again, then "not graded"; several such in a row stop the run. Without bubblewrap it
+(or whose worker died before it answered) is followed by that notebook again on the same machine (the canary): if it
+fails too, the run stops; if not, the submission is tried once more, then is its own error. Without bubblewrap it
 refuses to grade unless --unsandboxed is given (then each row says unsandboxed).
 The course's gradebook (grading/gradebook.py): --roster FILE (CSV: id, name, and optionally email, submission,
 section, login, canvas_id) lists every student in the tables, the class report and the exports, those without a
@@ -44,7 +45,7 @@ Every output is written through its folder's descriptor, never through a link (g
 Exit status: 0 when every submission was graded, 1 when some could not be graded at all, 2 for bad arguments
 (also an output's name taken by a link or the wrong kind of file: nothing written),
 3 when the grader cannot grade on this machine (no bubblewrap without --unsandboxed, the pre-flight notebook failed,
-or the grader failed on several submissions in a row: then only the rows decided before it stopped are written;
+or the grader failed on a submission and then on the canary: then only the rows decided before it stopped are written;
 the message says why and the fix),
 130 when interrupted; with --watch, 0 when stopped (Ctrl-C, kill, or after --watch-rounds looks), 2 or 3 as above.
 """
