@@ -10,7 +10,7 @@ import importlib.util
 import nbformat
 import pytest
 
-from grading import preflight, run
+from grading import preflight, report, run
 from grading.sandbox import BWRAP_VARIABLE
 from grading_support import FIXTURES, SANDBOX, grade, needs_sandbox, read_csv, trivial_notebook
 from grading_support import run as run_grader
@@ -168,13 +168,13 @@ def test_a_worker_dying_holding_nothing_is_the_graders_failure_where_the_canary_
 class CanaryPasses(DyingWorker):
     """A grader worker that dies at its start on every submission's job, and grades the canary's."""
 
-    def run(self, folder, timeout, lab_dir, private_mounts=False):
+    def run(self, folder, timeout, lab_dir, private_mounts=False, challenge_=None):
         """Grade the canary ("not attempted" everywhere); die at the start of anything else."""
         import json
 
         job = json.loads((folder / "job.json").read_text())
         if not job["kernel_log"]:  # a submission's job, not the canary's
-            return super().run(folder, timeout, lab_dir, private_mounts)
+            return super().run(folder, timeout, lab_dir, private_mounts, challenge_)
         tasks = job["tasks"]
         outcome = {"results": {task: ["not attempted", ""] for task in tasks}, "error": ""}
         (folder / "outcome.json").write_text(json.dumps(outcome))
@@ -196,6 +196,16 @@ def test_a_row_that_breaks_its_cleaning_is_the_submissions(monkeypatch):
     tasks = run.load_tasks()
     data = {"results": {task: ["passed", "ok"] for task in tasks}, "error": ""}
     data["challenge"] = {"status": "scored", "psnr": 30.0, "ssim": 0.9, "params": 10**309}  # past a float's range
+    row = run.finished("someone", data, "")
+    assert row.results[tasks[0]] == ("passed", "ok") and "params" not in row.challenge  # no count, verdicts kept
+    cleaned = report.clean_entry
+
+    def breaks(entry):  # any cleaning that raises on what the kernel reported (text.number bounds today's numbers)
+        if entry.get("status") == "scored":
+            raise OverflowError("int too large to convert to float")
+        return cleaned(entry)
+
+    monkeypatch.setattr(report, "clean_entry", breaks)
     row = run.finished("someone", data, "")
     assert row.results[tasks[0]] == ("passed", "ok")  # the verdicts decided are kept
     assert row.challenge["status"] == "refused" and "OverflowError" in row.challenge["rule"]
