@@ -50,6 +50,7 @@ LOADED_ON_USE = {  # what imports Keras, loaded when first used: a grader judgin
     "FigureInfo": "checks.snapshots",
     "Foreign": "checks.snapshots",
     "HistoryInfo": "checks.snapshots",
+    "LayerInfo": "checks.snapshots",
     "ModelInfo": "checks.snapshots",
 }
 
@@ -68,6 +69,7 @@ __all__ = [  # the API; the snapshot types are what grading/export.py encodes
     "FigureInfo",
     "Foreign",
     "HistoryInfo",
+    "LayerInfo",
     "ModelInfo",
 ]
 

@@ -5,7 +5,7 @@ from helpers import CODE_SIZE, INPUT_DIM, PARAMS  # the lab's numbers, defined i
 import keras
 import numpy as np
 
-from checks.snapshots import keras_activation
+from checks.snapshots import IDENTITY_LAYERS, keras_activation
 from checks.variables import run_model
 from checks.verdicts import Failed
 
@@ -20,8 +20,58 @@ def shares_layers(a, b):
     return bool({step[4] for step in a.dense} & {step[4] for step in b.dense})
 
 
+def extra_layers(model):
+    """[(layer type, where)] of the layers of a ModelInfo that the card's network has not: anything but its input,
+    its Dense layers and an Activation/ReLU layer right after a linear Dense one (that layer's activation)."""
+    extra, dense_seen, previous = [], 0, None
+    total = len(model.dense)
+    for layer in model.layers:
+        folded = layer.kind in ("Activation", "ReLU") and previous is not None and previous.kind == "Dense"
+        folded = folded and previous.config.get("activation") == "linear"
+        if layer.kind == "Dense":
+            dense_seen += 1
+        elif layer.kind != "InputLayer" and not folded:
+            where = (
+                "before the code layer"
+                if dense_seen == 0
+                else "after the output layer"
+                if dense_seen >= total
+                else "between the code layer and the output layer"
+            )
+            extra.append((layer.kind, where))
+        previous = layer
+    return extra
+
+
+def check_layers(model, name):
+    """Raise Failed if the model has a layer the card's network has not, naming it (and saying when the grader cannot
+    rebuild it to run the model)."""
+    extra = extra_layers(model)
+    if not extra:
+        return
+    kind, where = extra[0]
+    others = f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""
+    effect = (
+        "it changes nothing at prediction time, but the card's network has no such layer"
+        if kind in IDENTITY_LAYERS
+        else "the card's network has no such layer"
+    )
+    a = "an" if kind[:1] in "AEIOU" else "a"
+    cannot = (
+        f"; the grader cannot rebuild {a} {kind} layer from plain data, so it cannot run {name} either"
+        if kind in model.unsupported
+        else ""
+    )
+    raise Failed(
+        f"{name} has {a} {kind} layer {where}{others}: {effect}. The card's network is exactly three layers, "
+        f"{INPUT_DIM} inputs -> a {CODE_SIZE}-unit relu code layer -> a {INPUT_DIM}-unit sigmoid output layer; "
+        f"remove the {kind} layer{cannot}"
+    )
+
+
 def check_architecture(model, name):
-    """Raise Failed unless model is 784 -> 32 (relu) -> 784 (sigmoid) with 50,992 weights."""
+    """Raise Failed unless model is 784 -> 32 (relu) -> 784 (sigmoid) with 50,992 weights and no other layer."""
+    check_layers(model, name)
     probe = np.random.default_rng(0).uniform(0, 1, (4, INPUT_DIM))
     run_model(model, probe, name)  # builds an unbuilt model and checks the input and output sizes
     steps = dense_steps(model)

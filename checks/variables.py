@@ -120,8 +120,8 @@ def run_model(model, x, name, width=INPUT_DIM):
     """Return the model's output for x as numpy (its Dense layers rebuilt), checking one row of `width` finite values per image."""
     if model.unsupported:
         raise Failed(
-            f"{name} has a {model.unsupported[0]} layer, which the lab's checks cannot run: the lab's autoencoders "
-            "are built from Dense layers only"
+            f"{name} has a {model.unsupported[0]} layer, which the grader cannot rebuild from plain data, so it "
+            "cannot run the model: the lab's autoencoders are built from Dense layers only"
         )
     rebuilt = model.rebuilt()
     if rebuilt is None or rebuilt.input_shape[-1] != INPUT_DIM or model.input_shape not in (None, (INPUT_DIM,)):
