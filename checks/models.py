@@ -222,10 +222,12 @@ def check_training(model, history, rows, name, history_name):
 def batch_cause(steps, rows, batch):
     """Words for what steps per epoch say about a training set of `rows` rows: which batch size gives them, or that
     only a part of the set was used, or the numbers when neither explains them."""
+    part = steps < math.ceil(rows / batch)
     for size in BATCHES:
         if size != batch and math.ceil(rows / size) == steps:
             default = " (Keras's default when batch_size is left out)" if size == 32 else ""
-            return f"which is {rows:,} images in batches of {size}{default}, not {batch}"
-    if steps < math.ceil(rows / batch):
+            also = f" (or a part of the training set, at most {steps * batch:,} images, in batches of {batch})"
+            return f"which is {rows:,} images in batches of {size}{default}, not {batch}" + (also if part else "")
+    if part:
         return f"so at most {steps * batch:,} of the {rows:,} training images in batches of {batch}: a part of the set"
     return f"where {rows:,} images in batches of {batch} take {math.ceil(rows / batch)}"

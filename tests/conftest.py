@@ -48,6 +48,18 @@ def private_cache(tmp_path_factory):
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_training():
+    """The checks judge no training plan (checks.models.card_training): the notebooks the tests grade train cheaply,
+    as each test needs, not for the cards' 10 and 30 epochs of batch 128. tests/test_spec.py and the training tests
+    of tests/test_checks.py judge the cards' plan themselves."""
+    import os
+
+    from checks.spec import TRAINING_SETTING
+
+    os.environ[TRAINING_SETTING] = "any"
+
+
 @pytest.fixture(scope="module")
 def solution():
     """The answer key, solution.ipynb, as stored."""

@@ -17,11 +17,21 @@ import numpy as np
 import pytest
 
 import checks
+import checks.spec
 from checks.spec import SPEC
 
 pytestmark = pytest.mark.heavy  # the grader's judgement of whole labs, which runs on the default backend (test_checks covers the checks on every backend): CI runs it on TensorFlow only
 
-N_TRAIN, N_TEST = 8192, 1000
+N_PRETRAIN, N_TRAIN, N_TEST = 8192, 256, 1000  # the models learn on 8,192 images, then train as the cards say on 256
+CARD = checks.spec.TRAINING  # the cards' epochs and batch, judged from the bookkeeping
+
+
+@pytest.fixture(scope="module", autouse=True)
+def card_training():
+    """The cards' own training plan is judged here (tests/conftest.py sets the suite's cheap one)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(checks.spec.TRAINING_SETTING, raising=False)
+        yield
 
 
 def functional(code="relu", out="sigmoid", init="glorot_uniform"):
@@ -42,10 +52,40 @@ def sequential_layers():
     )
 
 
+def with_layer(make, where="between"):
+    """A builder of the lab's network with one more layer, made by make(), between the code and the output or after
+    the output."""
+
+    def build():
+        inputs = keras.Input((784,))
+        x = keras.layers.Dense(32, activation="relu")(inputs)
+        x = make()(x) if where == "between" else x
+        x = keras.layers.Dense(784, activation="sigmoid")(x)
+        return keras.Model(inputs, make()(x) if where == "after" else x)
+
+    return build
+
+
+def output_only():
+    """The network with its code layer missing: 784 -> 784 (sigmoid)."""
+    inputs = keras.Input((784,))
+    return keras.Model(inputs, keras.layers.Dense(784, activation="sigmoid")(inputs))
+
+
+def card_fit(model, inputs, targets, which, **fit):
+    """Compile model (adam, BCE) and fit it as its card says (epochs, batch of 128), fit's keywords overriding."""
+    plan = CARD[which]
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    kwargs = {"epochs": plan.epochs, "batch_size": plan.batch, "verbose": 0, **fit}
+    return model.fit(inputs, targets, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def base():
-    """An honest lab's variables (8,192 training images), with a cheaply trained autoencoder and DAE."""
+    """An honest lab's variables (256 training images): an autoencoder and a DAE that learned cheaply on 8,192
+    images, then trained on the lab's training set for the cards' epochs in batches of 128."""
     (train_images, _), (test_images, _) = helpers.load_dataset()
+    pretrain = helpers.prepare_images(train_images[:N_PRETRAIN])
     ns = {"train_images": train_images[:N_TRAIN], "test_images": test_images[:N_TEST], "DATASET": "fashion_mnist"}
     ns["x_train"], ns["x_test"] = helpers.prepare_images(ns["train_images"]), helpers.prepare_images(ns["test_images"])
     rng = np.random.default_rng(2)
@@ -53,22 +93,18 @@ def base():
     ns["x_test_noisy"] = helpers.add_noise(ns["x_test"], 0.5, rng)
     keras.utils.set_random_seed(1)
     ns["autoencoder"], ns["encoder"] = helpers.build_autoencoder()
-    ns["autoencoder"].compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
-    ns["ae_history"] = ns["autoencoder"].fit(
-        ns["x_train"], ns["x_train"], epochs=1, batch_size=256, validation_data=(ns["x_test"], ns["x_test"]), verbose=0
+    ns["dae"], _ = helpers.build_autoencoder(name="dae")
+    for model, inputs in ((ns["autoencoder"], pretrain), (ns["dae"], helpers.add_noise(pretrain, 0.5, rng))):
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+        model.fit(inputs, pretrain, epochs=1, batch_size=256, verbose=0)
+    ns["ae_history"] = card_fit(
+        ns["autoencoder"], ns["x_train"], ns["x_train"], "autoencoder", validation_data=(ns["x_test"], ns["x_test"])
     )
     ns["codes"] = ns["encoder"].predict(ns["x_test"], verbose=0)
     ns["reconstructions"] = ns["autoencoder"].predict(ns["x_test"], verbose=0)
     ns["fig_autoencoder"] = helpers.plot_rows([ns["x_test"], ns["reconstructions"]], ["o", "r"])
-    ns["dae"], _ = helpers.build_autoencoder(name="dae")
-    ns["dae"].compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
-    ns["history"] = ns["dae"].fit(
-        ns["x_train_noisy"],
-        ns["x_train"],
-        epochs=1,
-        batch_size=256,
-        validation_data=(ns["x_test_noisy"], ns["x_test"]),
-        verbose=0,
+    ns["history"] = card_fit(
+        ns["dae"], ns["x_train_noisy"], ns["x_train"], "dae", validation_data=(ns["x_test_noisy"], ns["x_test"])
     )
     finish(ns)
     yield ns
@@ -86,8 +122,9 @@ def finish(ns):
 def refit(
     ns, which, build=None, loss="binary_crossentropy", optimizer="adam", validation="test", recompile=False, **fit
 ):
-    """ns with its autoencoder or dae replaced: a model of `build` holding the trained weights, compiled with these
-    spellings and fitted one step (validated as `validation` says), every later variable made again from it."""
+    """ns with its autoencoder or dae replaced: a model of `build` holding the trained Dense weights, compiled with
+    these spellings and fitted as the card says unless fit's keywords say otherwise (validated as `validation` says),
+    every later variable made again from it. fit may hold rows (train on the first rows only) and twice (fit again)."""
     ns = dict(ns)
     name, history_name = ("dae", "history") if which == "dae" else ("autoencoder", "ae_history")
     inputs, targets, val = (
@@ -96,17 +133,23 @@ def refit(
         else ("x_train", "x_train", ("x_test", "x_test"))
     )
     model = build() if build else helpers.build_autoencoder()[0]
-    model.set_weights(ns[name].get_weights())
+    trained = [layer for layer in ns[name].layers if isinstance(layer, keras.layers.Dense)]
+    for layer, source in zip([layer for layer in model.layers if isinstance(layer, keras.layers.Dense)], trained):
+        if layer.kernel.shape == source.kernel.shape:
+            layer.set_weights(source.get_weights())
     model.compile(optimizer=optimizer, loss=loss)
-    kwargs = {"epochs": 1, "batch_size": 256, "verbose": 0, **fit}
+    plan = CARD["dae" if which == "dae" else "autoencoder"]
+    rows, twice = fit.pop("rows", None), fit.pop("twice", False)
+    kwargs = {"epochs": plan.epochs, "batch_size": plan.batch, "verbose": 0, **fit}
     if validation == "test":
         kwargs["validation_data"] = (ns[val[0]], ns[val[1]])
     elif validation == "subset":
-        kwargs["validation_data"] = (ns[val[0]][:256], ns[val[1]][:256])
+        kwargs["validation_data"] = (ns[val[0]][:128], ns[val[1]][:128])
     elif validation == "split":
         kwargs["validation_split"] = 0.1
-    n = len(ns[inputs]) if validation == "split" else 256
-    ns[history_name] = model.fit(ns[inputs][:n], ns[targets][:n], **kwargs)
+    if twice:
+        model.fit(ns[inputs][:rows], ns[targets][:rows], **kwargs)
+    ns[history_name] = model.fit(ns[inputs][:rows], ns[targets][:rows], **kwargs)
     if recompile:  # compiled again to add a metric: a new optimizer, whose step count is 0
         model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["mse"])
     ns[name] = model
@@ -281,8 +324,123 @@ MISTAKES = {
         "scale mistake",
     ),
 }
+
+
+def training_departures(which):
+    """name -> (change, task, words) for each departure of a model's training from its card, by class: fewer and
+    more epochs, another batch (32 when batch_size is left out), a part of the training set, fitted twice, stopped
+    early. The weights cannot tell these apart: the bookkeeping does."""
+    plan, task = CARD[which], task_of(which)
+    departures = {
+        f"{which}-epochs-{epochs}": (
+            lambda ns, e=epochs: refit(ns, which, epochs=e),
+            task,
+            f"trained for {epochs} epoch",
+        )
+        for epochs in sorted({plan.epochs // 3, plan.epochs - 1, plan.epochs + 1})
+    }
+    departures[f"{which}-batch-size-left-out"] = (
+        lambda ns: refit(ns, which, batch_size=None),
+        task,
+        "batches of 32 (Keras's default when batch_size is left out)",
+    )
+    for batch in (64, 256):
+        departures[f"{which}-batch-{batch}"] = (
+            lambda ns, b=batch: refit(ns, which, batch_size=b),
+            task,
+            f"batches of {batch}, not {plan.batch}",
+        )
+    departures[f"{which}-part-of-the-training-set"] = (
+        lambda ns: refit(ns, which, rows=N_TRAIN // 2),
+        task,
+        "a part of the training set",
+    )
+    departures[f"{which}-fitted-twice"] = (lambda ns: refit(ns, which, twice=True), task, "trained more than once")
+    departures[f"{which}-stopped-early"] = (
+        lambda ns: refit(
+            ns, which, callbacks=[keras.callbacks.EarlyStopping(monitor="loss", min_delta=1.0, patience=1)]
+        ),
+        task,
+        "the training stopped early",
+    )
+    return departures
+
+
+LAYERS = {  # an extra layer of each kind a student may add (identity-like, so the weights alone cannot tell)
+    "Dropout": lambda: keras.layers.Dropout(0.2),
+    "GaussianNoise": lambda: keras.layers.GaussianNoise(0.1),
+    "BatchNormalization": keras.layers.BatchNormalization,
+    "Rescaling": lambda: keras.layers.Rescaling(1.0),
+    "Lambda": lambda: keras.layers.Lambda(lambda x: x),
+    "Activation": lambda: keras.layers.Activation("linear"),
+}
+
+
+def layer_departures(which):
+    """name -> (change, task, words) for each departure of a model's layers from its card: an extra layer of every
+    kind between the code and the output, one after the output, the code layer missing."""
+    task = "dae_model" if which == "dae" else "regular_autoencoder"
+    departures = {
+        f"{which}-extra-{kind}": (
+            lambda ns, make=make: refit(ns, which, with_layer(make)),
+            task,
+            f"{kind} layer between the code layer and the output layer",
+        )
+        for kind, make in LAYERS.items()
+    }
+    departures[f"{which}-extra-Dropout-after-the-output"] = (
+        lambda ns: refit(ns, which, with_layer(LAYERS["Dropout"], "after")),
+        task,
+        "Dropout layer after the output layer",
+    )
+    departures[f"{which}-code-layer-missing"] = (lambda ns: refit(ns, which, output_only), task, "1 Dense layer")
+    return departures
+
+
+def as_data(x_train, x_test):
+    """A data answer: the two arrays, in place of x_train and x_test."""
+    return lambda ns: {**ns, "x_train": x_train(ns["train_images"]), "x_test": x_test(ns["test_images"])}
+
+
+def flat(images):
+    return images.reshape(len(images), -1)
+
+
+def per_image_min_max(images):
+    rows = flat(images).astype("float32")
+    low, high = rows.min(axis=1, keepdims=True), rows.max(axis=1, keepdims=True)
+    return (rows - low) / (high - low)
+
+
+DATA_DEPARTURES = {  # another transform of the pixels: each must be named, not read as "cause unknown"
+    "data-floor-division": (
+        as_data(lambda i: (flat(i) // 255).astype("float32"), lambda i: (flat(i) // 255).astype("float32")),
+        "data",
+        "divided with // (floor division)",
+    ),
+    "data-floor-division-integers": (
+        as_data(lambda i: flat(i) // 255, lambda i: flat(i) // 255),
+        "data",
+        "divided with // (floor division)",
+    ),
+    "data-min-max-per-image": (as_data(per_image_min_max, per_image_min_max), "data", "(min-max)"),
+    "data-divided-by-256": MISTAKES.pop("data-divided-by-256"),
+}
+
+
+MISTAKES.update(
+    {
+        **{name: spec for which in ("autoencoder", "dae") for name, spec in training_departures(which).items()},
+        **{name: spec for which in ("autoencoder", "dae") for name, spec in layer_departures(which).items()},
+        **DATA_DEPARTURES,
+    }
+)
+
+
 # a mistake in the data whose later tasks read the same arrays: they are judged relative to them
-FOLLOWS = {"data-divided-by-256": "x_train_noisy and x_test_noisy drawn on the student's own x_train and x_test"}
+FOLLOWS = {
+    name: "x_train_noisy and x_test_noisy drawn on the student's own x_train and x_test" for name in DATA_DEPARTURES
+}
 
 
 def redo_noise(ns):
@@ -308,12 +466,18 @@ def verdicts(ns):
 # tests/test_checks.py ("test_checks.NAME"), so that no setting of a card goes unjudged
 MISTAKES_OF = {
     ("data", "shape"): ["test_checks.test_data_mistakes"],
-    ("data", "scale"): ["data-divided-by-256", "test_checks.test_data_mistakes"],
+    ("data", "scale"): [*DATA_DEPARTURES, "test_checks.test_data_mistakes"],
     ("data", "source"): ["test_checks.test_data_mistakes"],
-    ("regular_autoencoder", "architecture"): ["test_checks.test_architecture_mistakes"],
+    ("regular_autoencoder", "architecture"): [
+        *layer_departures("autoencoder"),
+        "test_checks.test_architecture_mistakes",
+    ],
     ("regular_autoencoder", "loss"): ["autoencoder-loss-mse", "autoencoder-loss-class-name-mse"],
     ("regular_autoencoder", "optimizer"): ["autoencoder-optimizer-sgd", "autoencoder-optimizer-adamw"],
-    ("regular_autoencoder", "trained"): ["test_checks.test_a_model_never_fitted_is_caught"],
+    ("regular_autoencoder", "trained"): [
+        *training_departures("autoencoder"),
+        "test_checks.test_a_model_never_fitted_is_caught",
+    ],
     ("regular_autoencoder", "kept"): ["ae-history-not-kept"],
     ("regular_autoencoder", "validation"): ["autoencoder-validation-split", "autoencoder-no-validation"],
     ("reconstructions", "source"): ["test_checks.test_reconstructions_must_come_from_the_test_set"],
@@ -321,11 +485,17 @@ MISTAKES_OF = {
     ("reconstructions", "rows"): ["test_checks.test_figures_must_show_the_right_arrays"],
     ("noisy_data", "noise"): ["test_checks.test_noise_mistakes"],
     ("noisy_data", "fresh"): ["test_checks.test_the_same_noise_in_both_sets_is_caught"],
-    ("dae_model", "architecture"): ["test_checks.test_another_architecture_costs_only_the_dae_model_task"],
+    ("dae_model", "architecture"): [
+        *layer_departures("dae"),
+        "test_checks.test_another_architecture_costs_only_the_dae_model_task",
+    ],
     ("dae_training", "loss"): ["dae-loss-mse", "dae-loss-from-logits"],
     ("dae_training", "optimizer"): ["dae-optimizer-sgd", "dae-optimizer-rmsprop"],
     ("dae_training", "pairs"): ["test_checks.test_dae_trained_clean_to_clean_is_caught"],
-    ("dae_training", "trained"): ["test_checks.test_under_training_is_told_how_much_it_trained"],
+    ("dae_training", "trained"): [
+        *training_departures("dae"),
+        "test_checks.test_under_training_is_told_how_much_it_trained",
+    ],
     ("dae_training", "kept"): ["test_checks.test_history_must_be_kept_and_belong_to_the_dae"],
     ("dae_training", "validation"): ["dae-validation-split", "dae-no-validation"],
     ("predictions", "source"): ["test_checks.test_predictions_must_come_from_the_noisy_test_set"],
