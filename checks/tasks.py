@@ -125,6 +125,12 @@ def check_regular_autoencoder(ns):
     encoder = as_model(ns["encoder"], "encoder")
     check_architecture(autoencoder, "autoencoder")
     codes = run_model(encoder, x, "encoder", width=CODE_SIZE)
+    dae = ns.get("dae")
+    if not shares_layers(encoder, autoencoder) and isinstance(dae, ModelInfo) and shares_layers(encoder, dae):
+        raise Failed(
+            "encoder is the DAE's encoder now, not the regular autoencoder's: a later cell gave the name to the "
+            "DAE's first half; call that one dae_encoder, as the dae_model card says, and run this task's cell again"
+        )
     if not shares_layers(encoder, autoencoder):
         raise Failed(
             "encoder is not the first half of autoencoder: the encoder is the same input and code layer as the "

@@ -292,9 +292,14 @@ def layer_of(item, reader, checks):
     kind, config, weights, ident = item
     if not isinstance(weights, list) or len(weights) > MAX_LAYER_WEIGHTS:
         raise BadExport(f"a layer has more than {MAX_LAYER_WEIGHTS} weight arrays, or they are not a list")
-    return checks.LayerInfo(
+    layer = checks.LayerInfo(
         text(kind), layer_config(config), tuple(reader.array(name) for name in weights), whole(ident)
     )
+    if layer.kind == "Dense" and layer.weights:
+        units, (kernel, *bias) = layer.config.get("units"), layer.weights
+        if kernel.ndim != 2 or kernel.shape[1] != units or any(b.shape != (units,) for b in bias):
+            raise BadExport("a Dense layer's weights do not have the shapes of its units")
+    return layer
 
 
 def layer_config(config):

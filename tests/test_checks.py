@@ -416,6 +416,11 @@ def test_dae_must_be_a_new_model(lab):
     assert_fails(with_(lab, dae=shared), "dae_model", "build a new model")
 
 
+def test_an_encoder_taken_over_by_the_dae_is_named(lab):
+    encoder = keras.Model(lab["dae"].inputs, lab["dae"].layers[1].output)
+    assert_fails(with_(lab, encoder=encoder), "regular_autoencoder", "call that one dae_encoder")
+
+
 def test_encoder_must_be_the_autoencoders_first_half(lab):
     _, other_encoder = helpers.build_autoencoder()
     assert_fails(with_(lab, encoder=other_encoder), "regular_autoencoder", "first half of autoencoder")
