@@ -75,7 +75,8 @@ def check_layers(model, name):
 
 def check_architecture(model, name):
     """Raise Failed unless model is 784 -> 32 (relu) -> 784 (sigmoid) with 50,992 weights and no other layer."""
-    check_layers(model, name)
+    if model.input_shape in (None, (INPUT_DIM,)):  # else the input is the first thing to fix: run_model says so
+        check_layers(model, name)
     probe = np.random.default_rng(0).uniform(0, 1, (4, INPUT_DIM))
     run_model(model, probe, name)  # builds an unbuilt model and checks the input and output sizes
     steps = dense_steps(model)
