@@ -3,7 +3,8 @@ judges and from which evidence, strongest first. A plain table (no imports): tes
 answers a card allows written in the other ways Keras allows (each must score 9/9) and one mistake per setting (each
 must fail its own task only, with a hint naming it), and fails when a setting has neither.
 
-Evidence, strongest first: `weights` (the model rebuilt from its weights, run on the grader's own images), `values`
+Evidence, strongest first: `layers` (every layer a model has, its type and configuration, exported as plain data),
+`weights` (the model rebuilt from its weights, run on the grader's own images), `values`
 (the student's arrays compared with what the model or the given images make of them, at any scale), `history` (a
 History's per-epoch numbers, matched against the model's own loss on each candidate set), `registry` (a compile
 setting's name resolved through Keras's own keras.losses / keras.optimizers / keras.activations `get`),
@@ -42,7 +43,7 @@ SPEC = (
         "autoencoder",
         "architecture",
         "784 -> 32 relu -> 784 sigmoid",
-        ("weights", "registry"),
+        ("layers", "weights", "registry"),
         "activation",
     ),
     Setting("regular_autoencoder", "autoencoder", "loss", "binary cross-entropy", ("registry",), "loss"),
@@ -97,7 +98,7 @@ SPEC = (
         "dae",
         "architecture",
         "784 -> 32 relu -> 784 sigmoid, new layers",
-        ("weights", "registry"),
+        ("layers", "weights", "registry"),
         "activation",
     ),
     Setting("dae_training", "dae", "loss", "binary cross-entropy", ("registry",), "loss"),
