@@ -277,10 +277,16 @@ def diagnose_scaling(x, images, name, source):
             f"{name} has {len(x):,} rows where {source} has {len(images):,} images: it holds every image of "
             f"{source}, in order, each flattened and divided by 255"
         )
+    if got.min() >= 0 and got.max() <= 1 and helpers.noise_kind(rows / 255, got) is not None:
+        return (
+            f"{name} is {source} divided by 255 plus Gaussian noise: the noise was added to {name} itself, in place "
+            f"(+=, or np.clip with out=), which changes the clean set too; make each noisy set a new array and run "
+            "the data cell again"
+        )
     error = np.abs(got - rows / 255)
     return (
         f"{name} is not {source} divided by 255, and no usual slip explains it (tested: // for /, rounding, each "
-        "image rescaled on its own, another divisor, the other set, the rows reordered): measured on its first "
+        "image rescaled on its own, another divisor, the other set, the rows reordered, noise added in place): measured on its first "
         f"{k} rows, its pixels differ from {source} / 255 by {error.mean():.3g} on average (at most "
         f"{error.max():.3g}), its values run from {got.min():.3g} to {got.max():.3g}, {len(np.unique(got)):,} "
         "distinct values; each pixel is its 0-255 value divided by 255"

@@ -213,6 +213,7 @@ def test_blocked_has_its_own_line_and_never_counts_as_passed(lab, capsys):
         (lambda ns: {"x_train": min_max_rows(flat(ns["train_images"]))}, "rescaled image by image"),
         (lambda ns: {"x_train": ns["x_train"][::-1]}, "but in another order"),
         (lambda ns: {"x_train": np.sqrt(ns["x_train"])}, "no usual slip explains it (tested: // for /"),
+        (lambda ns: {"x_train": noisy(ns["x_train"])}, "the noise was added to x_train itself, in place"),
         (lambda ns: {"x_test": np.full_like(ns["x_test"], np.nan)}, "NaN"),
         # noise added to x_train in place, not clipped: neither 0-255 nor [0, 1]; both possible causes are named
         (lambda ns: {"x_train": noisy(ns["x_train"], clip=False)}, "or noise was added to x_train itself, in place"),
@@ -230,6 +231,7 @@ def test_blocked_has_its_own_line_and_never_counts_as_passed(lab, capsys):
         "min-max-per-image",
         "rows-reversed",
         "cause-unknown",
+        "noisy-in-place-clipped",
         "nan",
         "noisy-in-place",
     ],
