@@ -13,7 +13,7 @@ HEAVY_FIXTURES = {"graded", "hostile_run", "rows", "unprivileged_run"}  # module
 # The longest files first: `make test` runs files in parallel (pytest-xdist, --dist loadfile), and a long file
 # started last would finish alone. Measured with --durations: the answer key's nbval run about 5 min, the corpus
 # and the hostile run about 4 each, the fixtures' grading run 2, the unprivileged hostile run 2-3, the
-# cards' variants (test_spec.py) about 2, the Dask tests 2, the challenge's graded folder 1, the property tests 0.7.
+# cards' variants (test_spec.py) about 3 (92 variants: 3:15 on a quiet 2-core machine), the Dask tests 2, the challenge's graded folder 1, the property tests 0.7.
 LONGEST_FIRST = [
     "solution.ipynb",
     "tests/test_corpus.py",
