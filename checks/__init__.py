@@ -8,17 +8,19 @@ yet" instead of a NameError. `evaluate(name, namespace)` is the same check for a
 the variables as a dict and returns a Result. Neither ever raises, whatever the variables hold.
 
 Every check runs in two steps, so that a grader can run the second one outside the student's kernel:
-`snapshot` turns the variables a task reads (`READS`) into plain data (arrays; a model's Dense
-layers, weights and compile settings; a figure's images and lines; a History's numbers), and `judge`
-decides the verdict from that data alone. Models are judged by rebuilding their Dense layers from
-the weights (never by calling the student's model), on the lab's own test images with fresh noise.
+`snapshot` turns the variables a task reads (`READS`) into plain data (arrays; every layer of a model, its
+type, configuration and weights, and its compile settings; a figure's images and lines; a History's numbers), and
+`judge` decides the verdict from that data alone. Models are judged by rebuilding the layers plain data reproduces
+from the weights (never by calling the student's model), on the lab's own test images with fresh noise; a layer
+that cannot be rebuilt is named in the verdict.
 
 Each task is judged on its own, with the earlier variables as they are, so one mistake costs one
 task: predictions passes when x_test_denoised is dae's output for x_test_noisy, whatever x_test_noisy
 holds; dae_training judges the training of the model it was given, whatever its architecture, on fresh
 noise of the kind the student drew (its factor bounded to NOISE_RANGE). A trained model's quality bar is never
 skipped: a snapshot's arrays, compile settings and History are whatever the kernel says, so only the model's weights,
-run here on images the grader loads itself, show its training; the student's variables may choose the noise it is
+run here on images the grader loads itself, show its training (the bookkeeping, cross-checked, can only fail a model
+whose weights pass: 10 epochs where the card says 30); the student's variables may choose the noise it is
 judged at, never whether it is judged (data of another scale: blocked on the data task). Where a task cannot be judged until an earlier one is fixed (no
 model to run, or a mistake that an earlier task's mistake may explain: `Suspect`, `PREREQUISITES`),
 its status is "blocked" and its message starts "fix the <task> task first: " with that task's hint.
@@ -50,6 +52,7 @@ LOADED_ON_USE = {  # what imports Keras, loaded when first used: a grader judgin
     "FigureInfo": "checks.snapshots",
     "Foreign": "checks.snapshots",
     "HistoryInfo": "checks.snapshots",
+    "LayerInfo": "checks.snapshots",
     "ModelInfo": "checks.snapshots",
 }
 
@@ -68,6 +71,7 @@ __all__ = [  # the API; the snapshot types are what grading/export.py encodes
     "FigureInfo",
     "Foreign",
     "HistoryInfo",
+    "LayerInfo",
     "ModelInfo",
 ]
 

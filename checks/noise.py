@@ -19,6 +19,7 @@ from checks.variables import (
     run_model,
     same_rows,
     scale_between,
+    slips,
 )
 from checks.verdicts import Failed, Suspect
 
@@ -105,6 +106,31 @@ def pixel_spread(c, n):
     return float(np.mean(within) / np.var(d[free]))
 
 
+CLIPPED_SHARE = 0.01  # see rescaled_noise
+
+
+def rescaled_noise(c, n):
+    """(slope, black, factor, Gaussian?) when noisy rows n (in [0, 1]) are a straight-line rescaling of c plus noise
+    (min-max instead of clipping), else None.
+
+    Clipping piles values up at exactly 0 and 1 (about a quarter of the lab's noisy pixels: half of every black one);
+    min-max rescaling leaves one 0 and one 1 per set, and n = slope * (c + noise) + black, so a least-squares line of
+    n on c gives the slope and black level, and the residual's spread over the slope the noise's factor. Clipped noise
+    leaves CLIPPED_SHARE or more of its pixels at 0 or 1; a residual that is normal has 4.6 % of its values beyond
+    twice its standard deviation.
+    """
+    if np.mean((n <= 0) | (n >= 1)) >= CLIPPED_SHARE or np.std(c) == 0:
+        return None
+    slope = float(np.cov(c.ravel(), n.ravel())[0, 1] / np.var(c))
+    black = float(np.mean(n) - slope * np.mean(c))
+    residual = n - (slope * c + black)
+    if not 0.05 < slope < 0.95 or abs(float(np.mean(residual))) > 0.01:
+        return None
+    spread = float(np.std(residual))
+    tails = float(np.mean(np.abs(residual) > 2 * spread))
+    return slope, black, spread / slope, 0.035 < tails < 0.06
+
+
 def noise_mistake(name, clean_name, c, n):
     """What is wrong with n (clipped to [0, 1]) as c plus clipped noise of factor NOISE_FACTOR, or "" when nothing is.
 
@@ -116,6 +142,20 @@ def noise_mistake(name, clean_name, c, n):
             f"{name} gives all the pixels of an image one noise value: noise that differs from image to image only "
             "is not the card's; each pixel gets its own draw, so the noise has the shape of the whole set, one "
             "number per pixel"
+        )
+    rescaled = rescaled_noise(c, n)
+    if rescaled is not None:
+        slope, black, factor, gaussian = rescaled
+        return (
+            f"{name} was brought back to [0, 1] by rescaling (min-max: minus its smallest value, divided by its "
+            f"range), not by clipping: every pixel is squeezed to {slope:.2f} of its value and black sits at "
+            f"{black:.2f} instead of 0, so the images are greyer and fainter than the card's; "
+            + (
+                f"the noise itself is Gaussian of factor {factor:.2f}. "
+                if gaussian
+                else "and its noise is not Gaussian either (uniform?). "
+            )
+            + "Clipping only cuts the values below 0 and above 1, and leaves every other pixel as it is"
         )
     zeros = n[c == 0]
     enough = zeros.size >= 2000
@@ -162,6 +202,8 @@ def made_noisy(ns, clean_name, clean):
         return False
     if scale_between(clean[:k], scaled) is not None:  # scaled another way (the data task's mistake), not noisy
         return False
+    if any(same_rows(clean[:k].astype("float64"), made) for made in slips(scaled * 255).values()):
+        return False  # another slip of the data task's (// for /, each image rescaled on its own), not noise
     return helpers.noise_kind(scaled, clean[:k].astype("float64")) is not None
 
 

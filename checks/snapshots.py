@@ -11,16 +11,23 @@ import keras
 import numpy as np
 from matplotlib.figure import Figure
 
-PASS_THROUGH_LAYERS = (
+IDENTITY_LAYERS = (
     "InputLayer",
     "Dropout",
+    "SpatialDropout1D",
     "GaussianNoise",
     "GaussianDropout",
     "AlphaDropout",
     "Flatten",
     "ActivityRegularization",
     "Identity",
-)  # layers that change nothing at inference
+)  # layers that pass rows of pixels through unchanged at inference: a rebuild leaves them out
+
+
+REBUILT_LAYERS = ("Dense", "Activation", "ReLU", "BatchNormalization", "Rescaling")  # rebuilt from plain data
+
+
+MAX_CONFIG_ENTRIES = 24  # of one layer's exported configuration (a Dense layer's has 12)
 
 
 ACTIVATIONS = (
@@ -44,9 +51,20 @@ ACTIVATIONS = (
 )  # Keras built-ins a rebuild may use (any other name is resolved by keras.activations.get, or refused)
 
 
+class LayerInfo(NamedTuple):
+    """One layer of a model as data: its type name, its configuration (plain JSON-able values, see plain_config), its
+    weights (numpy arrays, in Keras's order) and its id."""
+
+    kind: str
+    config: dict
+    weights: tuple
+    ident: int
+
+
 class ModelInfo:
-    """A Keras model as data: its Dense layers (units, activation, kernel, bias, layer id) in order, how it was
-    compiled and trained, and the layers a rebuild cannot reproduce."""
+    """A Keras model as data: every layer (`layers`, LayerInfo in order), its Dense layers (units, activation, kernel,
+    bias, layer id) with a following Activation/ReLU folded in, how it was compiled and trained. A ModelInfo made from
+    Dense steps alone (`layers` empty) is judged as those Dense layers."""
 
     def __init__(
         self,
@@ -61,18 +79,23 @@ class ModelInfo:
         unsupported=(),
         problem="",
         input_shape=None,
+        layers=(),
     ):
         self.ident, self.dense, self.compiled, self.adam = ident, tuple(dense), compiled, adam
         self.input_shape = None if input_shape is None else tuple(input_shape)
         self.optimizer, self.loss, self.steps, self.params = optimizer, loss, steps, params
-        self.unsupported, self.problem = tuple(unsupported), problem
+        self.layers = tuple(layers)
+        self.unsupported = tuple(unsupported) + tuple(not_rebuilt(self.layers))
+        self.problem = problem
         self._rebuilt = None
 
     def rebuilt(self):
-        """A new Keras model of Dense layers holding these weights (built once), or None when it cannot be."""
+        """A new Keras model holding these weights (built once), or None when it cannot be."""
         if self._rebuilt is None and not (self.problem or self.unsupported):
             # layers in the order they were made, else reversed (a subclassed model may define its decoder first)
-            self._rebuilt = rebuild_dense(self.dense) or rebuild_dense(self.dense[::-1])
+            rebuild = rebuild_layers if self.layers else rebuild_dense
+            steps = self.layers or self.dense
+            self._rebuilt = rebuild(steps) or rebuild(steps[::-1])
         return self._rebuilt
 
 
@@ -125,7 +148,7 @@ def as_numpy(value):
 
 
 def describe_model(model):
-    """A model's Dense layers, weights and training settings as a ModelInfo (builds an unbuilt model first)."""
+    """A model's layers, weights and training settings as a ModelInfo (builds an unbuilt model first)."""
     problem = ""
     if not model.built or any(
         not layer.weights for layer in flat_layers(model) if isinstance(layer, keras.layers.Dense)
@@ -134,18 +157,8 @@ def describe_model(model):
             model(np.zeros((1, INPUT_DIM), dtype="float32"))
         except Exception as err:
             problem = type(err).__name__
-    dense, unsupported = [], []
-    for layer in flat_layers(model):
-        kind = type(layer).__name__
-        if isinstance(layer, keras.layers.Dense):
-            weights = [np.asarray(w) for w in layer.get_weights()] if layer.weights else []
-            kernel = weights[0] if weights else np.zeros((0, layer.units), "float32")
-            bias = weights[1] if len(weights) > 1 else np.zeros(layer.units, kernel.dtype)
-            dense.append([layer.units, activation_name(layer.activation), kernel, bias, id(layer)])
-        elif isinstance(layer, (keras.layers.Activation, keras.layers.ReLU)) and dense and dense[-1][1] == "linear":
-            dense[-1][1] = activation_name(layer)
-        elif kind not in PASS_THROUGH_LAYERS:
-            unsupported.append(kind)
+    layers = [describe_layer(layer) for layer in flat_layers(model)]
+    dense = dense_steps(layers)
     optimizer = getattr(model, "optimizer", None)
     try:
         steps = int(as_numpy(optimizer.iterations)) if optimizer is not None else 0
@@ -162,17 +175,81 @@ def describe_model(model):
         input_shape = None
     return ModelInfo(
         id(model),
-        [tuple(step) for step in dense],
+        dense,
         compiled=compiled,
         adam=isinstance(optimizer, keras.optimizers.Adam),
         optimizer=type(optimizer).__name__,
         loss=loss_name(model.loss) if compiled else "",
         steps=steps,
         params=params,
-        unsupported=unsupported,
         problem=problem,
         input_shape=input_shape,
+        layers=layers,
     )
+
+
+def describe_layer(layer):
+    """One Keras layer as a LayerInfo: its type name, plain configuration and weights."""
+    config = plain_config(layer)
+    if isinstance(layer, (keras.layers.Dense, keras.layers.Activation, keras.layers.ReLU)):
+        config["activation"] = activation_name(layer.activation if isinstance(layer, keras.layers.Dense) else layer)
+    try:
+        weights = tuple(np.asarray(w) for w in layer.get_weights())
+    except Exception:
+        weights = ()
+    return LayerInfo(type(layer).__name__[:100], config, weights, id(layer))
+
+
+def plain_config(layer):
+    """The layer's configuration (get_config) as plain JSON-able data of bounded size: its entries whose values are
+    None, a bool, a number, a short string or a short list of numbers, at most MAX_CONFIG_ENTRIES of them."""
+    try:
+        config = layer.get_config()
+    except Exception:
+        return {}
+    plain = {}
+    for key, value in config.items() if isinstance(config, dict) else ():
+        if isinstance(value, tuple):
+            value = list(value)
+        if isinstance(value, list) and len(value) <= 16 and all(plain_number(v) for v in value):
+            plain[str(key)[:40]] = value
+        elif plain_number(value) or value is None or (isinstance(value, str) and len(value) <= 100):
+            plain[str(key)[:40]] = value
+        if len(plain) >= MAX_CONFIG_ENTRIES:
+            break
+    return plain
+
+
+def plain_number(value):
+    """Whether value is a bool, an int or a finite float (what JSON holds exactly)."""
+    return isinstance(value, (bool, int)) or (isinstance(value, float) and np.isfinite(value))
+
+
+def dense_steps(layers):
+    """[(units, activation, kernel, bias, layer id)] of the Dense layers among LayerInfo layers, in order, an
+    Activation or ReLU layer right after a linear one folded in as its activation."""
+    dense = []
+    for layer in layers:
+        if layer.kind == "Dense":
+            units = layer.config.get("units")
+            units = units if isinstance(units, int) and not isinstance(units, bool) else 0
+            kernel = layer.weights[0] if layer.weights else np.zeros((0, units), "float32")
+            bias = layer.weights[1] if len(layer.weights) > 1 else np.zeros(units, kernel.dtype)
+            dense.append([units, str(layer.config.get("activation", "linear")), kernel, bias, layer.ident])
+        elif layer.kind in ("Activation", "ReLU") and dense and dense[-1][1] == "linear" and folds(layers, layer):
+            dense[-1][1] = str(layer.config.get("activation", ""))
+    return [tuple(step) for step in dense]
+
+
+def folds(layers, layer):
+    """Whether an Activation/ReLU layer comes right after a Dense layer (so it is that layer's activation)."""
+    index = [id(item) for item in layers].index(id(layer))
+    return index > 0 and layers[index - 1].kind == "Dense"
+
+
+def not_rebuilt(layers):
+    """The type names of the layers a rebuild from plain data cannot reproduce faithfully, in order."""
+    return [layer.kind for layer in layers if layer.kind not in IDENTITY_LAYERS + REBUILT_LAYERS]
 
 
 def flat_layers(model):
@@ -263,6 +340,66 @@ def rebuild_dense(dense):
     for layer, kernel, bias in layers:
         layer.set_weights([np.asarray(kernel, "float32"), np.asarray(bias, "float32")])
     return model
+
+
+def rebuild_layers(layers):
+    """A Keras model of the layers a rebuild reproduces from plain data (LayerInfo, identity layers left out) holding
+    their weights, or None when they do not chain on rows of pixels or a setting is not one Keras's built-ins take."""
+    layers = [layer for layer in layers if layer.kind not in IDENTITY_LAYERS]
+    if not layers or layers[0].kind != "Dense" or not layers[0].weights or np.ndim(layers[0].weights[0]) != 2:
+        return None
+    width = np.shape(layers[0].weights[0])[0]
+    inputs = keras.Input(shape=(width,))
+    x, made = inputs, []
+    try:
+        for info in layers:
+            layer, weights, width = rebuilt_layer(info, width)
+            if layer is None:
+                return None
+            x = layer(x)
+            made.append((layer, weights))
+        model = keras.Model(inputs, x)
+        for layer, weights in made:
+            if weights:
+                layer.set_weights([np.asarray(w, "float32") for w in weights])
+    except Exception:  # weights of other shapes than the configuration says, a setting Keras refuses
+        return None
+    return model
+
+
+def rebuilt_layer(info, width):
+    """(a new Keras layer made from a LayerInfo's plain data, the weights it takes, its output width), or
+    (None, None, width) when its configuration is not one this rebuild reproduces."""
+    config, weights = info.config, list(info.weights)
+    if info.kind == "Dense":
+        function = keras_activation(config.get("activation", "linear"))
+        units = config.get("units")
+        if function is None or len(weights) not in (1, 2) or np.shape(weights[0]) != (width, units):
+            return None, None, width
+        if len(weights) == 2 and np.shape(weights[1]) != (units,):
+            return None, None, width
+        return keras.layers.Dense(units, activation=function, use_bias=len(weights) == 2), weights, units
+    if info.kind in ("Activation", "ReLU"):
+        function = keras_activation(config.get("activation"))
+        return (
+            (keras.layers.Activation(function), [], width)
+            if function is not None and not weights
+            else (None, None, width)
+        )
+    if info.kind == "Rescaling":
+        scale, offset = config.get("scale"), config.get("offset", 0.0)
+        numbers = all(plain_number(v) and not isinstance(v, bool) for v in (scale, offset))
+        return (keras.layers.Rescaling(scale, offset), [], width) if numbers and not weights else (None, None, width)
+    if info.kind == "BatchNormalization":
+        epsilon, axis = config.get("epsilon"), config.get("axis", -1)
+        center, scale = config.get("center", True) is True, config.get("scale", True) is True
+        count = 2 + center + scale
+        plain = isinstance(epsilon, float) and axis in (-1, 1, [-1], [1])
+        if not plain or len(weights) != count or any(np.shape(w) != (width,) for w in weights):
+            return None, None, width
+        layer = keras.layers.BatchNormalization(epsilon=epsilon, center=center, scale=scale)
+        return layer, weights, width
+    return None, None, width
 
 
 def keras_activation(name):

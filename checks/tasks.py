@@ -8,7 +8,14 @@ from helpers import CODE_SIZE, INPUT_DIM, NOISE_FACTOR, PARAMS  # the lab's numb
 import numpy as np
 
 from checks.figures import check_rows, row_sources, shown
-from checks.models import check_architecture, check_compiled, check_fitted, same_activation, shares_layers
+from checks.models import (
+    check_architecture,
+    check_compiled,
+    check_fitted,
+    check_training,
+    same_activation,
+    shares_layers,
+)
 from checks.names import DEFINES
 from checks.noise import (
     Outputs,
@@ -27,6 +34,7 @@ from checks.variables import (
     as_array,
     as_model,
     bar_scale,
+    diagnose_scaling,
     earlier_images,
     is_image_array,
     pixel_rows,
@@ -91,10 +99,7 @@ def check_data(ns):
                     f"{name} is {source} flattened but {scale_words(factor)}: a scale mistake; the card's pixels are "
                     "the 0-255 values divided by 255, so that white is exactly 1"
                 )
-            raise Failed(
-                f"{name} is not {source} scaled to [0, 1]: it holds all {len(expected)} images of {source}, in "
-                "their order, each flattened and divided by 255"
-            )
+            raise Failed(diagnose_scaling(x, expected.reshape(len(expected), -1), name, source))
     return "x_train and x_test are flattened, scaled to [0, 1] and complete"
 
 
@@ -120,6 +125,12 @@ def check_regular_autoencoder(ns):
     encoder = as_model(ns["encoder"], "encoder")
     check_architecture(autoencoder, "autoencoder")
     codes = run_model(encoder, x, "encoder", width=CODE_SIZE)
+    dae = ns.get("dae")
+    if not shares_layers(encoder, autoencoder) and isinstance(dae, ModelInfo) and shares_layers(encoder, dae):
+        raise Failed(
+            "encoder is the DAE's encoder now, not the regular autoencoder's: a later cell gave the name to the "
+            "DAE's first half; call that one dae_encoder, as the dae_model card says, and run this task's cell again"
+        )
     if not shares_layers(encoder, autoencoder):
         raise Failed(
             "encoder is not the first half of autoencoder: the encoder is the same input and code layer as the "
@@ -147,7 +158,14 @@ def check_regular_autoencoder(ns):
             "to give back its own input, so inputs and targets are both the clean training images, for the card's "
             "10 epochs"
         )
+    check_training(autoencoder, ns["ae_history"], training_rows(ns, "x_train"), "autoencoder", "ae_history")
     return f"the autoencoder is trained (test BCE {loss:.3f})"
+
+
+def training_rows(ns, name):
+    """The number of rows of the training set `name`, or None when it is not an array of rows."""
+    value = ns.get(name)
+    return len(value) if is_image_array(value) else None
 
 
 def check_reconstructions(ns):
@@ -286,6 +304,7 @@ def check_dae_training(ns):
     check_validation_set(
         ns, "history", dae, history, ("x_test_noisy", "x_test"), ("x_train_noisy", "x_train"), DAE_VALIDATION
     )
+    check_training(dae, history, training_rows(ns, "x_train_noisy"), "dae", "history")
     return done
 
 

@@ -59,6 +59,12 @@ def pixel_rows(value, name):
         )
     if x.shape[1] != INPUT_DIM or len(x) == 0:
         raise Failed(f"{name} has shape {x.shape}: it should hold rows of {INPUT_DIM} pixels (28x28 images flattened)")
+    if x.dtype.kind != "f" and x.max() <= 1:
+        raise Failed(
+            f"{name} holds whole numbers from {x.min()} to {x.max()} ({x.dtype}): the pixels were divided with // "
+            "(floor division), which rounds each down to 0 or 1 (only pure white stays 1); divide with / to keep the "
+            "fractions, as floats in [0, 1]"
+        )
     if x.dtype.kind != "f":
         raise Failed(
             f"{name} holds integers ({x.dtype}), pixel values 0-255: the sigmoid output and binary cross-entropy "
@@ -120,8 +126,8 @@ def run_model(model, x, name, width=INPUT_DIM):
     """Return the model's output for x as numpy (its Dense layers rebuilt), checking one row of `width` finite values per image."""
     if model.unsupported:
         raise Failed(
-            f"{name} has a {model.unsupported[0]} layer, which the lab's checks cannot run: the lab's autoencoders "
-            "are built from Dense layers only"
+            f"{name} has a {model.unsupported[0]} layer, which the grader cannot rebuild from plain data, so it "
+            "cannot run the model: the lab's autoencoders are built from Dense layers only"
         )
     rebuilt = model.rebuilt()
     if rebuilt is None or rebuilt.input_shape[-1] != INPUT_DIM or model.input_shape not in (None, (INPUT_DIM,)):
@@ -235,3 +241,53 @@ def scale_words(s):
     if 200 < divisor < 300:
         return f"divided by {divisor:.4g} instead of 255 (its pixels {s:.4g} times the lab's)"
     return f"times {s:.4g} (not pixels in [0, 1])"
+
+
+def slips(images):
+    """{the slip's words: the rows it makes of 0-255 image rows}: the plausible ways of getting "divided by 255"
+    wrong that scale_between (one factor for all) cannot name, each a transformation of the right answer."""
+    low, high = images.min(axis=1, keepdims=True), images.max(axis=1, keepdims=True)
+    return {
+        "divided with // (floor division), which rounds every pixel down to a whole number, 0 or 1 (only pure "
+        "white stays 1): divide with /, which keeps the fractions": np.floor(images / 255),
+        "rounded to whole numbers, 0 or 1: keep the fractions of each division by 255": np.round(images / 255),
+        "rescaled image by image from its own darkest to its brightest pixel (min-max), so a dim image is stretched "
+        "to full white: divide every pixel of every image by the same 255": (images - low) / np.maximum(high - low, 1),
+        "inverted (1 minus each pixel, so black is 1): divide each pixel by 255 as it is": 1 - images / 255,
+    }
+
+
+def diagnose_scaling(x, images, name, source):
+    """The hint for rows x that are not the 0-255 image rows `images` divided by 255: the slip among slips() that
+    reproduces them, rows reordered, or, when none fits, "wrong, cause unknown" with what was measured."""
+    k = min(100, len(x), len(images))
+    got, rows = np.asarray(x[:k], "float64"), np.asarray(images[:k], "float64")
+    for words, made in slips(rows).items():
+        if same_rows(got, made):
+            return f"{name} is {source} flattened but {words}"
+    if len(x) == len(images) and len(x) > 1:
+        sums, wanted = np.sort(np.asarray(x, "float64").sum(axis=1)), np.sort(images.sum(axis=1) / 255)
+        if np.allclose(sums, wanted, atol=1e-2):
+            return (
+                f"{name} holds the images of {source}, each divided by 255, but in another order: row i must be "
+                f"image i of {source} (no shuffling), so that its noisy copy and its labels line up with it"
+            )
+    if len(x) != len(images):
+        return (
+            f"{name} has {len(x):,} rows where {source} has {len(images):,} images: it holds every image of "
+            f"{source}, in order, each flattened and divided by 255"
+        )
+    if got.min() >= 0 and got.max() <= 1 and helpers.noise_kind(rows / 255, got) is not None:
+        return (
+            f"{name} is {source} divided by 255 plus Gaussian noise: the noise was added to {name} itself, in place "
+            f"(+=, or np.clip with out=), which changes the clean set too; make each noisy set a new array and run "
+            "the data cell again"
+        )
+    error = np.abs(got - rows / 255)
+    return (
+        f"{name} is not {source} divided by 255, and no usual slip explains it (tested: // for /, rounding, each "
+        "image rescaled on its own, another divisor, the other set, the rows reordered, noise added in place): measured on its first "
+        f"{k} rows, its pixels differ from {source} / 255 by {error.mean():.3g} on average (at most "
+        f"{error.max():.3g}), its values run from {got.min():.3g} to {got.max():.3g}, {len(np.unique(got)):,} "
+        "distinct values; each pixel is its 0-255 value divided by 255"
+    )

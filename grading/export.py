@@ -34,8 +34,11 @@ MAX_TOTAL_BYTES = (
     3 * 2**30
 )  # the arrays one job's grader holds at a time: an export's, with those it names from the last
 MAX_ARRAYS = 4096  # arrays one export reads or names (a figure is judged on 200 images at most)
-MAX_MODEL_WEIGHTS = 2**24  # of one model's Dense layers (the lab's are 50,992; a level-up deep DAE's 484,944): judged
+MAX_MODEL_WEIGHTS = 2**24  # of one model's layers (the lab's are 50,992; a level-up deep DAE's 484,944): judged
 # in float32 on the grader's images in batches (checks.variables.run_model), so a model's memory there stays under 1 GiB
+MAX_LAYERS = 64  # of one model (the lab's has 3, a level-up deep DAE 9)
+MAX_LAYER_WEIGHTS = 8  # weight arrays of one layer (a BatchNormalization layer has 4)
+MAX_CONFIG_LIST = 16  # numbers in one list of a layer's configuration (checks.snapshots.plain_config keeps as many)
 MAX_HEADER_BYTES = 10_000  # of one .npy file's header (numpy's own default bound)
 ARRAY_FILE = re.compile(r"\d{1,6}\.npy")
 EARLIER_FILE = re.compile(r"export-\d{1,6}/\d{1,6}\.npy")  # an array of the previous export, by where it was
@@ -100,12 +103,11 @@ def encode(value, array, checks):
             "loss": value.loss,
             "steps": value.steps,
             "params": value.params,
-            "unsupported": list(value.unsupported),
             "problem": value.problem,
             "input_shape": None if value.input_shape is None else list(value.input_shape),
-            "dense": [
-                [units, activation, array(kernel), array(bias), ident]
-                for units, activation, kernel, bias, ident in value.dense
+            "layers": [
+                [layer.kind, layer.config, [array(weight) for weight in layer.weights], layer.ident]
+                for layer in value.layers
             ],
         }
     if isinstance(value, checks.FigureInfo):
@@ -247,29 +249,26 @@ def decode(entry, reader, checks):
     if kind == "array":
         return reader.array(entry["file"])
     if kind == "model":
-        dense = []
-        for units, activation, kernel, bias, ident in entry["dense"]:
-            kernel, bias = reader.array(kernel), reader.array(bias)
-            if kernel.ndim != 2 or kernel.shape[1] != whole(units) or bias.shape != (units,):
-                raise BadExport("a Dense layer's weights do not have the shapes of its units")
-            dense.append((units, text(activation), kernel, bias, whole(ident)))
-        if sum(kernel.size + bias.size for _, _, kernel, bias, _ in dense) > MAX_MODEL_WEIGHTS:
-            raise BadExport(
-                f"a model has more than {MAX_MODEL_WEIGHTS:,} weights in its Dense layers: too large to judge"
-            )
+        from checks.snapshots import dense_steps
+
+        if not isinstance(entry["layers"], list) or len(entry["layers"]) > MAX_LAYERS:
+            raise BadExport(f"a model has more than {MAX_LAYERS} layers, or its layers are not a list")
+        layers = [layer_of(item, reader, checks) for item in entry["layers"]]
+        if sum(weight.size for layer in layers for weight in layer.weights) > MAX_MODEL_WEIGHTS:
+            raise BadExport(f"a model has more than {MAX_MODEL_WEIGHTS:,} weights: too large to judge")
         shape = entry["input_shape"]
         return checks.ModelInfo(
             whole(entry["ident"]),
-            dense,
+            dense_steps(layers),
             compiled=flag(entry["compiled"]),
             adam=flag(entry["adam"]),
             optimizer=text(entry["optimizer"]),
             loss=text(entry["loss"]),
             steps=whole(entry["steps"]),
             params=whole(entry["params"]),
-            unsupported=[text(t) for t in entry["unsupported"]],
             problem=text(entry["problem"]),
             input_shape=None if shape is None else [whole(n) for n in shape],
+            layers=layers,
         )
     if kind == "figure":
         rows = tuple(tuple(reader.array(name) for name in row) for row in entry["rows"])
@@ -288,6 +287,46 @@ def decode(entry, reader, checks):
             return value
         raise BadExport("the export holds a value of an unexpected type")
     raise BadExport(f"the export holds an entry of unknown kind {kind!r}")
+
+
+def layer_of(item, reader, checks):
+    """One exported layer, [type name, configuration, weight files, id], back as a LayerInfo, every field checked."""
+    kind, config, weights, ident = item
+    if not isinstance(weights, list) or len(weights) > MAX_LAYER_WEIGHTS:
+        raise BadExport(f"a layer has more than {MAX_LAYER_WEIGHTS} weight arrays, or they are not a list")
+    layer = checks.LayerInfo(
+        text(kind), layer_config(config), tuple(reader.array(name) for name in weights), whole(ident)
+    )
+    if layer.kind == "Dense" and layer.weights:
+        units, (kernel, *bias) = layer.config.get("units"), layer.weights
+        if kernel.ndim != 2 or kernel.shape[1] != units or any(b.shape != (units,) for b in bias):
+            raise BadExport("a Dense layer's weights do not have the shapes of its units")
+    return layer
+
+
+def layer_config(config):
+    """A layer's exported configuration if it is plain data of the bounded size checks.snapshots.plain_config writes
+    (short keys; None, true/false, finite numbers, short strings, short lists of numbers), else raise ValueError."""
+    from checks.snapshots import MAX_CONFIG_ENTRIES
+
+    if not isinstance(config, dict) or len(config) > MAX_CONFIG_ENTRIES:
+        raise ValueError("a layer's configuration is not a small JSON object")
+    for key, value in config.items():
+        numbers = (
+            isinstance(value, list)
+            and len(value) <= MAX_CONFIG_LIST
+            and all(plain_value(v) and v is not None and not isinstance(v, str) for v in value)
+        )
+        if len(key) > 40 or not (numbers or plain_value(value)):
+            raise ValueError(f"a layer's configuration holds {key[:40]!r}: not a plain value")
+    return config
+
+
+def plain_value(value):
+    """Whether value is None, a bool, an int, a finite float or a string of at most 100 characters."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, (bool, int)) or (isinstance(value, str) and len(value) <= 100)
 
 
 def whole(value):

@@ -13,7 +13,7 @@ HEAVY_FIXTURES = {"graded", "hostile_run", "rows", "unprivileged_run"}  # module
 # The longest files first: `make test` runs files in parallel (pytest-xdist, --dist loadfile), and a long file
 # started last would finish alone. Measured with --durations: the answer key's nbval run about 5 min, the corpus
 # and the hostile run about 4 each, the fixtures' grading run 2, the unprivileged hostile run 2-3, the
-# cards' variants (test_spec.py) about 2, the Dask tests 2, the challenge's graded folder 1, the property tests 0.7.
+# cards' variants (test_spec.py) about 3 (92 variants: 3:15 on a quiet 2-core machine), the Dask tests 2, the challenge's graded folder 1, the property tests 0.7.
 LONGEST_FIRST = [
     "solution.ipynb",
     "tests/test_corpus.py",
@@ -46,6 +46,18 @@ def private_cache(tmp_path_factory):
     import os
 
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_training():
+    """The checks judge no training plan (checks.models.card_training): the notebooks the tests grade train cheaply,
+    as each test needs, not for the cards' 10 and 30 epochs of batch 128. tests/test_spec.py and the training tests
+    of tests/test_checks.py judge the cards' plan themselves."""
+    import os
+
+    from checks.spec import TRAINING_SETTING
+
+    os.environ[TRAINING_SETTING] = "any"
 
 
 @pytest.fixture(scope="module")

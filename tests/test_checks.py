@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import checks
+import checks.spec
 
 ROOT = Path(__file__).resolve().parent.parent
 N_TRAIN, N_TEST, EPOCHS = 3000, 300, 5
@@ -205,7 +206,14 @@ def test_blocked_has_its_own_line_and_never_counts_as_passed(lab, capsys):
         (lambda ns: {"x_test": ns["test_images"] / 255.0}, "flatten each 28x28 image"),
         (lambda ns: {"x_train": ns["x_train"] / 255.0}, "divide the 0-255 images by 255 once"),
         (lambda ns: {"x_train": ns["x_test"]}, "x_train holds the images of test_images"),
-        (lambda ns: {"x_train": ns["x_train"][:100]}, "all 3000 images"),
+        (lambda ns: {"x_train": ns["x_train"][:100]}, "has 100 rows where train_images has 3,000 images"),
+        (lambda ns: {"x_train": (flat(ns["train_images"]) // 255).astype("float32")}, "divided with // (floor"),
+        (lambda ns: {"x_train": flat(ns["train_images"]) // 255}, "divided with // (floor division)"),
+        (lambda ns: {"x_train": np.round(ns["x_train"])}, "rounded to whole numbers"),
+        (lambda ns: {"x_train": min_max_rows(flat(ns["train_images"]))}, "rescaled image by image"),
+        (lambda ns: {"x_train": ns["x_train"][::-1]}, "but in another order"),
+        (lambda ns: {"x_train": np.sqrt(ns["x_train"])}, "no usual slip explains it (tested: // for /"),
+        (lambda ns: {"x_train": noisy(ns["x_train"])}, "the noise was added to x_train itself, in place"),
         (lambda ns: {"x_test": np.full_like(ns["x_test"], np.nan)}, "NaN"),
         # noise added to x_train in place, not clipped: neither 0-255 nor [0, 1]; both possible causes are named
         (lambda ns: {"x_train": noisy(ns["x_train"], clip=False)}, "or noise was added to x_train itself, in place"),
@@ -217,12 +225,32 @@ def test_blocked_has_its_own_line_and_never_counts_as_passed(lab, capsys):
         "scaled-twice",
         "wrong-split",
         "subset",
+        "floor-division",
+        "floor-division-integers",
+        "rounded",
+        "min-max-per-image",
+        "rows-reversed",
+        "cause-unknown",
+        "noisy-in-place-clipped",
         "nan",
         "noisy-in-place",
     ],
 )
 def test_data_mistakes(lab, change, hint):
     assert_fails(with_(lab, **change(lab)), "data", hint)
+
+
+def flat(images):
+    """Images as rows of pixels, as they are (0-255)."""
+    return images.reshape(len(images), -1)
+
+
+def min_max_rows(rows, per_image=True):
+    """rows rescaled to [0, 1] from their smallest to their largest value (each row, or the whole set)."""
+    rows = np.asarray(rows, "float64")
+    low = rows.min(axis=1, keepdims=True) if per_image else rows.min()
+    high = rows.max(axis=1, keepdims=True) if per_image else rows.max()
+    return (rows - low) / (high - low)
 
 
 def noisy(clean, factor=0.5, seed=5, clip=True):
@@ -303,6 +331,20 @@ def noisy(clean, factor=0.5, seed=5, clip=True):
             "clip them back to [0, 1] after adding the noise (np.clip); "
             "also, once clipped, x_test_noisy looks like noise of factor 0.30",
         ),
+        (lambda ns: {"x_test_noisy": noisy(ns["x_test"], 0.45)}, "factor 0.45, not 0.5"),
+        (lambda ns: {"x_test_noisy": noisy(ns["x_test"], 0.55)}, "factor 0.55, not 0.5"),
+        (
+            lambda ns: {"x_test_noisy": min_max_rows(noisy(ns["x_test"], clip=False), per_image=False)},
+            "by rescaling (min-max: minus its smallest value, divided by its range), not by clipping",
+        ),
+        (
+            lambda ns: {
+                "x_test_noisy": min_max_rows(
+                    ns["x_test"] + 0.5 * np.random.default_rng(5).random((N_TEST, 784)), per_image=False
+                )
+            },
+            "its noise is not Gaussian either",
+        ),
     ],
     ids=[
         "not-clipped",
@@ -321,6 +363,10 @@ def noisy(clean, factor=0.5, seed=5, clip=True):
         "positive",
         "mean-0.15",
         "not-clipped-and-factor-0.3",
+        "factor-0.45",
+        "factor-0.55",
+        "min-max-not-clipped",
+        "min-max-uniform",
     ],
 )
 def test_noise_mistakes(lab, change, hint):
@@ -370,6 +416,11 @@ def test_dae_must_be_a_new_model(lab):
     assert_fails(with_(lab, dae=lab["autoencoder"]), "dae_model", "build a new model")
     shared = keras.Model(lab["autoencoder"].inputs, lab["autoencoder"].outputs)
     assert_fails(with_(lab, dae=shared), "dae_model", "build a new model")
+
+
+def test_an_encoder_taken_over_by_the_dae_is_named(lab):
+    encoder = keras.Model(lab["dae"].inputs, lab["dae"].layers[1].output)
+    assert_fails(with_(lab, encoder=encoder), "regular_autoencoder", "call that one dae_encoder")
 
 
 def test_encoder_must_be_the_autoencoders_first_half(lab):
@@ -479,6 +530,52 @@ def test_under_training_is_told_how_much_it_trained(lab):
     assert_fails(
         with_(lab, dae=dae, history=history), "dae_training", "it trained too little (1 epoch(s) of 4 batches, 4 steps"
     )
+
+
+def bookkeeping(epochs=30, steps=469, run=None, optimizer_steps=None):
+    """(a ModelInfo, its HistoryInfo) whose training's bookkeeping says these numbers."""
+    run = epochs if run is None else run
+    model = checks.ModelInfo(7, [], steps=run * steps if optimizer_steps is None else optimizer_steps)
+    history = checks.HistoryInfo({"loss": np.linspace(0.3, 0.29, run)}, {"epochs": epochs, "steps": steps}, 7)
+    return model, history
+
+
+@pytest.mark.parametrize(
+    "numbers, hint",
+    [
+        ({"epochs": 10}, "dae was trained for 10 epoch(s) (history has 10 losses): the card trains it for 30 epochs"),
+        ({"epochs": 29}, "trained for 29 epoch(s)"),
+        ({"epochs": 31}, "trained for 31 epoch(s)"),
+        ({"steps": 1875}, "60,000 images in batches of 32 (Keras's default when batch_size is left out), not 128"),
+        ({"steps": 235}, "batches of 256, not 128"),
+        ({"steps": 128}, "at most 16,384 of the 60,000 training images in batches of 128: a part of the set"),
+        ({"run": 12}, "history holds 12 epoch(s) of the 30 its fit was asked for: the training stopped early"),
+        ({"optimizer_steps": 2 * 30 * 469}, "it was trained more than once"),
+        ({"optimizer_steps": 469}, "its training is not the one this History records"),
+    ],
+    ids=["10", "29", "31", "batch-left-out", "batch-256", "part-of-the-set", "stopped-early", "twice", "other"],
+)
+def test_training_is_judged_by_its_bookkeeping(monkeypatch, numbers, hint):
+    from checks.models import check_training
+    from checks.verdicts import Failed
+
+    monkeypatch.delenv(checks.spec.TRAINING_SETTING, raising=False)
+    with pytest.raises(Failed) as failed:
+        check_training(*bookkeeping(**numbers), 60000, "dae", "history")
+    assert hint in str(failed.value), failed.value
+
+
+def test_the_cards_training_passes_its_bookkeeping(monkeypatch):
+    from checks.models import check_training
+
+    monkeypatch.delenv(checks.spec.TRAINING_SETTING, raising=False)
+    check_training(*bookkeeping(), 60000, "dae", "history")
+    check_training(*bookkeeping(optimizer_steps=0), 60000, "dae", "history")  # compiled again after training
+    check_training(*bookkeeping(10), 60000, "autoencoder", "ae_history")
+    monkeypatch.setenv(checks.spec.TRAINING_SETTING, "1x256")  # a grader's other plan
+    check_training(*bookkeeping(1, 235), 60000, "dae", "history")
+    monkeypatch.setenv(checks.spec.TRAINING_SETTING, "any")  # no plan: the test suites' cheap keys
+    check_training(*bookkeeping(3, 7), 60000, "dae", "history")
 
 
 def test_training_on_the_test_set_is_caught(lab):

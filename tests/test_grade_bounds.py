@@ -472,3 +472,35 @@ def test_every_submission_gets_a_name_of_its_own(stems, spoof):
     names = [sub.name for sub in admit.name_all([admit.Submission(p, p, b"{}") for p in paths])]
     COUNTS["name_all", "lists named"] += 1
     assert len(set(names)) == len(names), names
+
+
+def test_every_layer_is_exported_and_a_layers_configuration_is_bounded(tmp_path):
+    import keras
+
+    inputs = keras.Input((16,))
+    code = keras.layers.BatchNormalization()(keras.layers.Dropout(0.2)(keras.layers.Dense(4, "relu")(inputs)))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x)(keras.layers.Dense(16, "sigmoid")(code)))
+    export.save({"dae": model}, ["dae"], tmp_path / "export-1")
+    dae = export.load(tmp_path / "export-1")["dae"]
+    kinds = [layer.kind for layer in dae.layers]
+    assert kinds == ["InputLayer", "Dense", "Dropout", "BatchNormalization", "Dense", "Lambda"]
+    assert dae.layers[2].config["rate"] == 0.2 and len(dae.layers[3].weights) == 4
+    assert dae.unsupported == ("Lambda",) and dae.rebuilt() is None  # named, never dropped
+    manifest = json.loads((tmp_path / "export-1" / export.MANIFEST).read_text())
+    dropout = ("dae", "layers", 2, 1)
+    for where, value in {
+        (*dropout, "rate"): {"nested": 1},  # only plain values
+        (*dropout, "noise_shape"): list(range(17)),  # a short list of numbers
+        (*dropout, "name"): "x" * 101,
+        (*dropout, "seed"): float("nan"),
+        dropout: {f"k{n}": n for n in range(25)},
+        ("dae", "layers"): [manifest["dae"]["layers"][0]] * (export.MAX_LAYERS + 1),
+        ("dae", "layers", 1, 2): ["0.npy"] * (export.MAX_LAYER_WEIGHTS + 1),
+    }.items():
+        folder = tmp_path / f"export-{len(where)}-{abs(hash(str(value))) % 1000}"
+        folder.mkdir()
+        for file in (tmp_path / "export-1").iterdir():
+            shutil.copy(file, folder / file.name)
+        (folder / export.MANIFEST).write_text(json.dumps(replaced(manifest, where, value)))
+        with pytest.raises(export.BadExport):
+            export.load(folder)
