@@ -128,12 +128,15 @@ class Workers:
     def __init__(self):
         self.idle, self.lock = {}, threading.Lock()  # (thread, lab) -> (process, jobs it has done)
         self.busy = set()  # the processes grading a job now
+        self.stopping = False  # set by stop(): no worker starts until resume() (a job's canary included)
 
     def run(self, folder, timeout, lab_dir, private_mounts=False, challenge_=None):
         """Have a grader worker grade the job in folder under a hard time limit, handing it challenge_ (the challenge's
         settings) on its standard input; return None, or what went wrong."""
         key = (threading.get_ident(), str(lab_dir), private_mounts)
         with self.lock:
+            if self.stopping:  # the run is being stopped (Ctrl-C): no new worker, no canary
+                return "the grader is stopping"
             proc, done = self.idle.pop(key, (None, 0))
         if proc is None or proc.poll() is not None:
             proc, done = start_worker(lab_dir, private_mounts), 0
@@ -152,9 +155,16 @@ class Workers:
             proc.wait()
         return problem
 
-    def stop(self):
-        """Kill every grader worker, busy or idle: a job one was grading ends at once."""
+    def resume(self):
+        """Let workers start again (a new local cluster of this process, after an earlier one was stopped)."""
         with self.lock:
+            self.stopping = False
+
+    def stop(self):
+        """Kill every grader worker, busy or idle, and start none until resume(): a job one was grading ends at once,
+        and its thread tries no canary."""
+        with self.lock:
+            self.stopping = True
             procs = [*self.busy, *(proc for proc, _ in self.idle.values())]
             self.idle.clear()
         for proc in procs:
@@ -297,7 +307,7 @@ def grade_one(name, notebook, tasks, settings, slot, kernel_log=False):
         try:
             return grade_job(name, notebook, tasks, settings, slot, kernel_log)
         except GraderFailed as err:
-            if kernel_log:
+            if kernel_log or WORKERS.stopping:  # a trusted notebook, or the run being stopped: nothing to decide
                 raise
             failure, broken = err, canary(tasks, settings, slot)
             if broken:
@@ -420,6 +430,7 @@ def connect(scheduler, jobs):
         ) as cluster,
         Client(cluster) as client,
     ):
+        WORKERS.resume()
         try:
             yield client
         finally:  # its workers are threads of this process: a job one waits on (Ctrl-C) must end now, not at its limit

@@ -17,6 +17,7 @@ spec = importlib.util.spec_from_file_location("grade", ROOT / "tools" / "grade.p
 grade = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(grade)
 
+from checks.spec import TRAINING_SETTING  # noqa: E402
 from grading import sandbox  # noqa: E402
 
 SANDBOX = sandbox.probe(1)
@@ -167,7 +168,11 @@ def as_instructor(argv, home, processes=4096):
         "-i",
         f"HOME={home}",
         "PATH=/usr/local/bin:/usr/bin:/bin",
-        *(f"{key}={os.environ[key]}" for key in ("KERAS_BACKEND", "DAE_DATA_DIR", "LANG") if key in os.environ),
+        *(
+            f"{key}={os.environ[key]}"
+            for key in ("KERAS_BACKEND", "DAE_DATA_DIR", "LANG", TRAINING_SETTING)  # the tests' plan (conftest.py)
+            if key in os.environ
+        ),
         "TF_CPP_MIN_LOG_LEVEL=2",
         *map(str, argv),
     ]

@@ -126,6 +126,8 @@ def test_asked_for_unsandboxed_grading_works_and_says_so(tmp_path, capsys, bubbl
 class DyingWorker:
     """A stand-in for run.WORKERS whose grader worker dies at a given stage, having decided the given verdicts."""
 
+    stopping = False  # as run.Workers: the run is not being stopped
+
     def __init__(self, stage, results=None):
         self.stage, self.results = stage, results or {}
 
@@ -160,7 +162,11 @@ def test_a_worker_dying_while_it_holds_the_submission_is_the_submissions_error(m
 
 @pytest.mark.parametrize("stage", ["start", None])
 def test_a_worker_dying_holding_nothing_is_the_graders_failure_where_the_canary_fails_too(monkeypatch, stage):
-    worker = DyingWorker(stage) if stage else type("Silent", (), {"run": lambda *args: "worker exit status 1: x"})()
+    worker = (
+        DyingWorker(stage)
+        if stage
+        else type("Silent", (), {"run": lambda *args: "worker exit status 1: x", "stopping": False})()
+    )
     with pytest.raises(preflight.GraderFailed, match="its grader worker failed.*trivial notebook.*failed too"):
         grade_with(monkeypatch, worker)
 
