@@ -419,22 +419,24 @@ def connect(scheduler, jobs):
         with Client(scheduler, timeout="20s") as client:
             yield client
         return
-    with (
-        LocalCluster(
-            n_workers=jobs,
-            threads_per_worker=1,
-            processes=False,
-            memory_limit=0,
-            silence_logs=logging.ERROR,
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    try:
+        with (
+            LocalCluster(
+                n_workers=jobs,
+                threads_per_worker=1,
+                processes=False,
+                memory_limit=0,
+                silence_logs=logging.ERROR,
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            try:
+                yield client
+            finally:  # its workers are threads of this process: a job one waits on (Ctrl-C) must end now
+                WORKERS.stop()
+    finally:  # the cluster closed: a later run (or grade_one called directly) may start workers again
         WORKERS.resume()
-        try:
-            yield client
-        finally:  # its workers are threads of this process: a job one waits on (Ctrl-C) must end now, not at its limit
-            WORKERS.stop()
 
 
 def serve(scheduler, jobs=1, log=None, unsandboxed=False):
