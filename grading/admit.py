@@ -19,6 +19,7 @@ submissions folder, read once and bounded, under a safe and unique name; everyth
 import collections
 import hashlib
 import os
+import re
 import stat
 import warnings
 from pathlib import Path
@@ -186,14 +187,15 @@ def too_large(size):
 
 def name_all(entries):
     """The entries named by their file stems, or their paths under the folder where stems repeat; each name safe
-    (text.safe, at most NAME_CHARS), never a reference row's label (a name that reads as one, text.reserved, gets a
-    hash of its path after it) and unique: where making a name safe made it like another's, a hash of its path is
+    (text.safe, at most NAME_CHARS), never a reference row's label (a name that could read as one, text.reserved,
+    becomes its letters, digits and `_.-` with a hash of its path after them: `answer_key_s_entry_reference~…`) and
+    unique: where making a name safe made it like another's, a hash of its path is
     added, and where any two names are still alike after that (a file named like another's hashed name), both get a
     further hash of their paths, until none are."""
     raw = raw_names(entries)
     names = [safe(name, NAME_CHARS) for name in raw]
     names = [
-        f"{n[: NAME_CHARS - 13]}~{short_hash(f'reserved:{e.path}')}" if reserved(n) else n
+        f"{plain(n)[:60]}~{short_hash(f'reserved:{e.path}')}" if reserved(n) else n
         for n, e in zip(names, entries)
     ]
     for attempt in range(len(names) + 1):
@@ -228,6 +230,11 @@ def alike(submissions):
     }
 
 
+def plain(name):
+    """name's runs of anything but ASCII letters, digits and `_.-` made one `_` each (no bracket of a label is left)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name, flags=re.ASCII).strip("._") or "notebook"
+
+
 def short_hash(text):
     """12 hex digits of text's SHA-256."""
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:12]
@@ -246,7 +253,7 @@ def shared_names(submissions):
     ]
     groups = sorted({tuple(sorted([name, *others])) for name, others in alike(submissions).items()})
     taken = [
-        f"'{safe(raw, NAME_CHARS)}' reads like a leaderboard reference row's label (it ends '{REFERENCE_MARK}'): "
+        f"'{safe(raw, NAME_CHARS)}' reads like a leaderboard reference row's label (it holds '{REFERENCE_MARK}'): "
         f"its row is named {sub.name}."
         for sub, raw in zip(submissions, raw_names(submissions))
         if reserved(raw)

@@ -39,7 +39,7 @@ IGNORABLE = (
     (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
     (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
 )  # fmt: skip
-REFERENCE_MARK = "(reference)"  # ends every reference row's label on the leaderboard; no submission's name may
+REFERENCE_MARK = "(reference)"  # ends every reference row's label on the leaderboard; no submission's name may hold it (reserved)
 NOT_PLAIN = re.compile(r"[^\x20-\x7e\t\n]")  # the candidates: printable ASCII never needs a look
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula (OWASP)
 PLAIN_STEM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", re.ASCII)
@@ -109,8 +109,15 @@ def skeleton(text):
 
 
 def reserved(name):
-    """Whether a name reads as a reference row's label: its likeness, white space aside, ends like REFERENCE_MARK's."""
-    return "".join(likeness(name).split()).endswith(likeness(REFERENCE_MARK))
+    """Whether a name could read as a reference row's label: its likeness holds REFERENCE_MARK's anywhere, once both
+    keep only letters, numbers and punctuation (a mark, symbol or space after or inside the label, such as U+0301 or the
+    blank braille pattern U+2800, hides nothing)."""
+    return legible(likeness(REFERENCE_MARK)) in legible(likeness(name))
+
+
+def legible(text):
+    """text's letters, numbers and punctuation only (Unicode categories L, N and P)."""
+    return "".join(char for char in text if unicodedata.category(char)[0] in "LNP")
 
 
 def hidden_in(text):

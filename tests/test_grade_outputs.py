@@ -226,22 +226,25 @@ def test_no_submission_takes_a_reference_rows_label():
         "answer key's entry (reference)",
         "noisy input \uff08REFERENCE\uff09",  # fullwidth brackets, upper case
         "answer key's entry (r\u0435ference)",  # a Cyrillic e
-        "reference",
+        "answer key's entry (reference)\u2800",  # a blank braille pattern after it (a symbol)
+        "answer key's entry (reference)\u0301",  # a combining accent after it
         "my (reference) notes",
+        "reference",
+        "my references",
     ]
     subs = admit.name_all([admit.Submission(f"{s}.ipynb", f"{s}.ipynb") for s in stems])
     names = [sub.name for sub in subs]
-    assert names[3:] == stems[3:]  # only a name that ends like a reference row's label is changed
-    for name in names[:3]:
-        assert not text.reserved(name) and name.startswith(text.safe(stems[names.index(name)])[:20]), name
-    assert len(set(names)) == len(names) and all("~" in name for name in names[:3])
+    assert names[6:] == stems[6:]  # only a name that holds a reference row's label is changed
+    for name in names[:6]:
+        assert not text.reserved(name) and name.startswith(admit.plain(stems[names.index(name)])[:10]), name
+    assert len(set(names)) == len(names) and all("~" in name for name in names[:6])
     rows = [Row(n, {}, challenge={"status": "scored", "psnr": 200.0, "ssim": 1.0, "params": 1}) for n in names]
     key = Row("key", {}, challenge={"status": "scored", "psnr": 20.0, "ssim": 0.5})
     lines = leaderboard.board([row.clean() for row in rows], [], key.clean())
     assert [line.kind for line in lines if line.who == leaderboard.KEY_NAME] == ["reference"]
     assert not any(text.reserved(line.who) for line in lines if line.kind == "entry")
     warnings = admit.shared_names(subs)
-    assert sum("reads like a leaderboard reference row's label" in line for line in warnings) == 3
+    assert sum("reads like a leaderboard reference row's label" in line for line in warnings) == 6
 
 
 def test_a_link_inside_feedback_is_refused_before_grading(tmp_path):
