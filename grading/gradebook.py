@@ -294,11 +294,12 @@ def fingerprint(data):
 
 
 def owners(students, path):
-    """The students a submission at path (under the submissions folder) is of: its stem or a folder on its path is
-    their key, or starts with it and "_"."""
+    """The students a submission at path (under the submissions folder) is of: its first part (the folder it is in
+    at the top, else its stem) is their key, or starts with it and "_" (an LMS download's name). Only the first part:
+    a file a student names like a classmate's (`mal/bob_v2.ipynb`) in their own folder is never the classmate's."""
     path = PurePosixPath(path)
-    parts = [*path.parent.parts, path.stem]
-    return [s for s in students if any(part == s.key or part.startswith(f"{s.key}_") for part in parts)]
+    first = path.parts[0] if len(path.parts) > 1 else path.stem
+    return [s for s in students if first == s.key or first.startswith(f"{s.key}_")]
 
 
 def match(students, submissions):

@@ -25,7 +25,8 @@ s03,Cy Dee,cy@uni.edu,cy,B
 s04,Di Eve,di@uni.edu,di,B
 """
 HEADER = "submission,task,verdict,reason,fingerprint\n"
-PATHS = ("ann.ipynb", "s02/index.ipynb", "cy_12345_678_index.ipynb", "zed.ipynb", "cy/ann.ipynb")
+# mal/ann.ipynb: a file named like ann's in another's folder (mal matches no one) is never ann's
+PATHS = ("ann.ipynb", "s02/index.ipynb", "cy_12345_678_index.ipynb", "zed.ipynb", "mal/ann.ipynb")
 
 
 def submissions(paths=PATHS):
@@ -94,7 +95,16 @@ def test_submissions_are_matched_by_stem_folder_and_download_prefix_and_none_is_
     }
     assert [s.id for s in book.missing] == ["s04"]
     assert "matches no student" in book.notes[names["zed.ipynb"]]
-    assert "matches 2 students on the roster (s01, s03)" in book.notes[names["cy/ann.ipynb"]]
+    assert "matches no student" in book.notes[names["mal/ann.ipynb"]]  # its folder decides, not its file name
+
+
+def test_only_the_first_part_of_a_path_names_its_student():
+    students = [gradebook.Student("s1", "Ann", submission="ann"), gradebook.Student("s2", "Ann Lee", submission="ann_lee")]
+    students.append(gradebook.Student("s3", "Bob", submission="bob"))
+    assert [s.id for s in gradebook.owners(students, "bob/ann.ipynb")] == ["s3"]  # not ann's as well
+    assert [s.id for s in gradebook.owners(students, "bob_v2.ipynb")] == ["s3"]
+    assert [s.id for s in gradebook.owners(students, "mal/bob_v2.ipynb")] == []  # another's folder: never bob's
+    assert [s.id for s in gradebook.owners(students, "ann_lee_1_x.ipynb")] == ["s1", "s2"]  # told by the note
 
 
 def test_every_roster_student_is_a_row_and_every_submission_keeps_its_own(tmp_path):
@@ -105,16 +115,16 @@ def test_every_roster_student_is_a_row_and_every_submission_keeps_its_own(tmp_pa
     assert [line[0] for line in table[1:5]] == ["s01", "s02", "s03", "s04"]  # the roster's order first
     assert lines["s04", ""][-1] == gradebook.NO_SUBMISSION and lines["s04", ""][4:-1] == ["", "", "", ""]
     assert "matches no student" in lines["", "zed"][-1] and lines["", "zed"][7] == "2"
-    assert "matches 2 students" in lines["", "cy/ann"][-1]  # named, never dropped
+    assert "matches no student" in lines["", "mal/ann"][-1]  # named, never dropped
     assert len(table) == 1 + 4 + 2
     shown = rendered_markdown((out / "grades.md").read_text(encoding="utf-8"))
-    assert [row[3] for row in shown["rows"][1:]] == ["ann", "index", "cy_12345_678_index", "", "cy/ann", "zed"]
+    assert [row[3] for row in shown["rows"][1:]] == ["ann", "index", "cy_12345_678_index", "", "mal/ann", "zed"]
     for page in ("summary.md", "report.html"):
         text = (out / page).read_text(encoding="utf-8")
         assert "No submission" in text and "Di Eve (s04)" in text and "Submissions the roster does not place" in text
         assert "5 submission(s), 5 graded" in text  # a student without a submission is not a submission
     feedback = sorted(path.name for path in (out / "feedback").iterdir())
-    names = ("ann", "index", "cy_12345_678_index", "cy/ann", "zed")  # a student without a submission gets none
+    names = ("ann", "index", "cy_12345_678_index", "mal/ann", "zed")  # a student without a submission gets none
     assert feedback == sorted(f"{file_stem(name)}.{ext}" for name in names for ext in ("md", "html"))
     assert not any("s03" in (out / "feedback" / name).read_text() for name in feedback)  # no one else's id
 
