@@ -195,8 +195,7 @@ def name_all(entries):
     raw = raw_names(entries)
     names = [safe(name, NAME_CHARS) for name in raw]
     names = [
-        f"{plain(n)[:60]}~{short_hash(f'reserved:{e.path}')}" if reserved(n) else n
-        for n, e in zip(names, entries)
+        f"{plain(n)[:60]}~{short_hash(f'reserved:{e.path}')}" if reserved(n) else n for n, e in zip(names, entries)
     ]
     for attempt in range(len(names) + 1):
         counts = collections.Counter(names)

@@ -1,11 +1,12 @@
 """The live board of a lesson: `tools/grade.py PATH --watch` grades the submissions folder again whenever what it holds
 changes, until stopped (Ctrl-C), and keeps the challenge's board page current for a projector and for students.
 
-Each round looks at the folder as the grader finds it (admit.find: the same notebooks, the same bytes). When what it
-holds has changed since the last grading and has then held still for one look (a notebook still being copied in is
-not graded half-written), it grades the folder (run.grade with `live`): the results store skips every unchanged
-notebook, so only new and changed ones are run, one after another at --jobs 1, and the board is rewritten as each
-entry is scored. The live board scores the hidden set's public part, and its page reloads itself; the final ranking,
+Each round looks at the folder as the grader finds it (admit.find: the same notebooks, the same bytes). When a
+notebook is new or changed since the last grading and has then held still for one look (a notebook still being
+copied in is not graded half-written), it grades the folder (run.grade with `live`), holding back the notebooks that
+are still changing (`hold`: graded in a later round, once they hold still; one rewritten every second never delays
+the others): the results store skips every unchanged notebook, so only new and changed ones are run, one after
+another at --jobs 1, and the board is rewritten as each entry is scored. The live board scores the hidden set's public part, and its page reloads itself; the final ranking,
 on the rest, is what the same command writes without --watch at the end of the lesson (from the store: nothing is
 graded again). The pre-flight notebook is graded before the first round only.
 """
@@ -38,23 +39,29 @@ def snapshot(path):
 
 
 def watch(path, interval=INTERVAL_S, rounds=None, log=None, grade=run.grade, **options):
-    """Grade path (run.grade, its options as given) whenever what it holds has changed and then held still for one
-    look, every interval seconds, keeping the live board (REFRESH_S); until Ctrl-C, or after `rounds` looks. Return
-    the last grading's result (run.grade's), or None where nothing was graded. Raises what run.grade raises, but for
+    """Grade path (run.grade, its options as given) whenever a notebook in it is new or changed and has then held still
+    for one look (those still changing held back), every interval seconds, keeping the live board (REFRESH_S); until
+    Ctrl-C, or after `rounds` looks. Return the last grading's result (run.grade's), or None where nothing was graded. Raises what run.grade raises, but for
     KeyboardInterrupt, which ends the watch (the finished results are kept in the store)."""
     log = log or sys.stderr
     say = (lambda text: None) if options.get("quiet") else (lambda text: print(text, file=log, flush=True))
-    graded, previous, looked, result = None, None, 0, None
+    graded, previous, looked, result = None, {}, 0, None  # graded: {name: digest} as the last grading found them
     force = options.pop("force", False)  # regrades everything in the first round only
     say(f"Watching {path} every {interval:g} s for new and changed notebooks (Ctrl-C stops).")
     try:
         while rounds is None or looked < rounds:
             now = snapshot(path)
             looked += 1
-            if now and now == previous and now != graded:
+            changed = {name for name, digest in now.items() if (graded or {}).get(name) != digest}
+            still = {name for name in changed if previous.get(name) == now[name]}
+            gone = set(graded or {}) - set(now)
+            if still or (gone and now == previous):
                 first = graded is None
-                result = grade(path, live=REFRESH_S, preflight_first=first, force=force and first, log=log, **options)
-                graded = now
+                hold = changed - still
+                result = grade(
+                    path, live=REFRESH_S, preflight_first=first, force=force and first, hold=hold, log=log, **options
+                )
+                graded = {name: digest for name, digest in now.items() if name not in hold}
                 say(
                     f"{time.strftime('%H:%M:%S')} board updated; watching for new and changed notebooks (Ctrl-C stops)."
                 )

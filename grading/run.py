@@ -33,6 +33,7 @@ REPORT_FILES = ("report.html", "summary.md")  # the class report, beside the tab
 TABLE_FILE = re.compile(  # what this grader wrote earlier
     rf"(.+-)?({TABLE_STEM}\.(csv|md)|report\.html|summary\.md|leaderboard\.(csv|html)|({'|'.join(gradebook.EXPORTS)})\.csv)"
 )
+STILL_CHANGING = "not graded yet: the notebook was still changing; the live board grades it once it holds still"
 KEY_NAME = "answer key"  # the --key notebook's name in the store and the console: never a student row
 WORKER_MARGIN_S = 180  # kernel start and shutdown, and the judging (with its first Keras import), on top of the notebook's own time limit
 MAX_TRIES = 3  # a submission whose Dask worker dies this many times is "not graded: worker lost"
@@ -469,6 +470,7 @@ def grade(
     book_files=None,
     live=None,
     preflight_first=True,
+    hold=(),
 ):
     """Grade every notebook at path on Dask, write the tables and feedback; return (rows, tasks, csv path, markdown path).
 
@@ -481,7 +483,8 @@ def grade(
     shown by pseudonym where pseudonyms is true; the console shows it too. live: the board is the lesson's (the hidden
     set's public part, its page reloading itself every `live` seconds: grading/live.py) and is rewritten after each
     entry; else it is the final ranking. preflight_first: grade the pre-flight notebook before the submissions (a
-    live board's later rounds, on the same machine, skip it).
+    live board's later rounds, on the same machine, skip it). hold: names of submissions still changing (the live
+    watch's): not graded this time, their rows say so.
 
     Raises GraderUnusable, writing nothing, where bubblewrap is missing (unless unsandboxed) or where the pre-flight
     notebook fails; when the grader fails on a submission and then on the pre-flight's notebook graded again on the
@@ -514,6 +517,7 @@ def grade(
     rows = {sub.name: ungraded(sub.name, tasks, sub.refused) for sub in found.submissions if sub.refused}
     if not force:
         rows.update({sub.name: store.get(keys[sub.name]) for sub in admitted})
+    rows.update({sub.name: ungraded(sub.name, tasks, STILL_CHANGING) for sub in admitted if sub.name in hold})
     todo = [sub for sub in admitted if rows.get(sub.name) is None]
     kept = len(admitted) - len(todo)
     key_row, key_key = None, key_sub and store_key(key_sub.data, KEY_NAME, f"{grader}-reference")

@@ -39,7 +39,9 @@ IGNORABLE = (
     (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
     (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
 )  # fmt: skip
-REFERENCE_MARK = "(reference)"  # ends every reference row's label on the leaderboard; no submission's name may hold it (reserved)
+REFERENCE_MARK = (
+    "(reference)"  # ends every reference row's label on the leaderboard; no submission's name may hold it (reserved)
+)
 NOT_PLAIN = re.compile(r"[^\x20-\x7e\t\n]")  # the candidates: printable ASCII never needs a look
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula (OWASP)
 PLAIN_STEM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", re.ASCII)

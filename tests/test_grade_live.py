@@ -21,8 +21,10 @@ def graded_folders(tmp_path, arrivals, rounds, interrupt_at=None, force=False):
         return f"graded {len(calls)}"
 
     def snapshot(path):
-        for name in arrivals.get(next(looks), []):
-            (tmp_path / name).write_text('{"cells": []}' if "changed" not in name else '{"cells": [1]}')
+        look = next(looks)
+        for name in arrivals.get(look, []):
+            content = {"changed": '{"cells": [1]}', "churn": f'{{"cells": [{look}]}}'}  # churn: new bytes every look
+            (tmp_path / name).write_text(next((v for k, v in content.items() if k in name), '{"cells": []}'))
         return real(path)
 
     log = io.StringIO()
@@ -48,8 +50,28 @@ def test_it_grades_what_changed_once_it_held_still(tmp_path):
 
 def test_a_notebook_still_being_written_waits_a_look(tmp_path):
     arrivals = {1: ["a.ipynb"], 2: ["a_changed.ipynb"], 3: ["a_changed.ipynb"]}  # a second file lands at look 2
-    seen, *_ = graded_folders(tmp_path, arrivals, 4)
-    assert seen == [["a", "a_changed"]]  # never the folder of look 1 alone: it had not held still
+    seen, options, *_ = graded_folders(tmp_path, arrivals, 5)
+    # look 1: a is new, not yet still; look 2: a held still, a_changed has just landed (held back); look 3: a_changed
+    # held still; look 4: nothing new
+    assert seen == [["a", "a_changed"], ["a", "a_changed"]]
+    assert [o["hold"] for o in options] == [{"a_changed"}, set()]
+
+
+def test_a_notebook_rewritten_at_every_look_never_delays_the_others(tmp_path):
+    arrivals = {look: ["churn.ipynb"] for look in range(1, 9)} | {2: ["churn.ipynb", "b.ipynb"]}
+    _, options, *_ = graded_folders(tmp_path, arrivals, 9)
+    assert [o["hold"] for o in options] == [{"churn", "b"} - {"b"}]  # b graded at the look after it landed
+
+
+def test_a_held_notebook_gets_a_row_that_says_so_and_is_not_run(tmp_path):
+    from grading import run
+
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "churn.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    log = io.StringIO()
+    rows, *_ = run.grade(tmp_path / "subs", out=tmp_path / "out", hold={"churn"}, log=log, unsandboxed=True)
+    assert [row.name for row in rows] == ["churn"] and run.STILL_CHANGING in rows[0].note
+    assert "Grading 0 notebook(s)" in log.getvalue() and "Pre-flight" not in log.getvalue()  # no kernel started
 
 
 def test_force_regrades_in_the_first_round_only(tmp_path):

@@ -99,7 +99,10 @@ def test_submissions_are_matched_by_stem_folder_and_download_prefix_and_none_is_
 
 
 def test_only_the_first_part_of_a_path_names_its_student():
-    students = [gradebook.Student("s1", "Ann", submission="ann"), gradebook.Student("s2", "Ann Lee", submission="ann_lee")]
+    students = [
+        gradebook.Student("s1", "Ann", submission="ann"),
+        gradebook.Student("s2", "Ann Lee", submission="ann_lee"),
+    ]
     students.append(gradebook.Student("s3", "Bob", submission="bob"))
     assert [s.id for s in gradebook.owners(students, "bob/ann.ipynb")] == ["s3"]  # not ann's as well
     assert [s.id for s in gradebook.owners(students, "bob_v2.ipynb")] == ["s3"]
