@@ -18,7 +18,7 @@ DEFINES = {  # task -> the names its cell must define (the check reports "not at
 
 
 READS = {  # task -> every variable its check may read (a grader exports only these)
-    "data": ("x_train", "x_test", "train_images", "test_images"),
+    "data": ("x_train", "x_test", "train_images", "test_images", "DATASET"),
     "regular_autoencoder": (
         "autoencoder",
         "encoder",
@@ -40,7 +40,7 @@ READS = {  # task -> every variable its check may read (a grader exports only th
         "x_test_noisy",
         "x_train",
     ),
-    "noisy_data": ("x_train_noisy", "x_test_noisy", "x_train", "x_test", "train_images", "test_images"),
+    "noisy_data": ("x_train_noisy", "x_test_noisy", "x_train", "x_test", "train_images", "test_images", "DATASET"),
     "dae_model": ("dae", "autoencoder"),
     "dae_training": (
         "history",

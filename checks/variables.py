@@ -1,6 +1,7 @@
 """Reading the student's variables: read arrays and models, sample rows, run a model, make reference images."""
 
 import functools
+import os
 
 import helpers  # first: it imports Keras without the backend's start-up chatter
 from helpers import INPUT_DIM, NOISE_FACTOR  # the lab's numbers, defined in helpers
@@ -9,6 +10,7 @@ import keras
 import numpy as np
 
 from checks.snapshots import ModelInfo, type_name
+from checks.spec import TRAINING_SETTING
 from checks.verdicts import Blocked, Failed
 
 SAMPLE = 300  # test images a check runs a model on: stable statistics, a few milliseconds on a CPU
@@ -157,11 +159,41 @@ def sample_rows(x):
     return np.asarray(x[:SAMPLE], dtype="float32")
 
 
+@functools.lru_cache(maxsize=1)
+def lab_images(dataset):
+    """(train_images, test_images): the dataset's images as the lab loads them (0-255, read-only), loaded here once:
+    what x_train and x_test are judged against, whatever the notebook did to its own train_images."""
+    (train_images, _), (test_images, _) = helpers.load_dataset(dataset)
+    for images in (train_images, test_images):
+        images.setflags(write=False)
+    return train_images, test_images
+
+
+def source_images(ns, name):
+    """The 0-255 images x_train or x_test (name) is judged against: the lab's own, loaded by the checks (a notebook
+    that deleted or changed its train_images, or cut them short, is judged like any other). Only where the grader's
+    environment names a training plan other than the cards' (DAE_LAB_TRAINING: checks.models.card_training, as the
+    test suites do, whose notebooks train on the lab's first images to stay cheap), the notebook's own train_images
+    or test_images where they are exactly those first images."""
+    train_images, test_images = lab_images(lab_dataset(ns))
+    lab, given = (train_images, ns.get("train_images")) if name == "x_train" else (test_images, ns.get("test_images"))
+    cheap = bool(os.environ.get(TRAINING_SETTING))
+    if cheap and is_image_array(given) and given.shape[1:] == lab.shape[1:] and len(given) <= len(lab):
+        if np.array_equal(given, lab[: len(given)]):
+            return given
+    return lab
+
+
+def lab_dataset(ns):
+    """The dataset the notebook chose (DATASET), else Fashion-MNIST."""
+    dataset = ns.get("DATASET")
+    return dataset if dataset in helpers.KERAS_LOADERS else "fashion_mnist"
+
+
 @functools.lru_cache(maxsize=2)
 def reference_clean(dataset):
     """The dataset's first SAMPLE test images, loaded here once (read-only), as rows of pixels in [0, 1]."""
-    (_, _), (test_images, _) = helpers.load_dataset(dataset)
-    clean = helpers.prepare_images(test_images[:SAMPLE])
+    clean = helpers.prepare_images(lab_images(dataset)[1][:SAMPLE])
     clean.setflags(write=False)  # cached for every later judgement (a grader worker judges many submissions)
     return clean
 
@@ -189,8 +221,7 @@ def bar_scale(clean):
 
 def reference(ns, factor=NOISE_FACTOR, clipped=True):
     """The images models are judged on, from the dataset the notebook chose (DATASET) or Fashion-MNIST."""
-    dataset = ns.get("DATASET")
-    return reference_images(dataset if dataset in helpers.KERAS_LOADERS else "fashion_mnist", factor, clipped)
+    return reference_images(lab_dataset(ns), factor, clipped)
 
 
 def student_noise(ns):

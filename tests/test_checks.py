@@ -144,11 +144,11 @@ def test_a_blank_notebook_has_attempted_nothing():
 
 
 def test_check_reads_the_callers_variables_and_prints_one_line(lab, capsys):
-    ns = {"check": checks.check, "x_train": lab["x_train"]}
+    ns = {"check": checks.check, "x_train": lab["x_train"], "train_images": lab["train_images"]}
     exec('result = check("data")', ns)
     assert capsys.readouterr().out == "data: not attempted yet (define x_test)\n"
     assert ns["result"] == ("not attempted", "define x_test")
-    ns["x_test"] = lab["x_test"]
+    ns["x_test"], ns["test_images"] = lab["x_test"], lab["test_images"]
     exec('result = check("data")', ns)
     assert capsys.readouterr().out == "data: passed\n" and ns["result"].status == "passed"
 
@@ -238,6 +238,16 @@ def test_blocked_has_its_own_line_and_never_counts_as_passed(lab, capsys):
 )
 def test_data_mistakes(lab, change, hint):
     assert_fails(with_(lab, **change(lab)), "data", hint)
+
+
+def test_data_is_judged_against_the_labs_own_images_whatever_the_notebook_did_to_its_own(lab, monkeypatch):
+    ones = np.ones((4, 784), "float32")
+    fake = np.full((4, 28, 28), 255, np.uint8)
+    for given in ({"train_images": None, "test_images": None}, {"train_images": fake, "test_images": fake}):
+        assert_fails(with_(lab, x_train=ones, x_test=ones, **given), "data", "has 4 rows where train_images has 60,000")
+    monkeypatch.delenv(checks.spec.TRAINING_SETTING)  # the cards' plan: all 60,000 images, even where cut short
+    cut = {"train_images": lab["train_images"][:100], "x_train": lab["x_train"][:100]}
+    assert_fails(with_(lab, **cut), "data", "has 100 rows where train_images has 60,000")
 
 
 def flat(images):
@@ -932,8 +942,9 @@ def test_noise_added_in_place_is_named(lab):
     unclipped = noisy(lab["x_train"], clip=False)  # x_train += noise; x_train_noisy = np.clip(x_train, 0, 1)
     ns = with_(lab, x_train=unclipped, x_train_noisy=np.clip(unclipped, 0, 1))
     assert_fails(ns, "noisy_data", "added in place")
-    without_images = with_(lab, x_train_noisy=lab["x_train"], train_images=None)  # cannot tell: both causes named
-    assert_fails(without_images, "noisy_data", "no noise was added (or it was added in place, +=")
+    # train_images deleted: the lab's own images, which the checks load, still show x_train clean (no noise at all)
+    without_images = with_(lab, x_train_noisy=lab["x_train"], train_images=None)
+    assert_fails(without_images, "noisy_data", "no noise was added; the card's noise")
 
 
 def test_the_same_noise_in_both_sets_is_caught(lab):
