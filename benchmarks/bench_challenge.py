@@ -10,6 +10,9 @@ grader draws it (grading.challenge.draw, HIDDEN_COUNT images, from a fixed seed 
   another seed (the spread between two honest runs);
 - the test-image shortcut: the same entry trained on the 10,000 test images (noisy to clean) for as many updates,
   against the same entry trained on the training set;
+- the warped shortcut (--warped): the same entry trained on warped copies of the test images, made the way the
+  hidden set is (grading.challenge.deformed, other draws), against it trained on the training images and on warped
+  copies of them (a warp as augmentation: allowed, as the training images are the entry's to use);
 - the ladder (--ladder): a plain wider network (784-256-784, relu, one fixed noisy copy), the lab's best model
   (benchmarks/hybrid.py's hybrid DAE, fresh noise, MSE + SSIM, its learning rate decaying) within the same budget,
   and the classical denoisers the grader's board shows (median filter, TV);
@@ -17,7 +20,7 @@ grader draws it (grading.challenge.draw, HIDDEN_COUNT images, from a fixed seed 
   tools/grade.py twice (two identical copies at --jobs 2, then one alone in a new store), all scored on the same
   hidden set (a new grader secret in a temporary XDG_CACHE_HOME).
 
-    nice .venv/bin/python benchmarks/bench_challenge.py [--ladder] [--graded] [--seed 42]
+    nice .venv/bin/python benchmarks/bench_challenge.py [--ladder] [--graded] [--warped] [--seed 42]
 """
 
 import argparse
@@ -64,6 +67,28 @@ def key_entry(images, seed, updates):
     helpers.compile_autoencoder(trainer, optimizer=keras.optimizers.Adam(decay))
     _, seconds = levelup.fit_timed(trainer, images, images, epochs=epochs, max_updates=rules.BUDGET_UPDATES)
     return model, rules.training_updates({"trainer": trainer}, model), sum(seconds)
+
+
+def warped_copies(images, copies, seed):
+    """copies warped versions of each image (grading.challenge.deformed, drawn from seed), shuffled: float32 rows."""
+    rng = np.random.default_rng(seed)
+    rows = np.concatenate([grader.deformed(images, rng) for _ in range(copies)])
+    return rows[rng.permutation(len(rows))]
+
+
+def warped_run(x_train, x_test, practice, hidden, seed, updates):
+    """The warped shortcut: the key's entry on the training images, on warped copies of them, and on warped copies of
+    the test images (as many rows as the training set), each for the same updates; print the hidden-set gains."""
+    on_train = run(f"key's entry, seed {seed}", key_entry(x_train, seed, updates), practice, hidden)
+    augmented = warped_copies(x_train[: len(x_train) // 2], 2, seed + 100)
+    allowed = run("key's entry on warped training images", key_entry(augmented, seed, updates), practice, hidden)
+    shortcut = warped_copies(x_test, len(x_train) // len(x_test), seed + 200)
+    cheat = run("key's entry on warped test images", key_entry(shortcut, seed, updates), practice, hidden)
+    print(
+        f"\nHidden set PSNR (dB): warped training images {allowed[2] - on_train[2]:+.3f} over the training images; "
+        f"warped test images (the shortcut) {cheat[2] - on_train[2]:+.3f} over the training images, "
+        f"{cheat[2] - allowed[2]:+.3f} over the warped training images."
+    )
 
 
 def wider_network(x_train, seed):
@@ -172,6 +197,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=42, help="the honest entries' seed (the other is seed + 1)")
     parser.add_argument("--ladder", action="store_true", help="also train and score the ladder's reference models")
     parser.add_argument("--graded", action="store_true", help="only grade a tiny seeded entry (see above)")
+    parser.add_argument("--warped", action="store_true", help="only the warped shortcut (see above)")
     args = parser.parse_args(argv)
     if args.graded:
         return graded_run()
@@ -188,6 +214,8 @@ def main(argv=None):
     )
     print("| model | practice PSNR | SSIM | hidden PSNR | SSIM | updates | training s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    if args.warped:
+        return warped_run(x_train, x_test, practice, hidden, args.seed, updates)
     identity = keras.Sequential([keras.Input((784,)), keras.layers.Identity()])
     run("noisy input", (identity, 0, 0.0), practice, hidden)
     seed, other = args.seed, args.seed + 1
