@@ -243,8 +243,10 @@ def test_data_mistakes(lab, change, hint):
 def test_data_is_judged_against_the_labs_own_images_whatever_the_notebook_did_to_its_own(lab, monkeypatch):
     ones = np.ones((4, 784), "float32")
     fake = np.full((4, 28, 28), 255, np.uint8)
-    for given in ({"train_images": None, "test_images": None}, {"train_images": fake, "test_images": fake}):
-        assert_fails(with_(lab, x_train=ones, x_test=ones, **given), "data", "has 4 rows where train_images has 60,000")
+    for images in ({"train_images": None, "test_images": None}, {"train_images": fake, "test_images": fake}):
+        assert_fails(
+            with_(lab, x_train=ones, x_test=ones, **images), "data", "has 4 rows where train_images has 60,000"
+        )
     monkeypatch.delenv(checks.spec.TRAINING_SETTING)  # the cards' plan: all 60,000 images, even where cut short
     cut = {"train_images": lab["train_images"][:100], "x_train": lab["x_train"][:100]}
     assert_fails(with_(lab, **cut), "data", "has 100 rows where train_images has 60,000")
