@@ -90,6 +90,22 @@ def scaled_source(row, candidates):
     return ""
 
 
+ROW_WORDS = ("top", "second", "third", "fourth", "fifth")  # a figure's rows, top first (the lab's have 3 at most)
+MEANINGS = {  # what each array a figure may show is, in a student's words
+    "x_train": "the training images",
+    "x_test": "the clean test images",
+    "x_test_noisy": "the noisy test images",
+    "x_train_noisy": "the noisy training images",
+    "reconstructions": "the regular autoencoder's outputs",
+    "x_test_denoised": "the DAE's outputs",
+}
+
+
+def meaning(name):
+    """' (what the array is)' for hints, or '' for an array without words."""
+    return f" ({MEANINGS[name]})" if name in MEANINGS else ""
+
+
 def shown(sources):
     """Each row's array as words for hints: its name, the array at another scale, or 'images from no single array'."""
     return [row.arrays[0] if row.arrays else row.scaled or "images from no single array" for row in sources]
@@ -116,6 +132,14 @@ def check_rows(sources, fig_name, expected, why):
                 f"{owner} rows are in another order ({', '.join(rows)} from the top): the card gives the rows' "
                 f"order, {why}"
             )
+        swapped = [(n, row, want) for n, (row, want) in enumerate(zip(sources, expected)) if want not in row.arrays]
+        if len(sources) == len(expected) and all(row.arrays for _, row, _ in swapped):  # each shows another array
+            told = "; ".join(
+                f"its {ROW_WORDS[n]} row shows {row.arrays[0]}{meaning(row.arrays[0])} where the card asks for "
+                f"{want}{meaning(want)}"
+                for n, row, want in swapped
+            )
+            raise Failed(f"{owner} rows: {told}, {why}")
         raise Failed(
             f"{owner} rows show {', '.join(rows)}: the card asks for {len(expected)} rows, one kind of image each, "
             f"{why}"

@@ -457,6 +457,17 @@ def check_loss_curve(ns):
                     "fig_loss shows the regular autoencoder's losses (ae_history): the card asks for the DAE's, "
                     "from history"
                 )
+            twin = next((k for k in losses if k != key and np.shape(losses[k]) == np.shape(losses[key])), None)
+            drawn = [line for line in curves if np.shape(line) == np.shape(losses[key])]
+            if (
+                twin
+                and len(drawn) >= 2
+                and all(np.allclose(line, np.asarray(losses[twin], "float64")) for line in drawn)
+            ):
+                raise Failed(
+                    f"fig_loss draws history.history[{twin!r}] twice: its {curve} curve is the same numbers as the "
+                    f"other; the {curve} loss is history.history[{key!r}]"
+                )
             epochs = len(losses[key])
             if sum(np.asarray(line).shape == (epochs,) for line in curves) >= 2:  # a loss figure, other numbers
                 raise Failed(

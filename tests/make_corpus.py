@@ -181,7 +181,9 @@ MISTAKES = {
     "results_wrong_row": (
         answers(view_results=ANSWERS["view_results"].replace("x_test_denoised, x_test]", "reconstructions, x_test]")),
         "view_results",
-        ["rows show x_test_noisy, reconstructions, x_test"],
+        [
+            "second row shows reconstructions (the regular autoencoder's outputs) where the card asks for x_test_denoised (the DAE's outputs)"
+        ],
         {},
     ),
     "loss_of_autoencoder": (

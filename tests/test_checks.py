@@ -509,12 +509,20 @@ def test_figures_must_show_the_right_arrays(lab):
     noisy_clean = helpers.plot_rows([lab["x_test_noisy"]], ["clean?"])
     assert_fails(with_(lab, fig_clean=noisy_clean), "view_results", "fig_clean shows x_test_noisy")
     wrong_row = helpers.plot_rows([lab["x_test_noisy"], lab["reconstructions"], lab["x_test"]], ["n", "d", "c"])
-    assert_fails(with_(lab, fig_results=wrong_row), "view_results", "rows show x_test_noisy, reconstructions, x_test")
+    assert_fails(
+        with_(lab, fig_results=wrong_row),
+        "view_results",
+        "second row shows reconstructions (the regular autoencoder's outputs) where the card asks for x_test_denoised (the DAE's outputs)",
+    )
+    train_row = helpers.plot_rows([lab["x_train"], lab["reconstructions"]], ["o", "r"])
+    hint = "top row shows x_train (the training images) where the card asks for x_test (the clean test images)"
+    assert_fails(with_(lab, fig_autoencoder=train_row), "reconstructions", hint)
     other_images = helpers.plot_rows([lab["x_test_noisy"], lab["x_test_denoised"], lab["x_test"][5:]], ["n", "d", "c"])
     assert_fails(with_(lab, fig_results=other_images), "view_results", "rows show different images")
     assert_fails(with_(lab, fig_results=plt.figure()), "view_results", "shows no images")
     wrong_reconstructions = helpers.plot_rows([lab["x_test"], lab["x_test_noisy"]], ["o", "r"])
-    assert_fails(with_(lab, fig_autoencoder=wrong_reconstructions), "reconstructions", "the card asks for 2 rows")
+    hint = "second row shows x_test_noisy (the noisy test images) where the card asks for reconstructions"
+    assert_fails(with_(lab, fig_autoencoder=wrong_reconstructions), "reconstructions", hint)
     assert_fails(
         with_(lab, fig_loss=helpers.plot_history(lab["ae_history"])), "loss_curve", "regular autoencoder's losses"
     )
@@ -1002,6 +1010,10 @@ def test_figure_rows_out_of_order_and_a_missing_validation_curve_are_named(lab):
     for key in ("loss", "val_loss"):
         ax.plot(np.asarray(lab["history"].history[key]) + 0.05)
     assert_fails(with_(lab, fig_loss=fig), "loss_curve", "drawn from an earlier training")
+    fig, ax = plt.subplots()  # the training loss drawn twice, once labelled validation (a copy-paste slip)
+    for label in ("training", "validation"):
+        ax.plot(lab["history"].history["loss"], label=label)
+    assert_fails(with_(lab, fig_loss=fig), "loss_curve", "draws history.history['loss'] twice: its validation curve")
     fig, ax = plt.subplots()  # the stale-predictions case of reconstructions: x_test changed after the cell ran
     changed = np.clip(lab["x_test"] + 0.1, 0, 1).astype("float32")
     assert_fails(with_(lab, x_test=changed), "reconstructions", "or x_test changed")
