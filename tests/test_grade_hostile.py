@@ -9,7 +9,9 @@ the same grader worker by an honest neighbour, asserting the invariants whatever
   bound is worker.BASE_BYTES: whatever the kernel sends is received in the client process, never here).
 
 The kernels are light (numpy, no TensorFlow: a grading takes seconds); the classes, the stage each strikes at, and
-the sizes are drawn by hypothesis. The counts of cases tried are printed (pytest -s)."""
+the sizes are drawn by hypothesis. The counts of cases tried are printed (pytest -s). The grader's data set is a tiny
+copy of the lab's (its first four training and two test images, DAE_DATA_DIR), which the honest data cell reads with
+numpy: the data check judges x_train and x_test against the data set the grader loads."""
 
 import collections
 import threading
@@ -26,7 +28,13 @@ pytestmark = [pytest.mark.heavy, needs_sandbox]
 
 COUNTS = collections.Counter()  # (class, the hostile row's data verdict) -> cases
 TIMEOUT_S = 60  # each notebook's time limit (none of these hangs: each class ends on its own)
-HONEST = 'import numpy as np\nx_train = np.ones((4, 784), "float32")\nx_test = np.ones((2, 784), "float32")'
+TINY = {"train": 4, "t10k": 2}  # images of each IDX file kept in the tiny data set
+HONEST = """import gzip, os
+import numpy as np
+def rows(name):
+    with gzip.open(os.path.join(os.environ["DAE_DATA_DIR"], name), "rb") as f:
+        return np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784).astype("float32") / 255
+x_train, x_test = rows("train-images-idx3-ubyte.gz"), rows("t10k-images-idx3-ubyte.gz")"""
 SEND = "k = get_ipython().kernel\n"
 SIZES = (10**6, 70 * 10**6)  # {} items in one message: 3 MB, and 210 MB (the issue's: 6.15 GiB in the old worker)
 ERRORS = ("ValueError", "type(chr(0x1F600) * 10**5, (Exception,), {})")  # an error's name and value, both huge
@@ -98,9 +106,38 @@ def notebook(hostile=None, stage=STAGES[1]):
     return nbformat.writes(nb).encode("utf-8")
 
 
+def tiny_dataset(folder):
+    """Write the lab's first TINY images and labels of each split into folder as the four IDX files; return it."""
+    import gzip
+    import struct
+
+    import helpers
+
+    for name in helpers.IDX_FILES:
+        data = helpers.read_idx(helpers.find_data_dir() / name)[: TINY[name.split("-")[0]]]
+        header = struct.pack(f">BBBB{data.ndim}I", 0, 0, 0x08, data.ndim, *data.shape)
+        with gzip.open(folder / name, "wb") as f:
+            f.write(header + data.tobytes())
+    return folder
+
+
 @pytest.fixture(scope="module")
-def grading():
-    """grade(name, notebook) -> (Row, the grader worker's peak memory or 0 where it ended); counts printed after."""
+def grading(tmp_path_factory):
+    """grade(name, notebook) -> (Row, the grader worker's peak memory or 0 where it ended); counts printed after.
+    The grader and its kernels read the tiny data set (DAE_DATA_DIR); grader workers are started afresh with it."""
+    data = tiny_dataset(tmp_path_factory.mktemp("tiny-data"))
+    data.chmod(0o755)  # the sandbox users read it
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAE_DATA_DIR", str(data))
+        run.WORKERS.stop()  # an idle worker of an earlier test would judge on the lab's own data set
+        run.WORKERS.resume()
+        yield from graded_with()
+    run.WORKERS.stop()
+    run.WORKERS.resume()
+
+
+def graded_with():
+    """The grading fixture's body (the tiny data set in DAE_DATA_DIR)."""
     with sandbox.leased_slot(0) as slot:  # the machine's graders share the sandbox users: lease one, as run does
         box = run.local_sandbox(slot + 1)
         options = {"sandbox": box, "timeout": TIMEOUT_S, "lab_dir": run.LAB_DIR, "limits": sandbox.Limits()}
