@@ -21,10 +21,11 @@ ANSWER_KEY ?= whole
 NOTEBOOKS := $(if $(filter core,$(ANSWER_KEY)),--deselect=solution.ipynb)
 export DAE_ANSWER_KEY := $(ANSWER_KEY)
 # Test files run in parallel, whole files at a time (nbval needs a notebook's cells in one kernel, in order; a
-# module's fixtures run once): one process per core and one more, at most 4 (the grading tests spend part of their
-# time waiting on kernels and sandboxes: on 2 cores the TensorFlow stage took 13:56 with 3 against 14:43 with 2,
-# docs/benchmarks.md). Serial: make test PYTEST_JOBS=0.
-PYTEST_JOBS ?= $(shell echo $$(( $$(nproc) + 1 )))
+# module's fixtures run once): one process per core, at most 4; on the default backend, whose run holds the heavy
+# grading tests (they spend part of their time waiting on kernels and sandboxes), one more: on 2 cores the
+# TensorFlow stage took 13:56 with 3 against 14:43 with 2, where the JAX and PyTorch stages, CPU-bound, took longer
+# with 3 (3:02 against 2:38, 1:49 against 1:29; docs/benchmarks.md). Serial: make test PYTEST_JOBS=0.
+PYTEST_JOBS ?= $(if $(filter tensorflow,$(BACKEND)),$(shell echo $$(( $$(nproc) + 1 ))),auto)
 PARALLEL := -n $(PYTEST_JOBS) --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 # PyTorch's OpenMP threads wait for work by spinning: with test processes sharing the cores, one thread each
 # (docs/benchmarks.md, "Compile settings and threads per backend": 4.8 s an epoch against 7-15 s for two
